@@ -1,0 +1,73 @@
+"""Staff sign-in: password plus a second factor, decided in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth import authenticate, login
+from django.http import HttpRequest
+from django_otp import login as otp_login
+from django_otp import match_token
+
+from audit.events import client_address, record
+
+from . import throttle
+from .models import User
+from .roles import is_staff_member
+
+GENERIC_FAILURE = (
+    "Sign-in failed: the username, password and authenticator code do not match. "
+    "Check them and try again."
+)
+BLOCKED = (
+    "Too many failed sign-ins for this account or network. "
+    "Wait 15 minutes, or ask a security admin to help."
+)
+
+
+@dataclass
+class SignInRefused(Exception):
+    message: str
+
+
+def sign_in_staff(request: HttpRequest, username: str, password: str, otp_token: str) -> User:
+    """Sign a staff member in with password + TOTP.
+
+    Refuses (without saying which part was wrong) an unknown account, a wrong
+    password, a wrong or replayed code, or an account that holds no staff
+    role. Every refusal is counted before anything is compared, and audited.
+    """
+    address = client_address(request)
+    if throttle.is_blocked(username, address):
+        _refuse(request, username, "throttled")
+        raise SignInRefused(BLOCKED)
+    throttle.count_attempt(username, address)
+    user = authenticate(request, username=username, password=password)
+    reason = None
+    if user is None:
+        reason = "bad_credentials"
+    elif not is_staff_member(user):
+        reason = "not_staff"
+    else:
+        device = match_token(user, otp_token)
+        if device is None:
+            reason = "bad_second_factor"
+    if reason:
+        _refuse(request, username, reason, user=user)
+        raise SignInRefused(GENERIC_FAILURE)
+    throttle.forgive_attempt(username, address)
+    login(request, user)  # rotates the session key
+    otp_login(request, device)
+    record("staff_sign_in", target=user, actor=user, request=request, method="password+totp")
+    return user
+
+
+def _refuse(request: HttpRequest, username: str, reason: str, user: User | None = None) -> None:
+    record(
+        "sign_in_refused",
+        target=user if user is not None else User,
+        actor=None,
+        request=request,
+        username=username[:150],
+        reason=reason,
+    )

@@ -1,0 +1,61 @@
+"""Decisions and refusals written to django-auditlog's log.
+
+Model changes are logged by django-auditlog itself; this module records the
+events that are not a plain model diff (a refused sign-in, a claim, an
+approval) as entries with structured ``additional_data``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from auditlog.models import LogEntry
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.http import HttpRequest
+
+
+def client_address(request: HttpRequest | None) -> str | None:
+    """The client's address: REMOTE_ADDR, or the address the nearest of
+    ``TRUSTED_PROXY_COUNT`` proxies saw. Anything not an IP gives None."""
+    if request is None:
+        return None
+    address = request.META.get("REMOTE_ADDR", "")
+    hops = settings.TRUSTED_PROXY_COUNT
+    if hops > 0:
+        forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        forwarded = [p for p in forwarded if p]
+        if len(forwarded) >= hops:
+            address = forwarded[-hops]
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None
+
+
+def record(
+    event: str,
+    *,
+    target: models.Model | type[models.Model],
+    actor=None,
+    request: HttpRequest | None = None,
+    **data,
+) -> LogEntry:
+    """Write one audit entry for ``event`` about ``target`` (an instance, or a
+    model class when there is no instance, e.g. an unknown account)."""
+    is_instance = isinstance(target, models.Model)
+    model = type(target) if is_instance else target
+    if actor is None and request is not None and request.user.is_authenticated:
+        actor = request.user
+    pk = target.pk if is_instance else None
+    return LogEntry.objects.create(
+        content_type=ContentType.objects.get_for_model(model),
+        object_pk=str(pk) if pk is not None else "",
+        object_id=pk if isinstance(pk, int) else None,
+        object_repr=str(target) if is_instance else model._meta.verbose_name,
+        action=LogEntry.Action.ACCESS,
+        actor=actor,
+        remote_addr=client_address(request),
+        additional_data={"event": event, **data},
+    )
