@@ -1,13 +1,25 @@
 """People and accounts: staff users, and the identities whose access the
 console restores."""
 
+import secrets
+from datetime import timedelta
+
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
+from django_otp.models import Device
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+
+def new_user_handle() -> str:
+    return secrets.token_hex(32)
 
 
 class User(AbstractUser):
     """A person who signs in: staff (by role group) or an identity's own account."""
+
+    # WebAuthn user handle: random, never the username or the primary key.
+    passkey_handle = models.CharField(max_length=64, unique=True, default=new_user_handle)
 
     class Meta:
         db_table = "accounts_user"
@@ -76,3 +88,84 @@ class Identity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.display_name} ({self.directory_id})"
+
+
+class PasskeyCredential(Device):
+    """A WebAuthn credential. Also a django-otp device, so a session signed
+    in with a passkey counts as verified exactly like one signed in with TOTP."""
+
+    credential_id = models.CharField(max_length=1400, unique=True, help_text="base64url")
+    public_key = models.BinaryField()
+    sign_count = models.PositiveBigIntegerField(default=0)
+    transports = models.JSONField(default=list, blank=True)
+    aaguid = models.CharField(max_length=36, blank=True)
+    backed_up = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def verify_token(self, token) -> bool:
+        return False  # a passkey is verified by a WebAuthn ceremony, never by a typed code
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class RecoveryChannel(models.Model):
+    """A way to reach an identity that was trusted before any recovery request."""
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", "Email"
+        PHONE = "phone", "Phone (SMS/voice)"
+        TOTP = "totp", "Authenticator app"
+
+    identity = models.ForeignKey(Identity, on_delete=models.CASCADE, related_name="channels")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    address = models.CharField(max_length=254, blank=True, help_text="Email address or phone number")
+    totp_device = models.OneToOneField(
+        TOTPDevice, null=True, blank=True, on_delete=models.SET_NULL, related_name="channel"
+    )
+    verified_at = models.DateTimeField(null=True, blank=True)
+    last_confirmed_at = models.DateTimeField(null=True, blank=True)
+    changed_at = models.DateTimeField(default=timezone.now)
+    stale_since = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["kind", "address"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(kind="totp") | ~models.Q(address=""),
+                name="channel_email_or_phone_has_address",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.masked_address}".strip()
+
+    @property
+    def masked_address(self) -> str:
+        """What staff pages show: enough to tell channels apart, not to use them."""
+        if self.kind == self.Kind.EMAIL and "@" in self.address:
+            local, domain = self.address.split("@", 1)
+            return f"{local[:1]}***@{domain}"
+        if self.kind == self.Kind.PHONE:
+            return f"***{self.address[-4:]}"
+        return ""
+
+    def is_usable(self, max_age: timedelta, now=None) -> bool:
+        """Verified, not revoked, and confirmed within ``max_age``."""
+        now = now or timezone.now()
+        return (
+            self.revoked_at is None
+            and self.verified_at is not None
+            and self.last_confirmed_at is not None
+            and now - self.last_confirmed_at <= max_age
+        )
+
+    def changed_within(self, period: timedelta, now=None) -> bool:
+        return (now or timezone.now()) - self.changed_at <= period

@@ -1,0 +1,52 @@
+"""Owing notices: rows in the outbox, written inside the caller's transaction.
+
+Delivery is a worker's job; here we only decide who is owed what. A notice's
+idempotency key names the decision and the recipient, so owing the same
+notice twice (a retried request, a redelivered task) records it once.
+"""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from accounts.models import Identity, RecoveryChannel
+
+from .models import Notice
+
+MEDIUM_FOR_CHANNEL = {
+    RecoveryChannel.Kind.EMAIL: Notice.Medium.EMAIL,
+    RecoveryChannel.Kind.PHONE: Notice.Medium.SMS,
+}
+
+
+def owe(*, key: str, medium: str, event: str, subject: str, body: str,
+        identity: Identity | None = None, channel: RecoveryChannel | None = None) -> Notice:
+    """Record one notice unless one with the same key exists; return it."""
+    try:
+        with transaction.atomic():
+            return Notice.objects.create(
+                idempotency_key=key[:128], medium=medium, event=event, subject=subject[:200],
+                body=body, identity=identity, channel=channel,
+            )
+    except IntegrityError:
+        return Notice.objects.get(idempotency_key=key[:128])
+
+
+def owe_to_identity(identity: Identity, *, decision: str, event: str, subject: str,
+                    body: str) -> list[Notice]:
+    """Notify an identity on every registered (unrevoked) email and phone
+    channel, not only the newest: a notice the attacker controls is no notice."""
+    channels = identity.channels.filter(
+        revoked_at__isnull=True, kind__in=list(MEDIUM_FOR_CHANNEL)
+    )
+    return [
+        owe(key=f"{decision}:channel:{channel.pk}", medium=MEDIUM_FOR_CHANNEL[channel.kind],
+            event=event, subject=subject, body=body, identity=identity, channel=channel)
+        for channel in channels
+    ]
+
+
+def owe_to_monitoring(*, decision: str, event: str, subject: str, body: str,
+                      identity: Identity | None = None) -> Notice:
+    return owe(key=f"{decision}:monitoring", medium=Notice.Medium.MONITORING, event=event,
+               subject=subject, body=body, identity=identity)
