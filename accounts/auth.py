@@ -12,8 +12,9 @@ from django_otp import match_token
 from audit.events import client_address, record
 
 from . import throttle
-from .models import User
+from .models import PasskeyCredential, User
 from .roles import is_staff_member
+from .stepup import mark_signed_in
 
 GENERIC_FAILURE = (
     "Sign-in failed: the username, password and authenticator code do not match. "
@@ -56,10 +57,22 @@ def sign_in_staff(request: HttpRequest, username: str, password: str, otp_token:
         _refuse(request, username, reason, user=user)
         raise SignInRefused(GENERIC_FAILURE)
     throttle.forgive_attempt(username, address)
-    login(request, user)  # rotates the session key
-    otp_login(request, device)
-    record("staff_sign_in", target=user, actor=user, request=request, method="password+totp")
+    _start_session(request, user, device, "password+totp")
     return user
+
+
+def sign_in_with_passkey(request: HttpRequest, passkey: PasskeyCredential) -> User:
+    """Sign in whoever owns a passkey that just passed a WebAuthn ceremony."""
+    _start_session(request, passkey.user, passkey, "passkey")
+    return passkey.user
+
+
+def _start_session(request: HttpRequest, user: User, device, method: str) -> None:
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")  # new session key
+    otp_login(request, device)
+    mark_signed_in(request, device)
+    event = "staff_sign_in" if is_staff_member(user) else "sign_in"
+    record(event, target=user, actor=user, request=request, method=method)
 
 
 def _refuse(request: HttpRequest, username: str, reason: str, user: User | None = None) -> None:

@@ -13,3 +13,13 @@ class StaffSignInForm(forms.Form):
         error_messages={"invalid": "Enter the 6-digit code from your authenticator app."},
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )
+
+
+class StepUpForm(forms.Form):
+    otp_token = forms.RegexField(
+        label="Authenticator code",
+        regex=r"^\d{6}$",
+        max_length=6,
+        error_messages={"invalid": "Enter the 6-digit code from your authenticator app."},
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )

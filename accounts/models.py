@@ -125,7 +125,9 @@ class RecoveryChannel(models.Model):
 
     identity = models.ForeignKey(Identity, on_delete=models.CASCADE, related_name="channels")
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    address = models.CharField(max_length=254, blank=True, help_text="Email address or phone number")
+    address = models.CharField(
+        max_length=254, blank=True, help_text="Email address or phone number"
+    )
     totp_device = models.OneToOneField(
         TOTPDevice, null=True, blank=True, on_delete=models.SET_NULL, related_name="channel"
     )

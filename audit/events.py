@@ -45,7 +45,7 @@ def record(
     """Write one audit entry for ``event`` about ``target`` (an instance, or a
     model class when there is no instance, e.g. an unknown account)."""
     is_instance = isinstance(target, models.Model)
-    model = type(target) if is_instance else target
+    model = target._meta.model if is_instance else target
     if actor is None and request is not None and request.user.is_authenticated:
         actor = request.user
     pk = target.pk if is_instance else None

@@ -80,6 +80,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "accounts.middleware.SessionLifetimeMiddleware",
     "audit.middleware.AuditContextMiddleware",
 ]
 
@@ -155,6 +156,11 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
+
+# Staff sessions also end this long after sign-in, however active.
+STAFF_SESSION_MAX_AGE_SECONDS = env_int("STAFF_SESSION_MAX_AGE_SECONDS", 10 * 60 * 60)
+# Sensitive actions need a passkey or TOTP check at most this old.
+STEP_UP_MAX_AGE_SECONDS = env_int("STEP_UP_MAX_AGE_SECONDS", 5 * 60)
 
 # Failed sign-ins are counted per account and per client address over a
 # sliding window; past the limit, sign-in is refused until the window ends.

@@ -17,7 +17,7 @@ recovery_patterns = (
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("accounts/", include("accounts.urls")),
+    path("", include("accounts.urls")),
     path("", include(recovery_patterns)),
     path("admin/", admin.site.urls),
 ]

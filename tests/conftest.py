@@ -1,5 +1,6 @@
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -60,14 +61,30 @@ def browser():
         browser.close()
 
 
+ARTIFACTS = Path(__file__).resolve().parent.parent / "var" / "test-artifacts"
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def page(browser, live_server, settings):
+def page(browser, live_server, settings, request):
     settings.WEBAUTHN_ORIGINS = [live_server.url]
     settings.SITE_URL = live_server.url
     context = browser.new_context(base_url=live_server.url)
     page = context.new_page()
     page.set_default_timeout(10_000)
     yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        name = request.node.name[:80]
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        (ARTIFACTS / f"{name}.html").write_text(page.content())
     context.close()
 
 
@@ -75,3 +92,53 @@ def pytest_report_header(config):
     db = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     return [f"database: {db}; cache: {settings.CACHES['default']['BACKEND'].rsplit('.', 1)[-1]}; "
             f"broker: {settings.CELERY_BROKER_URL.split(':', 1)[0]}; chromium: {CHROMIUM}"]
+
+
+class VirtualAuthenticator:
+    """Chromium's CDP virtual authenticator: a platform passkey that verifies
+    the user (as if by fingerprint) without anyone touching anything."""
+
+    def __init__(self, page):
+        self.cdp = page.context.new_cdp_session(page)
+        self.cdp.send("WebAuthn.enable")
+        self.id = self.cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+            "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
+            "hasUserVerification": True, "isUserVerified": True,
+            "automaticPresenceSimulation": True,
+        }})["authenticatorId"]
+
+    def credentials(self) -> list[dict]:
+        return self.cdp.send("WebAuthn.getCredentials", {"authenticatorId": self.id})["credentials"]
+
+    def add_existing(self, soft, rp_id: str = "localhost") -> None:
+        """Load a passkey a test already put on file (tests.sessions.passkey_for)."""
+        import base64
+
+        from cryptography.hazmat.primitives import serialization
+
+        pkcs8 = soft.key.private_bytes(serialization.Encoding.DER,
+                                       serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption())
+        self.cdp.send("WebAuthn.addCredential", {"authenticatorId": self.id, "credential": {
+            "credentialId": base64.b64encode(soft.credential_id).decode(),
+            "isResidentCredential": True, "rpId": rp_id,
+            "privateKey": base64.b64encode(pkcs8).decode(),
+            "userHandle": base64.b64encode(soft.user_handle).decode(),
+            "signCount": soft.sign_count,
+        }})
+
+    def remove_all(self) -> None:
+        self.cdp.send("WebAuthn.clearCredentials", {"authenticatorId": self.id})
+
+
+@pytest.fixture
+def authenticator(page):
+    return VirtualAuthenticator(page)
+
+
+def session_of(page):
+    """The server-side session of the browser's current sign-in."""
+    from django.contrib.sessions.backends.db import SessionStore
+
+    cookie = next(c for c in page.context.cookies() if c["name"] == settings.SESSION_COOKIE_NAME)
+    return SessionStore(session_key=cookie["value"])

@@ -1,0 +1,82 @@
+"""Sensitive actions ask for a fresh check; staff sessions end on time."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.stepup import SIGNED_IN_AT, STEP_UP_AT
+from tests.factories import current_totp, staff
+from tests.sessions import sign_in_client
+
+pytestmark = pytest.mark.django_db
+ADD = reverse("accounts:passkey_add")
+STEP_UP = reverse("accounts:step_up")
+
+
+@pytest.fixture
+def stale_agent(client):
+    user = staff("agent")
+    sign_in_client(client, user, stepped_up_ago=timedelta(minutes=6))
+    return user
+
+
+def test_a_stale_check_interrupts_a_protected_page_and_returns_to_it(client, stale_agent):
+    response = client.get(ADD)
+    assert response.status_code == 302
+    assert response.url == f"{STEP_UP}?next=%2Fmy%2Fpasskeys%2Fadd%2F"
+    before = client.session.session_key
+    response = client.post(response.url, {"otp_token": current_totp(stale_agent)})
+    assert response.status_code == 302 and response.url == ADD
+    assert client.session.session_key != before  # step-up rotates the session key
+    assert client.get(ADD).status_code == 200
+
+
+def test_a_recent_check_lets_the_action_through(client):
+    sign_in_client(client, staff("agent"), stepped_up_ago=timedelta(minutes=4))
+    assert client.get(ADD).status_code == 200
+
+
+def test_a_protected_post_is_not_run_on_a_stale_check(client, stale_agent):
+    response = client.post(reverse("accounts:passkey_register_options"),
+                           HTTP_REFERER="http://testserver/my/passkeys/add/")
+    assert response.status_code == 302
+    assert response.url == f"{STEP_UP}?next=http%3A%2F%2Ftestserver%2Fmy%2Fpasskeys%2Fadd%2F"
+    assert "passkey:registration" not in client.session
+
+
+def test_a_wrong_step_up_code_keeps_the_action_locked(client, stale_agent):
+    good = current_totp(stale_agent)
+    response = client.post(f"{STEP_UP}?next={ADD}", {"otp_token": f"{(int(good) + 1) % 10**6:06d}"})
+    assert response.status_code == 400
+    assert "That code is not right" in response.content.decode()
+    assert client.get(ADD).status_code == 302
+
+
+def test_step_up_returns_only_to_this_site(client, stale_agent):
+    response = client.post(f"{STEP_UP}?next=https://evil.example/",
+                           {"otp_token": current_totp(stale_agent)})
+    assert response.url == "/"
+
+
+def test_step_up_needs_a_signed_in_person(client):
+    response = client.get(STEP_UP)
+    assert response.status_code == 302 and reverse("accounts:sign_in") in response.url
+
+
+def test_staff_session_ends_at_its_absolute_lifetime_however_active(client, settings):
+    user = staff("agent")
+    sign_in_client(client, user)
+    session = client.session
+    session[SIGNED_IN_AT] = (timezone.now() - timedelta(hours=10, minutes=1)).isoformat()
+    session[STEP_UP_AT] = timezone.now().isoformat()
+    session.save()
+    response = client.get(reverse("recovery:queue"))
+    assert response.status_code == 302 and response.url == reverse("accounts:sign_in")
+    assert "_auth_user_id" not in client.session
+
+
+def test_sessions_expire_after_fifteen_idle_minutes(settings):
+    assert settings.SESSION_COOKIE_AGE == 15 * 60
+    assert settings.SESSION_SAVE_EVERY_REQUEST is True
