@@ -90,6 +90,7 @@ def test_a_step_up_prompt_interrupts_and_then_resumes_adding_a_passkey(page, aut
     page.get_by_role("heading", name="Confirm it's you").wait_for()
     page.get_by_role("button", name="Confirm with your passkey").click()
     page.get_by_role("heading", name="Add a passkey").wait_for()
+    authenticator.remove_all()  # the second key is another device
     page.get_by_label("Name for this passkey").fill("Second key")
     page.get_by_role("button", name="Create passkey").click()
     page.get_by_role("cell", name="Second key", exact=True).wait_for()
