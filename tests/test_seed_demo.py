@@ -1,8 +1,11 @@
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
-from accounts.models import Identity, User
+from accounts.models import Identity, RecoveryChannel, User
 from accounts.roles import Role, roles_of
 
 pytestmark = pytest.mark.django_db
@@ -21,6 +24,11 @@ def test_seed_demo_creates_staff_for_every_role_and_identities_of_every_kind(cap
         assert Identity.objects.filter(kind=kind).count() >= 5, kind
     assert Identity.objects.count() >= 36
     assert Identity.objects.filter(privileged=True).exists()
+    people = Identity.objects.exclude(kind=Identity.Kind.SERVICE_ACCOUNT)
+    assert all(i.channels.filter(kind="email").exists() for i in people)
+    assert RecoveryChannel.objects.filter(kind="totp", totp_device__isnull=False).exists()
+    assert RecoveryChannel.objects.filter(last_confirmed_at__lt=timezone.now() - timedelta(days=365)
+                                          ).exists(), "no stale channel to demonstrate"
 
 
 def test_seed_demo_is_idempotent(settings):

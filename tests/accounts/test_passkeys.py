@@ -158,7 +158,8 @@ def test_a_challenge_from_another_session_is_refused(client, django_user_model):
 def test_a_credential_id_already_registered_is_refused(client, agent):
     someone = IdentityFactory()
     _, soft = passkey_for(someone.user)
-    response = post_json(client, REG_VERIFY, {"credential": soft.create(start_registration(client))})
+    credential = soft.create(start_registration(client))
+    response = post_json(client, REG_VERIFY, {"credential": credential})
     assert response.status_code == 400
     assert response.json()["error"] == "This passkey is already registered."
     assert not PasskeyCredential.objects.filter(user=agent).exists()

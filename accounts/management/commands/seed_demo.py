@@ -7,16 +7,17 @@ so the printed sign-in instructions stay true.
 import base64
 import hashlib
 import random
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import Identity, User
+from accounts.models import Identity, RecoveryChannel, User
 from accounts.roles import Role
 
 DEMO_PASSWORD = "demo-password-1234"  # noqa: S105 - printed for the demo on purpose
@@ -55,6 +56,7 @@ class Command(BaseCommand):
                 "Refusing to seed demo accounts with known passwords when DEBUG is off."
             )
         rng = random.Random(20261125)  # noqa: S311 - demo names, not secrets
+        self.now = timezone.now()
         staff = [self._staff(username, name, roles) for username, name, roles in STAFF]
         self._identities(rng, staff)
         self._print_instructions()
@@ -88,6 +90,7 @@ class Command(BaseCommand):
                 f"emp-{i:03d}", next(names), manager=rng.choice(managers),
                 department=rng.choice(["Finance", "Engineering", "Sales", "HR", "Legal"]),
                 privileged=i % 11 == 0,
+                channels="stale" if i % 7 == 3 else "changed" if i % 9 == 4 else "fresh",
                 data_sensitivity=rng.choice(list(Identity.Sensitivity)),
                 traveller=i % 5 == 0,
             )
@@ -113,7 +116,8 @@ class Command(BaseCommand):
                           "data_sensitivity": Identity.Sensitivity.HIGH},
             )
 
-    def _identity(self, directory_id: str, name: str, **fields) -> Identity:
+    def _identity(self, directory_id: str, name: str, channels: str = "fresh",
+                  **fields) -> Identity:
         username = directory_id
         user, _ = User.objects.get_or_create(username=username)
         first, last = name.split(" ", 1)
@@ -126,7 +130,36 @@ class Command(BaseCommand):
             directory_id=directory_id,
             defaults={"display_name": name, "user": user, "directory_phone": phone, **fields},
         )
+        self._channels(identity, channels)
         return identity
+
+    def _channels(self, identity: Identity, state: str) -> None:
+        """Email and phone on file; ``state`` is fresh, stale (unconfirmed for
+        over a year) or changed (an address changed two days ago)."""
+        digest = int(hashlib.sha256(identity.directory_id.encode()).hexdigest(), 16)
+        confirmed = self._days_ago(400 if state == "stale" else 1 + digest % 60)
+        changed = self._days_ago(2 if state == "changed" else 90 + digest % 600)
+        mobile = f"+44 7700 9{digest % 100000:05d}"
+        for kind, address in ((RecoveryChannel.Kind.EMAIL, identity.user.email),
+                              (RecoveryChannel.Kind.PHONE, mobile)):
+            RecoveryChannel.objects.update_or_create(
+                identity=identity, kind=kind,
+                defaults={"address": address, "verified_at": changed,
+                          "last_confirmed_at": confirmed, "changed_at": changed},
+            )
+        if digest % 3 == 0:
+            device, _ = TOTPDevice.objects.update_or_create(
+                user=identity.user, name="Authenticator app",
+                defaults={"key": demo_totp_key(identity.directory_id), "confirmed": True},
+            )
+            RecoveryChannel.objects.update_or_create(
+                identity=identity, kind=RecoveryChannel.Kind.TOTP,
+                defaults={"totp_device": device, "verified_at": changed,
+                          "last_confirmed_at": confirmed, "changed_at": changed},
+            )
+
+    def _days_ago(self, days: int) -> datetime:
+        return self.now - timedelta(days=days)
 
     def _print_instructions(self) -> None:
         out = self.stdout
