@@ -75,10 +75,11 @@ class Command(BaseCommand):
             user=user, name="Demo authenticator",
             defaults={"key": demo_totp_key(username), "confirmed": True, "last_t": -1},
         )
-        Identity.objects.update_or_create(
+        identity, _ = Identity.objects.update_or_create(
             directory_id=f"staff-{username}",
             defaults={"display_name": full_name, "user": user, "department": "Service desk"},
         )
+        self._channels(identity, "fresh")
         return user
 
     def _identities(self, rng: random.Random, staff: list[User]) -> None:
@@ -148,10 +149,12 @@ class Command(BaseCommand):
                           "last_confirmed_at": confirmed, "changed_at": changed},
             )
         if digest % 3 == 0:
-            device, _ = TOTPDevice.objects.update_or_create(
-                user=identity.user, name="Authenticator app",
-                defaults={"key": demo_totp_key(identity.directory_id), "confirmed": True},
-            )
+            device = TOTPDevice.objects.filter(user=identity.user).first()
+            if device is None:
+                device = TOTPDevice.objects.create(
+                    user=identity.user, name="Authenticator app", confirmed=True,
+                    key=demo_totp_key(identity.directory_id),
+                )
             RecoveryChannel.objects.update_or_create(
                 identity=identity, kind=RecoveryChannel.Kind.TOTP,
                 defaults={"totp_device": device, "verified_at": changed,
