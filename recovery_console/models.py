@@ -20,7 +20,11 @@ class Notice(models.Model):
         Identity, null=True, blank=True, on_delete=models.PROTECT, related_name="notices"
     )
     channel = models.ForeignKey(
-        "accounts.RecoveryChannel", null=True, blank=True, on_delete=models.PROTECT, related_name="notices"
+        "accounts.RecoveryChannel",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="notices",
     )
     medium = models.CharField(max_length=12, choices=Medium.choices)
     event = models.CharField(max_length=64)
