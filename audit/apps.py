@@ -1,5 +1,21 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_save
 
 
 class AuditConfig(AppConfig):
     name = "audit"
+
+    def ready(self) -> None:
+        from auditlog.models import LogEntry
+
+        post_save.connect(_chain_new_entry, sender=LogEntry,
+                          dispatch_uid="audit-chain-new-entry")
+
+
+def _chain_new_entry(sender, instance, created, raw=False, **kwargs) -> None:
+    # Every entry, whoever writes it (django-auditlog's model signals, our
+    # events, the admin), joins the chain in the transaction that wrote it.
+    if created and not raw:
+        from .chain import append
+
+        append([instance.pk])

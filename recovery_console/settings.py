@@ -168,6 +168,33 @@ SIGN_IN_FAILURE_WINDOW_SECONDS = env_int("SIGN_IN_FAILURE_WINDOW_SECONDS", 15 * 
 SIGN_IN_MAX_FAILURES_PER_ACCOUNT = env_int("SIGN_IN_MAX_FAILURES_PER_ACCOUNT", 5)
 SIGN_IN_MAX_FAILURES_PER_ADDRESS = env_int("SIGN_IN_MAX_FAILURES_PER_ADDRESS", 20)
 
+# Signs exported audit-chain checkpoints; keep a copy of the key offline.
+AUDIT_CHECKPOINT_KEY = os.environ.get("AUDIT_CHECKPOINT_KEY") or f"audit-checkpoint:{SECRET_KEY}"
+
+# Security monitoring sink: jsonl (default), webhook (HMAC-signed) or syslog.
+MONITORING_SINK = os.environ.get("MONITORING_SINK", "jsonl")
+MONITORING_JSONL_PATH = os.environ.get("MONITORING_JSONL_PATH", str(VAR_DIR / "monitoring.jsonl"))
+MONITORING_WEBHOOK_URL = os.environ.get("MONITORING_WEBHOOK_URL", "")
+MONITORING_WEBHOOK_SECRET = os.environ.get("MONITORING_WEBHOOK_SECRET", "")
+MONITORING_SYSLOG_ADDRESS = os.environ.get("MONITORING_SYSLOG_ADDRESS", "/dev/log")
+
+# Email: files under var/mail in development, SMTP when EMAIL_HOST is set.
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Recovery Console <no-reply@localhost>")
+EMAIL_MESSAGE_ID_DOMAIN = os.environ.get("EMAIL_MESSAGE_ID_DOMAIN", "recovery-console.local")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = env_int("EMAIL_PORT", 587)
+    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+    EMAIL_TIMEOUT = 10
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(VAR_DIR / "mail")
+# SMS and voice: the development backend keeps messages on the outbox page.
+SMS_BACKEND = os.environ.get("SMS_BACKEND", "recovery_console.messaging.DevOutboxSMSBackend")
+
 # Client address for the audit trail: REMOTE_ADDR unless a number of trusted
 # reverse proxies in front of the app is declared; X-Forwarded-For is never
 # believed by default.
@@ -233,6 +260,10 @@ CELERY_BEAT_SCHEDULE = {
     "beat-heartbeat": {
         "task": "recovery_console.tasks.record_beat_heartbeat",
         "schedule": 60.0,
+    },
+    "verify-audit-chain": {
+        "task": "audit.tasks.verify_audit_chain",
+        "schedule": 24 * 60 * 60.0,
     },
 }
 

@@ -1,0 +1,137 @@
+"""The audit trail proves itself: any edited, deleted, removed or smuggled-in
+entry is found by the verify command."""
+
+import json
+import threading
+
+import pytest
+from auditlog.models import LogEntry
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from accounts.models import User
+from audit import chain
+from audit.events import record
+from audit.models import ChainHead, ChainLink
+from audit.tasks import verify_audit_chain
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def write_entries(n=5):
+    user = UserFactory()
+    for i in range(n):
+        record("test_decision", target=user, actor=user, step=i)
+    return user
+
+
+def verify_output():
+    from io import StringIO
+
+    out = StringIO()
+    call_command("verify_audit_chain", stdout=out)
+    return out.getvalue()
+
+
+def test_every_entry_joins_the_chain_and_the_chain_verifies():
+    write_entries()
+    assert ChainLink.objects.count() == LogEntry.objects.count() > 5
+    sequences = list(ChainLink.objects.values_list("sequence", flat=True))
+    assert sequences == list(range(1, len(sequences) + 1))
+    assert "Audit chain intact" in verify_output()
+
+
+def test_an_edited_entry_is_reported_with_its_place():
+    write_entries()
+    victim = LogEntry.objects.filter(additional_data__step=2).get()
+    LogEntry.objects.filter(pk=victim.pk).update(additional_data={"event": "nothing to see"})
+    verdict = chain.verify()
+    assert verdict.problem.kind == "edited_entry"
+    assert verdict.problem.entry_id == victim.pk
+    with pytest.raises(CommandError, match=f"edited_entry at sequence .*audit entry {victim.pk}"):
+        verify_output()
+
+
+def test_a_deleted_entry_is_reported():
+    write_entries()
+    victim = LogEntry.objects.filter(additional_data__step=3).get()
+    LogEntry.objects.filter(pk=victim.pk).delete()
+    problem = chain.verify().problem
+    assert (problem.kind, problem.entry_id) == ("deleted_entry", victim.pk)
+
+
+def test_a_removed_link_is_reported():
+    write_entries()
+    ChainLink.objects.filter(sequence=4).delete()
+    problem = chain.verify().problem
+    assert (problem.kind, problem.sequence) == ("missing_link", 4)
+
+
+def test_an_entry_smuggled_in_outside_the_chain_is_reported():
+    user = write_entries(1)
+    smuggled = LogEntry.objects.bulk_create([LogEntry(
+        content_type_id=LogEntry.objects.first().content_type_id, object_pk=str(user.pk),
+        object_repr="x", action=LogEntry.Action.ACCESS, additional_data={"event": "forged"})])
+    problem = chain.verify().problem
+    assert problem.kind == "unchained_entry"
+    assert problem.entry_id == smuggled[0].pk
+
+
+def test_a_rewritten_chain_is_caught_by_a_saved_checkpoint(tmp_path):
+    write_entries()
+    saved = tmp_path / "checkpoint.json"
+    saved.write_text(json.dumps(chain.checkpoint()))
+    call_command("verify_audit_chain", checkpoint=saved, stdout=None)
+
+    # An insider edits an entry and recomputes every hash after it.
+    victim = LogEntry.objects.filter(additional_data__step=1).get()
+    LogEntry.objects.filter(pk=victim.pk).update(additional_data={"event": "rewritten"})
+    ids = list(ChainLink.objects.order_by("sequence").values_list("entry_id", flat=True))
+    ChainLink.objects.all().delete()
+    ChainHead.objects.all().delete()
+    chain.append(ids)
+    assert chain.verify().intact  # the chain alone cannot tell ...
+    with pytest.raises(CommandError, match="Checkpoint does not match"):
+        call_command("verify_audit_chain", checkpoint=saved)  # ... the checkpoint can
+
+
+def test_a_forged_checkpoint_is_refused(tmp_path):
+    write_entries()
+    forged = {**chain.checkpoint(), "sequence": 1}
+    saved = tmp_path / "forged.json"
+    saved.write_text(json.dumps(forged))
+    with pytest.raises(CommandError, match="signature is not valid"):
+        call_command("verify_audit_chain", checkpoint=saved)
+
+
+def test_the_daily_check_alerts_monitoring_on_a_break(settings, tmp_path):
+    settings.MONITORING_SINK = "jsonl"
+    settings.MONITORING_JSONL_PATH = str(tmp_path / "monitoring.jsonl")
+    write_entries()
+    assert verify_audit_chain().startswith("intact")
+    LogEntry.objects.filter(additional_data__step=0).update(object_repr="changed")
+    assert verify_audit_chain().startswith("broken")
+    event = json.loads((tmp_path / "monitoring.jsonl").read_text().splitlines()[-1])
+    assert event["event"] == "audit_chain_broken"
+    assert "edited_entry" in event["summary"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_never_fork_the_chain(on_postgres):
+    user = User.objects.create(username="writer")
+
+    def write():
+        try:
+            for i in range(5):
+                record("concurrent", target=user, actor=user, n=i)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=write) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert ChainLink.objects.count() == LogEntry.objects.count()
+    assert chain.verify().intact
