@@ -26,6 +26,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/bandit -q -r accounts audit recovery_console -x '*/migrations/*'
 	$(PY) manage.py makemigrations --check --dry-run
 
 check-deploy: $(STAMP)

@@ -20,7 +20,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.models import Identity, RecoveryChannel, User
 from accounts.roles import Role
 
-DEMO_PASSWORD = "demo-password-1234"  # noqa: S105 - printed for the demo on purpose
+DEMO_PASSWORD = "demo-password-1234"  # noqa: S105  # nosec B105 - printed for the demo
 
 STAFF = [
     ("agent", "Alex Agent", [Role.AGENT]),
@@ -55,7 +55,7 @@ class Command(BaseCommand):
             raise CommandError(
                 "Refusing to seed demo accounts with known passwords when DEBUG is off."
             )
-        rng = random.Random(20261125)  # noqa: S311 - demo names, not secrets
+        rng = random.Random(20261125)  # noqa: S311  # nosec B311 - demo names, not secrets
         self.now = timezone.now()
         staff = [self._staff(username, name, roles) for username, name, roles in STAFF]
         self._identities(rng, staff)
