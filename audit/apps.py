@@ -7,9 +7,14 @@ class AuditConfig(AppConfig):
 
     def ready(self) -> None:
         from auditlog.models import LogEntry
+        from auditlog.registry import auditlog
+
+        from .models import Finding, SamplingReport
 
         post_save.connect(_chain_new_entry, sender=LogEntry,
                           dispatch_uid="audit-chain-new-entry")
+        auditlog.register(SamplingReport)
+        auditlog.register(Finding)
 
 
 def _chain_new_entry(sender, instance, created, raw=False, **kwargs) -> None:

@@ -1,8 +1,19 @@
-"""The recovery domain: notices owed to people (the outbox), and later cases,
-steps, evidence, approvals and recovery credentials."""
+"""The recovery domain: notices owed to people (the outbox), policies and
+scripts per risk tier, cases, evidence, approvals, recovery credentials and
+recovery sessions.
 
+Secrets (channel codes, attestation links, recovery credentials, recovery
+session tokens) are stored only as keyed hashes; see ``recovery_console.secrets``.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
+from guardian.models import UserObjectPermissionBase
 
 from accounts.models import Identity
 
@@ -20,10 +31,7 @@ class Notice(models.Model):
         Identity, null=True, blank=True, on_delete=models.PROTECT, related_name="notices"
     )
     channel = models.ForeignKey(
-        "accounts.RecoveryChannel",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
+        "accounts.RecoveryChannel", null=True, blank=True, on_delete=models.PROTECT,
         related_name="notices",
     )
     medium = models.CharField(max_length=12, choices=Medium.choices)
@@ -31,14 +39,484 @@ class Notice(models.Model):
     subject = models.CharField(max_length=200)
     body = models.TextField()
     idempotency_key = models.CharField(max_length=128, unique=True)
+    case = models.ForeignKey(
+        "RecoveryCase", null=True, blank=True, on_delete=models.PROTECT, related_name="notices",
+        help_text="The case this notice belongs to: its correlation id.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["sent_at", "created_at"])]
+        indexes = [
+            models.Index(fields=["sent_at", "created_at"]),
+            models.Index(
+                fields=["next_attempt_at"], name="notice_due_idx",
+                condition=models.Q(sent_at__isnull=True, failed_at__isnull=True),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event} to {self.channel or self.get_medium_display()}"
+
+
+class Tier(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+    RESTRICTED = "restricted", "Restricted"
+
+    @classmethod
+    def rank(cls, tier: str) -> int:
+        return list(cls.values).index(tier)
+
+
+MAX_CREDENTIAL_LIFETIME = timedelta(hours=24)
+
+
+class VerificationScript(models.Model):
+    """The ordered checks an agent follows to prove a caller's identity."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+STEP_KINDS = ["channel_code", "totp", "attestation", "callback", "id_document", "knowledge"]
+CASE_STATES = ["new", "verifying", "verified", "awaiting_approval", "approved",
+               "credential_issued", "completed", "cancelled", "failed", "denied", "expired"]
+OPEN_CASE_STATES = CASE_STATES[:6]
+
+
+class ScriptStep(models.Model):
+    class Kind(models.TextChoices):
+        CHANNEL_CODE = "channel_code", "Code sent to a registered channel"
+        TOTP = "totp", "Authenticator code"
+        ATTESTATION = "attestation", "Manager, sponsor or owner attestation"
+        CALLBACK = "callback", "Call back the directory number"
+        ID_DOCUMENT = "id_document", "Official identity document"
+        KNOWLEDGE = "knowledge", "Knowledge question (weak)"
+
+    script = models.ForeignKey(VerificationScript, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    title = models.CharField(max_length=120)
+    instructions = models.TextField(help_text="What the agent reads or does, word for word.")
+    required = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["script", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["script", "position"], name="step_position_unique"),
+            models.CheckConstraint(
+                condition=Q(kind__in=STEP_KINDS), name="step_kind_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.position}. {self.title}"
+
+
+class RecoveryPolicy(models.Model):
+    """What a tier demands: its script, approvals, and the limits of the
+    recovery credential. Frozen onto each case when it opens."""
+
+    tier = models.CharField(max_length=12, choices=Tier.choices, unique=True)
+    script = models.ForeignKey(
+        VerificationScript, on_delete=models.PROTECT, related_name="policies"
+    )
+    approvals_required = models.PositiveSmallIntegerField(
+        default=0, help_text="Distinct supervisors who must approve (high: 1, restricted: 2)."
+    )
+    credential_lifetime = models.DurationField(
+        default=timedelta(minutes=30), help_text="Never above 24 hours."
+    )
+    max_redemption_attempts = models.PositiveSmallIntegerField(default=5)
+    self_service_allowed = models.BooleanField(default=True)
+    revoke_old_passkeys = models.BooleanField(default=True)
+    watch_period = models.DurationField(default=timedelta(hours=72))
+    channel_max_age = models.DurationField(
+        default=timedelta(days=180),
+        help_text="A channel unconfirmed for longer is stale and cannot be used as evidence.",
+    )
+    untrusted_if_changed_within = models.DurationField(
+        default=timedelta(0),
+        help_text="Channels changed more recently than this cannot be used (0: no limit).",
+    )
+
+    class Meta:
+        verbose_name_plural = "recovery policies"
+        ordering = ["tier"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(credential_lifetime__gt=timedelta(0))
+                & Q(credential_lifetime__lte=MAX_CREDENTIAL_LIFETIME),
+                name="policy_credential_lifetime_at_most_24h",
+            ),
+            models.CheckConstraint(
+                condition=Q(approvals_required__lte=3), name="policy_approvals_at_most_3"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_redemption_attempts__gte=1, max_redemption_attempts__lte=10),
+                name="policy_redemption_attempts_1_to_10",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_tier_display()} tier policy"
+
+    def snapshot(self) -> dict:
+        return {
+            "approvals_required": self.approvals_required,
+            "credential_lifetime": self.credential_lifetime.total_seconds(),
+            "max_redemption_attempts": self.max_redemption_attempts,
+            "self_service_allowed": self.self_service_allowed,
+            "revoke_old_passkeys": self.revoke_old_passkeys,
+            "watch_period": self.watch_period.total_seconds(),
+            "channel_max_age": self.channel_max_age.total_seconds(),
+            "untrusted_if_changed_within": self.untrusted_if_changed_within.total_seconds(),
+        }
+
+
+@dataclass(frozen=True)
+class Rules:
+    """A policy as it stood when the case opened (later admin edits do not
+    loosen an open case)."""
+
+    approvals_required: int
+    credential_lifetime: timedelta
+    max_redemption_attempts: int
+    self_service_allowed: bool
+    revoke_old_passkeys: bool
+    watch_period: timedelta
+    channel_max_age: timedelta
+    untrusted_if_changed_within: timedelta
+
+    @classmethod
+    def from_snapshot(cls, data: dict) -> "Rules":
+        seconds = {"credential_lifetime", "watch_period", "channel_max_age",
+                   "untrusted_if_changed_within"}
+        return cls(**{k: timedelta(seconds=v) if k in seconds else v
+                      for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+class RecoveryCase(models.Model):
+    """One request to restore access for one identity."""
+
+    class State(models.TextChoices):
+        NEW = "new", "New"
+        VERIFYING = "verifying", "Verifying"
+        VERIFIED = "verified", "Verified"
+        AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
+        APPROVED = "approved", "Approved"
+        CREDENTIAL_ISSUED = "credential_issued", "Credential issued"
+        COMPLETED = "completed", "Completed"
+        CANCELLED = "cancelled", "Cancelled"
+        FAILED = "failed", "Failed"
+        DENIED = "denied", "Denied"
+        EXPIRED = "expired", "Expired"
+
+    OPEN_STATES = (
+        State.NEW, State.VERIFYING, State.VERIFIED, State.AWAITING_APPROVAL,
+        State.APPROVED, State.CREDENTIAL_ISSUED,
+    )
+
+    class Source(models.TextChoices):
+        SELF_SERVICE = "self_service", "Self-service request"
+        DESK = "desk", "Service desk"
+
+    identity = models.ForeignKey(Identity, on_delete=models.PROTECT, related_name="recovery_cases")
+    tier = models.CharField(max_length=12, choices=Tier.choices)
+    tier_reasons = models.JSONField(default=list)
+    policy = models.ForeignKey(RecoveryPolicy, on_delete=models.PROTECT, related_name="cases")
+    policy_snapshot = models.JSONField()
+    script = models.ForeignKey(VerificationScript, on_delete=models.PROTECT, related_name="cases")
+    state = models.CharField(max_length=20, choices=State.choices, default=State.NEW)
+    source = models.CharField(max_length=12, choices=Source.choices)
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="opened_recovery_cases",
+    )
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="claimed_recovery_cases",
+    )
+    opened_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    deadline = models.DateTimeField()
+    watch_until = models.DateTimeField(null=True, blank=True)
+    closing_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["opened_at"]
+        permissions = [("work_recoverycase", "Work on this recovery case")]
+        indexes = [
+            models.Index(fields=["state", "tier", "opened_at"], name="case_queue_idx"),
+            models.Index(fields=["agent", "state"], name="case_agent_idx"),
+            models.Index(fields=["deadline"], name="case_deadline_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["identity"], condition=Q(state__in=OPEN_CASE_STATES),
+                name="one_open_case_per_identity",
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=CASE_STATES), name="case_state_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(tier__in=["low", "medium", "high", "restricted"]),
+                name="case_tier_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Case {self.pk} ({self.identity.display_name})"
+
+    @property
+    def rules(self) -> Rules:
+        return Rules.from_snapshot(self.policy_snapshot)
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in self.OPEN_STATES
+
+
+class RecoveryCaseUserObjectPermission(UserObjectPermissionBase):
+    """django-guardian object permissions on cases, with a real foreign key
+    (joins instead of string-matched generic keys)."""
+
+    content_object = models.ForeignKey(RecoveryCase, on_delete=models.CASCADE)
+
+    class Meta(UserObjectPermissionBase.Meta):
+        pass
+
+
+class Evidence(models.Model):
+    """What one step showed. Append-only: never edited, never deleted."""
+
+    class Result(models.TextChoices):
+        PASSED = "passed", "Passed"
+        FAILED = "failed", "Failed"
+
+    case = models.ForeignKey(RecoveryCase, on_delete=models.PROTECT, related_name="evidence")
+    step = models.ForeignKey(ScriptStep, on_delete=models.PROTECT, related_name="evidence")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+    attester = models.ForeignKey(
+        Identity, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    channel = models.ForeignKey(
+        "accounts.RecoveryChannel", null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+    result = models.CharField(max_length=8, choices=Result.choices)
+    note = models.CharField(max_length=500, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "evidence"
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["case", "step", "result"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(result__in=["passed", "failed"]), name="evidence_result_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.step.get_kind_display()}: {self.get_result_display()}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            raise ValueError("Evidence is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Evidence is append-only.")
+
+
+class ChannelCode(models.Model):
+    """A one-time code sent to a registered channel for a channel_code step."""
+
+    case = models.ForeignKey(RecoveryCase, on_delete=models.CASCADE, related_name="channel_codes")
+    step = models.ForeignKey(ScriptStep, on_delete=models.PROTECT, related_name="+")
+    channel = models.ForeignKey(
+        "accounts.RecoveryChannel", on_delete=models.PROTECT, related_name="+"
+    )
+    code_digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    max_attempts = models.PositiveSmallIntegerField(default=5)
+    used_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case", "step"], condition=Q(used_at__isnull=True, voided_at__isnull=True),
+                name="one_live_channel_code_per_step",
+            ),
+            models.CheckConstraint(
+                condition=Q(attempts__lte=models.F("max_attempts")),
+                name="channel_code_attempts_within_max",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Code for case {self.case_id} to {self.channel}"
+
+
+class Attestation(models.Model):
+    """A manager's, sponsor's or owner's confirmation, asked on their own channel."""
+
+    class Decision(models.TextChoices):
+        CONFIRM = "confirm", "Confirmed"
+        REFUSE = "refuse", "Refused"
+
+    case = models.ForeignKey(RecoveryCase, on_delete=models.CASCADE, related_name="attestations")
+    step = models.ForeignKey(ScriptStep, on_delete=models.PROTECT, related_name="+")
+    attester = models.ForeignKey(Identity, on_delete=models.PROTECT, related_name="attestations")
+    relation = models.CharField(max_length=12)
+    channel = models.ForeignKey(
+        "accounts.RecoveryChannel", on_delete=models.PROTECT, related_name="+"
+    )
+    token_digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    decision = models.CharField(max_length=8, choices=Decision.choices, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case", "step"],
+                condition=Q(answered_at__isnull=True, voided_at__isnull=True),
+                name="one_pending_attestation_per_step",
+            ),
+            models.CheckConstraint(
+                condition=Q(answered_at__isnull=True, decision="")
+                | Q(answered_at__isnull=False, decision__in=["confirm", "refuse"]),
+                name="attestation_answer_has_decision",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Attestation by {self.attester} for case {self.case_id}"
+
+
+class Approval(models.Model):
+    """A supervisor's decision on a case, with the step-up that preceded it."""
+
+    class Decision(models.TextChoices):
+        APPROVE = "approve", "Approved"
+        DENY = "deny", "Denied"
+
+    case = models.ForeignKey(RecoveryCase, on_delete=models.PROTECT, related_name="approvals")
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="recovery_approvals"
+    )
+    decision = models.CharField(max_length=8, choices=Decision.choices)
+    reason = models.CharField(max_length=1000)
+    step_up_device = models.CharField(max_length=200)
+    step_up_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "approver"], name="one_decision_per_approver"),
+            models.CheckConstraint(condition=~Q(reason=""), name="approval_reason_required"),
+            models.CheckConstraint(
+                condition=Q(decision__in=["approve", "deny"]), name="approval_decision_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_decision_display()} by {self.approver} on case {self.case_id}"
+
+
+class RecoveryCredential(models.Model):
+    """What restores access: a link (``handle``, not secret alone) plus a
+    code of at least 80 bits kept only as an HMAC-SHA256."""
+
+    class Delivery(models.TextChoices):
+        CHANNEL = "channel", "Sent to a registered channel"
+        READ_OUT = "read_out", "Read out by the agent"
+
+    case = models.ForeignKey(RecoveryCase, on_delete=models.PROTECT, related_name="credentials")
+    identity = models.ForeignKey(Identity, on_delete=models.PROTECT, related_name="+")
+    handle = models.CharField(max_length=64, unique=True)
+    code_digest = models.CharField(max_length=64)
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    delivery = models.CharField(max_length=10, choices=Delivery.choices)
+    channel = models.ForeignKey(
+        "accounts.RecoveryChannel", null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    max_attempts = models.PositiveSmallIntegerField(default=5)
+    used_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["expires_at"], name="credential_expiry_idx",
+                                condition=Q(used_at__isnull=True, voided_at__isnull=True))]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case"], condition=Q(used_at__isnull=True, voided_at__isnull=True),
+                name="one_live_credential_per_case",
+            ),
+            models.CheckConstraint(
+                condition=Q(attempts__lte=models.F("max_attempts")),
+                name="credential_attempts_within_max",
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=models.F("created_at")),
+                name="credential_expires_after_creation",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Recovery credential for case {self.case_id}"
+
+
+class RecoverySession(models.Model):
+    """What redeeming a credential opens: its only power is enrolling a passkey."""
+
+    case = models.ForeignKey(RecoveryCase, on_delete=models.PROTECT, related_name="sessions")
+    identity = models.ForeignKey(Identity, on_delete=models.PROTECT, related_name="+")
+    credential = models.OneToOneField(
+        RecoveryCredential, on_delete=models.PROTECT, related_name="session"
+    )
+    token_digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Recovery session for case {self.case_id}"

@@ -11,7 +11,8 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import Identity, RecoveryChannel
 
-from .models import Notice
+from .models import Notice, RecoveryCase
+from .outbox import dispatch_on_commit
 
 MEDIUM_FOR_CHANNEL = {
     RecoveryChannel.Kind.EMAIL: Notice.Medium.EMAIL,
@@ -20,20 +21,24 @@ MEDIUM_FOR_CHANNEL = {
 
 
 def owe(*, key: str, medium: str, event: str, subject: str, body: str,
-        identity: Identity | None = None, channel: RecoveryChannel | None = None) -> Notice:
-    """Record one notice unless one with the same key exists; return it."""
+        identity: Identity | None = None, channel: RecoveryChannel | None = None,
+        case: RecoveryCase | None = None) -> Notice:
+    """Record one notice unless one with the same key exists; return it.
+    Delivery is queued for when the owing transaction commits."""
     try:
         with transaction.atomic():
-            return Notice.objects.create(
+            notice = Notice.objects.create(
                 idempotency_key=key[:128], medium=medium, event=event, subject=subject[:200],
-                body=body, identity=identity, channel=channel,
+                body=body, identity=identity, channel=channel, case=case,
             )
     except IntegrityError:
         return Notice.objects.get(idempotency_key=key[:128])
+    dispatch_on_commit(notice)
+    return notice
 
 
 def owe_to_identity(identity: Identity, *, decision: str, event: str, subject: str,
-                    body: str) -> list[Notice]:
+                    body: str, case: RecoveryCase | None = None) -> list[Notice]:
     """Notify an identity on every registered (unrevoked) email and phone
     channel, not only the newest: a notice the attacker controls is no notice."""
     channels = identity.channels.filter(
@@ -41,12 +46,14 @@ def owe_to_identity(identity: Identity, *, decision: str, event: str, subject: s
     )
     return [
         owe(key=f"{decision}:channel:{channel.pk}", medium=MEDIUM_FOR_CHANNEL[channel.kind],
-            event=event, subject=subject, body=body, identity=identity, channel=channel)
+            event=event, subject=subject, body=body, identity=identity, channel=channel,
+            case=case)
         for channel in channels
     ]
 
 
 def owe_to_monitoring(*, decision: str, event: str, subject: str, body: str,
-                      identity: Identity | None = None) -> Notice:
+                      identity: Identity | None = None,
+                      case: RecoveryCase | None = None) -> Notice:
     return owe(key=f"{decision}:monitoring", medium=Notice.Medium.MONITORING, event=event,
-               subject=subject, body=body, identity=identity)
+               subject=subject, body=body, identity=identity, case=case)

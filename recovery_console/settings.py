@@ -274,3 +274,26 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# Recovery workflow
+import hashlib  # noqa: E402 - settings of this section are appended on purpose
+
+# Recovery credentials, channel codes and link tokens are stored only as
+# HMAC-SHA256 under this key (derived from SECRET_KEY unless set on its own,
+# so rotating it voids every outstanding credential).
+RECOVERY_CREDENTIAL_HMAC_KEY = os.environ.get("RECOVERY_CREDENTIAL_HMAC_KEY") or hashlib.sha256(
+    f"recovery-credential-hmac:{SECRET_KEY}".encode()
+).hexdigest()
+# A case not completed by then expires (credentials and sessions die with it).
+RECOVERY_CASE_MAX_AGE_SECONDS = env_int("RECOVERY_CASE_MAX_AGE_SECONDS", 3 * 24 * 60 * 60)
+RECOVERY_CHANNEL_CODE_SECONDS = env_int("RECOVERY_CHANNEL_CODE_SECONDS", 10 * 60)
+RECOVERY_ATTESTATION_SECONDS = env_int("RECOVERY_ATTESTATION_SECONDS", 4 * 60 * 60)
+RECOVERY_SESSION_SECONDS = env_int("RECOVERY_SESSION_SECONDS", 15 * 60)
+# The development outbox page shows every notice's body (codes included):
+# only with DEBUG, or when a demo explicitly turns it on.
+DEV_OUTBOX_ENABLED = env_bool("DEV_OUTBOX_ENABLED", False)
+RECOVERY_QUEUE_PAGE_SIZE = env_int("RECOVERY_QUEUE_PAGE_SIZE", 25)
+# Self-service requests per client address and window: beyond, the same
+# page is shown and nothing is opened (the refusal is audited).
+RECOVERY_SELF_SERVICE_MAX_PER_ADDRESS = env_int("RECOVERY_SELF_SERVICE_MAX_PER_ADDRESS", 10)
+RECOVERY_SELF_SERVICE_WINDOW_SECONDS = env_int("RECOVERY_SELF_SERVICE_WINDOW_SECONDS", 60 * 60)

@@ -1,6 +1,10 @@
+"""Celery tasks: thin wrappers that call the outbox and workflow services."""
+
 from celery import shared_task
 from django.core.cache import cache
 from django.utils import timezone
+
+from . import outbox
 
 BEAT_HEARTBEAT_KEY = "beat-heartbeat"
 
@@ -11,3 +15,23 @@ def record_beat_heartbeat() -> str:
     now = timezone.now().isoformat()
     cache.set(BEAT_HEARTBEAT_KEY, now, timeout=None)
     return now
+
+
+@shared_task(bind=True, max_retries=outbox.MAX_ATTEMPTS, acks_late=True)
+def deliver_notice(self, notice_id: int) -> str:
+    """Send one notice; on a passing failure, retry with exponential backoff."""
+    try:
+        return outbox.deliver(notice_id)
+    except outbox.messaging.DeliveryFailed as exc:
+        countdown = outbox.backoff(self.request.retries + 1).total_seconds()
+        raise self.retry(exc=exc, countdown=countdown) from exc
+
+
+@shared_task
+def dispatch_due_notices() -> int:
+    """Every minute: re-dispatch notices that are due and still unsent, so a
+    dispatch lost with the broker or a killed worker still goes out."""
+    ids = outbox.sweep_due()
+    for notice_id in ids:
+        deliver_notice.delay(notice_id)
+    return len(ids)

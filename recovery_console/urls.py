@@ -11,6 +11,25 @@ admin.site.site_header = "Recovery Console administration"
 recovery_patterns = (
     [
         path("queue/", views.queue, name="queue"),
+        path("cases/open/", views.open_case, name="open_case"),
+        path("cases/<int:pk>/", views.case_detail, name="case"),
+        path("cases/<int:pk>/claim/", views.claim, name="claim"),
+        path("cases/<int:pk>/unclaim/", views.unclaim, name="unclaim"),
+        path("cases/<int:pk>/steps/<int:step_pk>/", views.step_action, name="step"),
+        path("cases/<int:pk>/request-approval/", views.request_approval,
+             name="request_approval"),
+        path("cases/<int:pk>/issue/", views.issue_credential, name="issue"),
+        path("cases/<int:pk>/cancel/", views.cancel, name="cancel"),
+        path("approvals/", views.approvals, name="approvals"),
+        path("approvals/<int:pk>/", views.decide, name="decide"),
+        path("outbox/", views.outbox, name="outbox"),
+        path("attest/<str:token>/", views.attestation, name="attestation"),
+        path("recover/", views.self_service_request, name="self_service"),
+        path("recover/enrol/", views.enrol, name="enrol"),
+        path("recover/enrol/options/", views.enrol_options, name="enrol_options"),
+        path("recover/enrol/verify/", views.enrol_verify, name="enrol_verify"),
+        path("recover/done/", views.recovered, name="recovered"),
+        path("recover/<str:handle>/", views.redeem, name="redeem"),
     ],
     "recovery",
 )
@@ -19,5 +38,6 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("", include("accounts.urls")),
     path("", include(recovery_patterns)),
+    path("audit/", include("audit.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -57,3 +57,64 @@ class IdentityFactory(factory.django.DjangoModelFactory):
     directory_id = factory.Sequence(lambda n: f"id-{n:05d}")
     display_name = factory.LazyAttribute(lambda i: f"{i.user.first_name} {i.user.last_name}")
     directory_phone = "+44 20 7946 0000"
+
+
+# --- recovery (issue 4) ---------------------------------------------------
+
+class RecoveryChannelFactory(factory.django.DjangoModelFactory):
+    """A channel registered and confirmed long before any recovery request."""
+
+    class Meta:
+        model = "accounts.RecoveryChannel"
+
+    identity = factory.SubFactory(IdentityFactory)
+    kind = "email"
+    address = factory.LazyAttributeSequence(
+        lambda c, n: f"+44 7700 9{n:05d}" if c.kind == "phone" else f"person{n}@example.org")
+    verified_at = factory.LazyFunction(lambda: _days_ago(200))
+    last_confirmed_at = factory.LazyFunction(lambda: _days_ago(10))
+    changed_at = factory.LazyFunction(lambda: _days_ago(200))
+
+
+def _days_ago(days: int):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    return timezone.now() - timedelta(days=days)
+
+
+def reachable_identity(**fields) -> Identity:
+    """An identity with an email and a phone channel, whose manager (also
+    sponsor and owner) has an email channel of their own, for attestations."""
+    voucher = fields.pop("manager", None)
+    if voucher is None:
+        voucher = IdentityFactory(display_name="Morgan Manager")
+        RecoveryChannelFactory(identity=voucher, kind="email")
+    identity = IdentityFactory(manager=voucher, sponsor=voucher, owner=voucher, **fields)
+    RecoveryChannelFactory(identity=identity, kind="email")
+    RecoveryChannelFactory(identity=identity, kind="phone")
+    return identity
+
+
+TIER_FIELDS = {
+    "low": {},
+    "medium": {"data_sensitivity": "medium"},
+    "high": {"privileged": True},
+    "restricted": {"kind": "service_account"},
+}
+
+
+def recovery_case(tier: str = "low", agent: User | None = None, **identity_fields):
+    """A case opened at the desk for a reachable identity of ``tier``, claimed
+    by ``agent`` when given (the opener is another agent)."""
+    from recovery_console import workflow
+    from recovery_console.models import RecoveryCase
+
+    identity = reachable_identity(**{**TIER_FIELDS[tier], **identity_fields})
+    case = workflow.open_case(identity, source=RecoveryCase.Source.DESK, actor=staff("agent"))
+    assert case.tier == tier, (case.tier, case.tier_reasons)
+    if agent is not None:
+        workflow.claim(case, agent)
+        case.refresh_from_db()
+    return case

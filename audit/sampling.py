@@ -1,0 +1,153 @@
+"""Sampling reports: drawing a reproducible stratified sample of recovery
+cases, and recording an auditor's finding on each sampled case."""
+
+from __future__ import annotations
+
+import math
+import random
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.http import HttpRequest
+
+from accounts.models import User
+from accounts.roles import Role, roles_of
+from recovery_console.models import RecoveryCase
+
+from .events import record
+from .models import Finding, SampledCase, SamplingReport
+
+STRATUM_FIELDS = {
+    SamplingReport.Stratum.TIER: "tier",
+    SamplingReport.Stratum.AGENT: "agent__username",
+    SamplingReport.Stratum.KIND: "identity__kind",
+    SamplingReport.Stratum.OUTCOME: "state",
+}
+MAX_SAMPLE = 10_000
+
+
+class SamplingError(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class SampleRequest:
+    title: str
+    period_start: date
+    period_end: date
+    sample_size: int | None = None
+    sample_rate: Decimal | None = None
+    strata: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+def cases_opened_between(start: date, end: date):
+    """Cases opened from the start of ``start`` to the end of ``end`` (UTC)."""
+    since = datetime.combine(start, time.min, tzinfo=UTC)
+    until = datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
+    return RecoveryCase.objects.filter(opened_at__gte=since, opened_at__lt=until)
+
+
+def draw_sample(auditor: User, wanted: SampleRequest, *,
+                request: HttpRequest | None = None) -> SamplingReport:
+    """Draw and store a sample. Only auditors may; the same inputs and seed
+    always give the same cases."""
+    _require_auditor(auditor)
+    strata = _validate(wanted)
+    fields = [STRATUM_FIELDS[s] for s in strata]
+    rows = list(cases_opened_between(wanted.period_start, wanted.period_end)
+                .order_by("pk").values_list("pk", *fields))
+    if not rows:
+        raise SamplingError("No recovery cases were opened in this period: choose another one.")
+    size = wanted.sample_size or math.ceil(Decimal(len(rows)) * wanted.sample_rate)
+    if size > len(rows):
+        raise SamplingError(f"The sample size ({size}) is larger than the {len(rows)} cases "
+                            f"opened in this period.")
+    seed = wanted.seed if wanted.seed is not None else secrets.randbits(62)
+    groups: dict[str, list[int]] = defaultdict(list)
+    for pk, *values in rows:
+        groups[_stratum_label(strata, values)].append(pk)
+    chosen = _stratified(groups, size, seed)
+    with transaction.atomic():
+        report = SamplingReport.objects.create(
+            title=wanted.title, created_by=auditor, period_start=wanted.period_start,
+            period_end=wanted.period_end, sample_size=wanted.sample_size,
+            sample_rate=wanted.sample_rate, strata=list(strata), seed=seed, population=len(rows),
+        )
+        SampledCase.objects.bulk_create(
+            SampledCase(report=report, case_id=pk, stratum=label, position=i)
+            for i, (label, pk) in enumerate(chosen, start=1)
+        )
+        record("sample_drawn", target=report, actor=auditor, request=request, seed=seed,
+               population=len(rows), sampled=len(chosen), strata=list(strata),
+               period=[wanted.period_start.isoformat(), wanted.period_end.isoformat()])
+    return report
+
+
+def record_finding(auditor: User, report: SamplingReport, case_id: int, verdict: str,
+                   note: str, *, request: HttpRequest | None = None) -> Finding:
+    """Record (or replace) the auditor's finding on one case of ``report``."""
+    _require_auditor(auditor)
+    sampled = SampledCase.objects.filter(report=report, case_id=case_id).first()
+    if sampled is None:
+        raise SamplingError("This case is not part of this report.")
+    note = note.strip()
+    if verdict not in Finding.Verdict.values:
+        raise SamplingError("Choose OK or Issue.")
+    if verdict == Finding.Verdict.ISSUE and not note:
+        raise SamplingError("Describe the issue in the note.")
+    if len(note) > 2000:
+        raise SamplingError("Keep the note under 2,000 characters.")
+    with transaction.atomic():
+        finding, _ = Finding.objects.update_or_create(
+            sampled=sampled, defaults={"auditor": auditor, "verdict": verdict, "note": note},
+        )
+        record("sample_finding", target=finding, actor=auditor, request=request,
+               report=report.pk, case=case_id, verdict=verdict)
+    return finding
+
+
+def _require_auditor(user: User) -> None:
+    if Role.AUDITOR not in roles_of(user):
+        raise SamplingError("Only auditors draw samples and record findings.")
+
+
+def _validate(wanted: SampleRequest) -> tuple[str, ...]:
+    if wanted.period_start > wanted.period_end:
+        raise SamplingError("The period must start before it ends.")
+    if (wanted.sample_size is None) == (wanted.sample_rate is None):
+        raise SamplingError("Give either a sample size or a sample rate, not both.")
+    if wanted.sample_size is not None and not 1 <= wanted.sample_size <= MAX_SAMPLE:
+        raise SamplingError(f"The sample size must be between 1 and {MAX_SAMPLE}.")
+    if wanted.sample_rate is not None and not Decimal(0) < wanted.sample_rate <= Decimal(1):
+        raise SamplingError("The sample rate must be above 0 and at most 1 (100%).")
+    unknown = set(wanted.strata) - set(STRATUM_FIELDS)
+    if unknown:
+        raise SamplingError(f"Unknown strata: {', '.join(sorted(unknown))}.")
+    return tuple(s for s in STRATUM_FIELDS if s in wanted.strata)
+
+
+def _stratum_label(strata: tuple[str, ...], values: list) -> str:
+    return " · ".join(f"{s}={v or 'none'}" for s, v in zip(strata, values, strict=True))
+
+
+def _stratified(groups: dict[str, list[int]], size: int, seed: int) -> list[tuple[str, int]]:
+    """Proportional allocation (largest remainder), then a seeded draw per stratum."""
+    total = sum(len(ids) for ids in groups.values())
+    labels = sorted(groups)
+    quotas = {label: size * len(groups[label]) / total for label in labels}
+    counts = {label: int(quotas[label]) for label in labels}
+    left = size - sum(counts.values())
+    for label in sorted(labels, key=lambda lb: (-(quotas[lb] - counts[lb]), lb))[:left]:
+        counts[label] += 1
+    chosen = []
+    for label in labels:
+        rng = random.Random(f"{seed}:{label}")  # noqa: S311  # nosec B311 - sampling, not secrets
+        chosen.extend((label, pk) for pk in sorted(rng.sample(groups[label], counts[label])))
+    return chosen

@@ -1,0 +1,140 @@
+"""Forms validate shape only; rights, state and limits of what is recorded
+(note and reason lengths) are the workflow's business, so that refusing them
+is audited like any other refusal. Browsers still get ``maxlength``."""
+
+from django import forms
+
+from accounts.models import Identity, RecoveryChannel
+
+from .models import RecoveryCase, Tier
+from .workflow import DOCUMENT_TYPES
+
+SIX_DIGITS = forms.RegexField(
+    regex=r"^\d{6}$", label="Code the caller reads out", max_length=6,
+    error_messages={"invalid": "Enter the 6-digit code."},
+    widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+)
+
+
+class QueueFilterForm(forms.Form):
+    status = forms.ChoiceField(
+        required=False, label="Status",
+        choices=[("open", "Open"), ("all", "All")] + list(RecoveryCase.State.choices),
+    )
+    tier = forms.ChoiceField(required=False, label="Tier",
+                             choices=[("", "Any tier")] + list(Tier.choices))
+    assigned = forms.ChoiceField(
+        required=False, label="Assigned",
+        choices=[("", "Anyone"), ("mine", "Mine"), ("unassigned", "Unassigned")],
+    )
+    kind = forms.ChoiceField(required=False, label="Kind",
+                             choices=[("", "Any kind")] + list(Identity.Kind.choices))
+
+
+class SendCodeForm(forms.Form):
+    channel = forms.ModelChoiceField(
+        queryset=RecoveryChannel.objects.none(), label="Registered channel",
+        help_text="Only channels on file; never a number or address the caller gives.",
+    )
+
+    def __init__(self, *args, case: RecoveryCase, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["channel"].queryset = case.identity.channels.filter(
+            kind__in=[RecoveryChannel.Kind.EMAIL, RecoveryChannel.Kind.PHONE],
+            revoked_at__isnull=True,
+        )
+
+
+class CheckCodeForm(forms.Form):
+    code = SIX_DIGITS
+
+
+class TotpForm(forms.Form):
+    code = forms.RegexField(
+        regex=r"^\d{6}$", label="Code from the caller's authenticator", max_length=6,
+        error_messages={"invalid": "Enter the 6-digit code."},
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )
+
+
+RESULT_CHOICES = [("passed", "Passed"), ("failed", "Failed")]
+
+
+class CallbackForm(forms.Form):
+    result = forms.ChoiceField(choices=RESULT_CHOICES, label="Result")
+    note = forms.CharField(label="Who answered, what they confirmed",
+                           widget=forms.Textarea(attrs={"rows": 3, "maxlength": 500}))
+
+
+class DocumentForm(forms.Form):
+    result = forms.ChoiceField(choices=RESULT_CHOICES, label="Result")
+    document_type = forms.ChoiceField(choices=list(DOCUMENT_TYPES.items()),
+                                      label="Document type")
+    document_last4 = forms.RegexField(
+        regex=r"^[A-Za-z0-9]{1,4}$", max_length=4, label="Last 4 characters of its number",
+        help_text="Nothing else: no full number, no image.",
+        error_messages={"invalid": "Letters and digits only, 4 at most."},
+    )
+    note = forms.CharField(required=False, label="Note",
+                           widget=forms.Textarea(attrs={"rows": 2, "maxlength": 500}))
+
+
+class KnowledgeForm(forms.Form):
+    result = forms.ChoiceField(choices=RESULT_CHOICES, label="Result")
+    note = forms.CharField(required=False, label="Note",
+                           widget=forms.Textarea(attrs={"rows": 2, "maxlength": 500}))
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(label="Reason",
+                             widget=forms.Textarea(attrs={"rows": 2, "maxlength": 500}))
+
+
+class DecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("approve", "Approve the reset"),
+                                          ("deny", "Deny the reset")],
+                                 widget=forms.RadioSelect, label="Decision")
+    reason = forms.CharField(label="Reason (required)",
+                             widget=forms.Textarea(attrs={"rows": 3, "maxlength": 1000}))
+
+
+class IssueForm(forms.Form):
+    channel = forms.ModelChoiceField(
+        queryset=RecoveryChannel.objects.none(), required=False, label="Deliver to",
+        empty_label="Nowhere: I read the code out to the verified caller",
+    )
+
+    def __init__(self, *args, case: RecoveryCase, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["channel"].queryset = case.identity.channels.filter(
+            kind__in=[RecoveryChannel.Kind.EMAIL, RecoveryChannel.Kind.PHONE],
+            revoked_at__isnull=True,
+        )
+
+
+class OpenCaseForm(forms.Form):
+    directory_id = forms.CharField(max_length=64, label="Directory id of the person")
+
+
+class SelfServiceForm(forms.Form):
+    identifier = forms.CharField(
+        max_length=254, label="Your work email address or directory id",
+        widget=forms.TextInput(attrs={"autocomplete": "username"}),
+    )
+
+
+class RedeemForm(forms.Form):
+    code = forms.CharField(
+        max_length=40, label="Recovery code",
+        help_text="The code you received or the service desk read to you.",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code",
+                                      "autocapitalize": "characters"}),
+    )
+
+
+class AttestationForm(forms.Form):
+    answer = forms.ChoiceField(
+        choices=[("confirm", "Yes, I know about this request and it is genuine"),
+                 ("refuse", "No, I do not recognise this request")],
+        widget=forms.RadioSelect, label="Your answer",
+    )

@@ -1,0 +1,66 @@
+"""Demo data for the recovery workflow: registered channels for demo
+identities that have none, and a few open cases of every tier.
+
+Run after ``seed_demo``. Idempotent: channels are added only where missing,
+and a case is opened only for an identity without an open one.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Identity, RecoveryChannel, User
+from recovery_console import workflow
+from recovery_console.models import RecoveryCase
+
+# One open case per tier, on identities the demo seed creates.
+DEMO_CASES = [
+    {"kind": "employee", "privileged": False, "data_sensitivity": "low",
+     "directory_id__startswith": "emp-"},
+    {"kind": "contractor"},
+    {"kind": "employee", "privileged": True, "directory_id__startswith": "emp-"},
+    {"kind": "service_account"},
+]
+
+
+class Command(BaseCommand):
+    help = "Give demo identities registered channels and open a few recovery cases."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--allow-production", action="store_true")
+
+    @transaction.atomic
+    def handle(self, *args, allow_production: bool = False, **options):
+        if not settings.DEBUG and not allow_production:
+            raise CommandError("Refusing to seed demo recovery data when DEBUG is off.")
+        now = timezone.now()
+        added = 0
+        for identity in Identity.objects.select_related("user").filter(channels__isnull=True):
+            email = identity.user.email if identity.user and identity.user.email else \
+                f"{identity.directory_id}@example.org"
+            fields = {"verified_at": now - timedelta(days=300),
+                      "last_confirmed_at": now - timedelta(days=20),
+                      "changed_at": now - timedelta(days=300)}
+            RecoveryChannel.objects.create(identity=identity, kind="email", address=email,
+                                           **fields)
+            if identity.directory_phone:
+                RecoveryChannel.objects.create(identity=identity, kind="phone",
+                                               address=identity.directory_phone, **fields)
+            added += 1
+        opener = User.objects.filter(username="agent").first()
+        opened = 0
+        for criteria in DEMO_CASES:
+            candidates = Identity.objects.filter(**criteria).order_by("directory_id")
+            if candidates.filter(recovery_cases__state__in=RecoveryCase.OPEN_STATES).exists():
+                continue
+            identity = candidates.first()
+            if identity is None or opener is None:
+                continue
+            workflow.open_case(identity, source=RecoveryCase.Source.DESK, actor=opener)
+            opened += 1
+        self.stdout.write(self.style.SUCCESS(
+            f"Channels added for {added} identities; {opened} recovery cases opened. "
+            "With DEBUG on, /outbox/ shows what each channel received."))

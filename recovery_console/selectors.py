@@ -1,0 +1,187 @@
+"""Read queries for the recovery pages: who may see which case, the queue,
+a case's whole story, the approvals waiting for a supervisor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from auditlog.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.core.paginator import Page, Paginator
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from accounts.models import RecoveryChannel, User
+from accounts.roles import Role, roles_of
+
+from . import clock
+from .models import (
+    Approval,
+    Evidence,
+    Notice,
+    RecoveryCase,
+    RecoveryCaseUserObjectPermission,
+    ScriptStep,
+)
+
+State = RecoveryCase.State
+OVERSEERS = {Role.SUPERVISOR, Role.AUDITOR, Role.SECURITY_ADMIN}
+
+
+def visible_cases(user: User) -> QuerySet[RecoveryCase]:
+    """Cases ``user`` may see: supervisors, auditors and security admins all
+    of them (by role); agents the unclaimed open ones and those they were
+    granted (django-guardian object permission by claiming). Others: none."""
+    held = roles_of(user)
+    cases = RecoveryCase.objects.all()
+    if held & OVERSEERS:
+        return cases
+    if Role.AGENT in held:
+        granted = RecoveryCaseUserObjectPermission.objects.filter(
+            content_object=OuterRef("pk"), user=user,
+            permission__codename="work_recoverycase",
+        )
+        return cases.filter(Q(agent__isnull=True, state__in=RecoveryCase.OPEN_STATES)
+                            | Q(Exists(granted)))
+    return cases.none()
+
+
+@dataclass
+class QueueFilters:
+    status: str = "open"  # "open", "all" or a state
+    tier: str = ""
+    assigned: str = ""  # "", "mine" or "unassigned"
+    kind: str = ""
+
+
+def queue(user: User, filters: QueueFilters, page: int | str = 1, per_page: int = 25) -> Page:
+    """One page of the reset queue, oldest first. Two queries whatever the
+    number of cases: a count and the page (identity and agent joined)."""
+    cases = visible_cases(user).select_related("identity", "agent")
+    if filters.status == "open":
+        cases = cases.filter(state__in=RecoveryCase.OPEN_STATES)
+    elif filters.status != "all":
+        cases = cases.filter(state=filters.status)
+    if filters.tier:
+        cases = cases.filter(tier=filters.tier)
+    if filters.assigned == "mine":
+        cases = cases.filter(agent=user)
+    elif filters.assigned == "unassigned":
+        cases = cases.filter(agent__isnull=True)
+    if filters.kind:
+        cases = cases.filter(identity__kind=filters.kind)
+    cases = cases.only(
+        "pk", "tier", "state", "source", "opened_at", "deadline", "agent_id",
+        "identity__display_name", "identity__directory_id", "identity__kind",
+        "agent__username", "agent__first_name", "agent__last_name",
+    ).order_by("opened_at", "pk")
+    return Paginator(cases, per_page).get_page(page)
+
+
+@dataclass
+class StepStatus:
+    step: ScriptStep
+    status: str  # "passed", "failed", "pending"
+    evidence: list[Evidence]
+    waiting: bool = False  # a code or an attestation link is out
+    ready: bool = False  # every earlier required step passed: it can be worked now
+
+
+@dataclass
+class ChannelStatus:
+    channel: RecoveryChannel
+    usable: bool
+    recently_changed: bool
+
+
+def case_story(case: RecoveryCase) -> dict:
+    """Everything a case page shows: the subject, channels, the script with
+    the evidence per step, approvals, credentials, notices and the timeline."""
+    now = clock.now()
+    rules = case.rules
+    evidence = list(case.evidence.select_related("step", "actor", "attester", "channel"))
+    live_codes = set(case.channel_codes.filter(used_at__isnull=True, voided_at__isnull=True,
+                                               expires_at__gt=now).values_list("step_id",
+                                                                               flat=True))
+    pending = set(case.attestations.filter(answered_at__isnull=True, voided_at__isnull=True,
+                                           expires_at__gt=now).values_list("step_id", flat=True))
+    steps, blocked = [], False
+    for step in case.script.steps.all():
+        mine = [e for e in evidence if e.step_id == step.pk]
+        status = ("passed" if any(e.result == "passed" for e in mine)
+                  else "failed" if mine else "pending")
+        steps.append(StepStatus(step, status, mine, step.pk in live_codes | pending,
+                                ready=not blocked))
+        blocked = blocked or (step.required and status != "passed")
+    channels = [
+        ChannelStatus(c, c.is_usable(rules.channel_max_age, now=now),
+                      c.changed_within(rules.untrusted_if_changed_within, now=now)
+                      if rules.untrusted_if_changed_within else False)
+        for c in case.identity.channels.all()
+    ]
+    return {
+        "case": case,
+        "identity": case.identity,
+        "rules": rules,
+        "channels": channels,
+        "steps": steps,
+        "evidence": evidence,
+        "approvals": list(case.approvals.select_related("approver")),
+        "credentials": list(case.credentials.select_related("issued_by", "channel")),
+        "notices": list(Notice.objects.filter(identity=case.identity,
+                                              created_at__gte=case.opened_at)
+                        .select_related("channel").order_by("created_at")),
+        "timeline": timeline(case),
+        "now": now,
+    }
+
+
+def timeline(case: RecoveryCase) -> QuerySet[LogEntry]:
+    """Every audit entry about the case (decisions, refusals, model changes)."""
+    return LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(RecoveryCase), object_pk=str(case.pk),
+    ).select_related("actor").order_by("timestamp", "pk")
+
+
+def pending_approvals(user: User) -> QuerySet[RecoveryCase]:
+    """Cases waiting for a supervisor's decision that ``user`` may give:
+    not their own recovery, not a case they hold or opened, not decided yet."""
+    if Role.SUPERVISOR not in roles_of(user):
+        return RecoveryCase.objects.none()
+    decided = Approval.objects.filter(case=OuterRef("pk"), approver=user)
+    worked = Evidence.objects.filter(case=OuterRef("pk"), actor=user)
+    return (RecoveryCase.objects.filter(state=State.AWAITING_APPROVAL)
+            .exclude(Q(agent=user) | Q(opened_by=user) | Q(identity__user=user))
+            .exclude(Exists(decided)).exclude(Exists(worked))
+            .select_related("identity", "agent").order_by("opened_at"))
+
+
+def actions_for(case: RecoveryCase, user: User) -> set[str]:
+    """What the viewer may do now (the page shows only these; the workflow
+    checks again whatever is posted)."""
+    held = roles_of(user)
+    is_subject = case.identity.user_id == user.pk
+    holds = case.agent_id == user.pk and Role.AGENT in held
+    actions = set()
+    if not case.is_open:
+        return actions
+    if Role.AGENT in held and case.agent_id is None and not is_subject:
+        actions.add("claim")
+    if holds:
+        actions |= {"unclaim", "cancel"}
+        if case.state == State.VERIFYING:
+            actions |= {"work", "fail"}
+        if case.state == State.VERIFIED and case.rules.approvals_required:
+            actions.add("request_approval")
+        if case.state in (State.APPROVED, State.CREDENTIAL_ISSUED):
+            actions.add("issue")
+    if Role.SUPERVISOR in held:
+        actions.add("cancel")
+        if case.state == State.AWAITING_APPROVAL and \
+                pending_approvals(user).filter(pk=case.pk).exists():
+            actions.add("decide")
+    return actions
+
+
+def outbox(limit: int = 100) -> QuerySet[Notice]:
+    return Notice.objects.select_related("channel", "identity").order_by("-created_at",
+                                                                          "-pk")[:limit]

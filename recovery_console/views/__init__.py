@@ -1,0 +1,35 @@
+"""Thin views: look the object up among what the viewer may see, call one
+workflow function, render or redirect. Staff pages in ``staff``, the pages
+of people being recovered (and of their attesters) in ``public``."""
+
+from .public import (
+    attestation,
+    enrol,
+    enrol_options,
+    enrol_verify,
+    outbox,
+    recovered,
+    redeem,
+    self_service_request,
+)
+from .staff import (
+    approvals,
+    cancel,
+    case_detail,
+    claim,
+    decide,
+    home,
+    issue_credential,
+    open_case,
+    queue,
+    request_approval,
+    step_action,
+    unclaim,
+)
+
+__all__ = [
+    "approvals", "attestation", "cancel", "case_detail", "claim", "decide", "enrol",
+    "enrol_options", "enrol_verify", "home", "issue_credential", "open_case", "outbox",
+    "queue", "recovered", "redeem", "request_approval", "self_service_request", "step_action",
+    "unclaim",
+]

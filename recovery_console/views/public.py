@@ -1,0 +1,135 @@
+"""Pages of people outside the desk: the self-service request, the
+attester's link, redeeming a recovery credential and enrolling a passkey,
+and (development only) the outbox of what each channel received."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts import webauthn
+
+from .. import forms, selectors, tokens, workflow
+from ..models import Attestation
+from ..workflow import WorkflowError
+
+RECOVERY_SESSION_KEY = "recovery_session"
+
+
+@require_http_methods(["GET", "POST"])
+def self_service_request(request):
+    """The same page and status whether or not an account matches."""
+    form = forms.SelfServiceForm(request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            workflow.request_self_service(form.cleaned_data["identifier"], request=request)
+            return render(request, "recovery/self_service_sent.html")
+        return render(request, "recovery/self_service.html", {"form": form}, status=400)
+    return render(request, "recovery/self_service.html", {"form": form})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def attestation(request, token: str):
+    found = Attestation.objects.select_related("case__identity", "attester").filter(
+        token_digest=tokens.digest("attestation", token)).first()
+    if found is None:
+        raise Http404("This link is not valid.")
+    form = forms.AttestationForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                workflow.answer_attestation(token, form.cleaned_data["answer"] == "confirm",
+                                            request=request)
+            except WorkflowError as refusal:
+                form.add_error(None, refusal.message)
+                status = 409
+            else:
+                return render(request, "recovery/attestation_done.html",
+                              {"attestation": found, "answer": form.cleaned_data["answer"]})
+        else:
+            status = 400
+    return render(request, "recovery/attestation.html",
+                  {"attestation": found, "form": form}, status=status)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def redeem(request, handle: str):
+    """GET only shows the form (opening the link uses nothing); POST redeems."""
+    form = forms.RedeemForm(request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                opened = workflow.redeem(handle, form.cleaned_data["code"], request=request)
+            except WorkflowError as refusal:
+                form.add_error(None, refusal.message)
+            else:
+                request.session.cycle_key()
+                request.session[RECOVERY_SESSION_KEY] = opened.token
+                return redirect("recovery:enrol")
+        return render(request, "recovery/redeem.html", {"form": form}, status=400)
+    return render(request, "recovery/redeem.html", {"form": form})
+
+
+def _recovery_session(request):
+    return workflow.recovery_session_for(request.session.get(RECOVERY_SESSION_KEY))
+
+
+@never_cache
+@require_GET
+def enrol(request):
+    session = _recovery_session(request)
+    if session is None:
+        return render(request, "recovery/enrol_unavailable.html", status=403)
+    return render(request, "recovery/enrol.html", {"session": session})
+
+
+@require_POST
+def enrol_options(request):
+    session = _recovery_session(request)
+    if session is None or session.identity.user is None:
+        return JsonResponse({"error": "Your recovery session has ended."}, status=403)
+    try:
+        options = webauthn.registration_options(request, session.identity.user)
+    except webauthn.PasskeyError as refusal:
+        return JsonResponse({"error": refusal.message}, status=400)
+    return HttpResponse(options, content_type="application/json")
+
+
+@require_POST
+def enrol_verify(request):
+    """Register the passkey and complete the case with it (all or nothing)."""
+    session = _recovery_session(request)
+    if session is None or session.identity.user is None:
+        return JsonResponse({"error": "Your recovery session has ended."}, status=403)
+    if request.content_type != "application/json":
+        return JsonResponse({"error": "Send the passkey as JSON."}, status=415)
+    def enrol_passkey(user):
+        return webauthn.register_passkey(request, user, request.body,
+                                         name="Passkey enrolled after recovery")
+
+    try:
+        workflow.complete_enrolment(session, enrol_passkey, request=request)
+    except (webauthn.PasskeyError, WorkflowError) as refusal:
+        return JsonResponse({"error": refusal.message}, status=400)
+    request.session.pop(RECOVERY_SESSION_KEY, None)
+    return JsonResponse({"redirect": reverse("recovery:recovered")})
+
+
+@require_GET
+def recovered(request):
+    return render(request, "recovery/recovered.html")
+
+
+@require_GET
+def outbox(request):
+    """What each channel received, for demos and browser tests only."""
+    if not (settings.DEBUG or settings.DEV_OUTBOX_ENABLED):
+        raise Http404
+    return render(request, "recovery/outbox.html", {"notices": selectors.outbox()})

@@ -1,0 +1,273 @@
+"""Pages of the service desk: queue, case, steps, approvals."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.models import Identity
+from accounts.roles import Role, roles_of, staff_required
+from accounts.stepup import last_step_up, step_up_required
+
+from .. import forms, selectors, workflow
+from ..models import RecoveryCase, ScriptStep
+from ..workflow import WorkflowError
+
+STAFF = (Role.AGENT, Role.SUPERVISOR, Role.AUDITOR, Role.SECURITY_ADMIN)
+Kind = ScriptStep.Kind
+RIGHTS = {"role", "not_holder", "subject", "worked_case", "attester_conflict"}
+BAD_INPUT = {"note_length", "note_required", "reason_length", "reason_required",
+             "document_details"}
+
+
+def _status(refusal: WorkflowError) -> int:
+    return 403 if refusal.reason in RIGHTS else 400 if refusal.reason in BAD_INPUT else 409
+
+# What each step offers: (kind, action) -> (button label, form class).
+STEP_FORMS = {
+    (Kind.CHANNEL_CODE, "send"): ("Send code", forms.SendCodeForm),
+    (Kind.CHANNEL_CODE, "check"): ("Check code", forms.CheckCodeForm),
+    (Kind.TOTP, "record"): ("Check authenticator code", forms.TotpForm),
+    (Kind.CALLBACK, "record"): ("Record callback", forms.CallbackForm),
+    (Kind.ID_DOCUMENT, "record"): ("Record document check", forms.DocumentForm),
+    (Kind.KNOWLEDGE, "record"): ("Record answer", forms.KnowledgeForm),
+    (Kind.ATTESTATION, "request"): ("Send attestation link", forms.forms.Form),
+}
+
+
+def _run_step(case, agent, step, action, data, request):
+    """Call the workflow function a step form stands for."""
+    if action == "send":
+        return workflow.send_channel_code(case, agent, step, data["channel"], request=request)
+    if action == "check":
+        return workflow.check_channel_code(case, agent, step, data["code"], request=request)
+    if action == "request":
+        return workflow.request_attestation(case, agent, step, request=request)
+    return workflow.record_evidence(
+        case, agent, step, passed=data.get("result", "passed") == "passed",
+        note=data.get("note", ""), totp_code=data.get("code", ""),
+        document_type=data.get("document_type", ""),
+        document_last4=data.get("document_last4", ""), request=request,
+    )
+
+
+def _form(form_class, data=None, *, case, step=None):
+    # Ids unique per step, so labels stay attached when several steps show forms.
+    options = {"auto_id": f"id_step{step.pk}_%s"} if step else {}
+    if form_class in (forms.SendCodeForm, forms.IssueForm):
+        return form_class(data, case=case, **options)
+    return form_class(data, **options)
+
+
+def _case_for(request: HttpRequest, pk: int) -> RecoveryCase:
+    """The case, if the viewer may see it; 404 otherwise (never 403: a case
+    one may not see does not exist for them)."""
+    return get_object_or_404(
+        selectors.visible_cases(request.user).select_related(
+            "identity__manager", "identity__sponsor", "identity__owner", "agent", "script"),
+        pk=pk,
+    )
+
+
+def _render_case(request, case, *, bound=None, error=None, status=200) -> HttpResponse:
+    story = selectors.case_story(case)
+    actions = selectors.actions_for(case, request.user)
+    for entry in story["steps"]:
+        entry.forms = []
+        if "work" in actions and entry.ready and entry.status != "passed":
+            for (kind, action), (label, form_class) in STEP_FORMS.items():
+                if kind == entry.step.kind:
+                    form = (bound[2] if bound and bound[:2] == (entry.step.pk, action)
+                            else _form(form_class, case=case, step=entry.step))
+                    entry.forms.append((action, label, form))
+    issue_form = bound[2] if bound and bound[0] == "issue" else forms.IssueForm(case=case)
+    reason_form = bound[2] if bound and bound[0] == "reason" else forms.ReasonForm()
+    context = {**story, "actions": actions, "error": error, "issue_form": issue_form,
+               "reason_form": reason_form}
+    return render(request, "recovery/case.html", context, status=status)
+
+
+def _refused(request, case, refusal: WorkflowError, bound=None) -> HttpResponse:
+    status = _status(refusal)
+    case.refresh_from_db()
+    return _render_case(request, case, bound=bound, error=refusal.message, status=status)
+
+
+def home(request):
+    """Send each person to the page their role starts from."""
+    if not request.user.is_authenticated or not request.user.is_verified():
+        return redirect("accounts:sign_in")
+    if roles_of(request.user) == {Role.SECURITY_ADMIN}:
+        return redirect("admin:index")
+    return redirect("recovery:queue")
+
+
+@require_GET
+@staff_required(Role.AGENT, Role.SUPERVISOR, Role.AUDITOR)
+def queue(request):
+    form = forms.QueueFilterForm(request.GET or None)
+    chosen = {k: v for k, v in form.cleaned_data.items() if v} if form.is_valid() else {}
+    filters = selectors.QueueFilters(**chosen)
+    page = selectors.queue(request.user, filters, request.GET.get("page", 1),
+                           per_page=settings.RECOVERY_QUEUE_PAGE_SIZE)
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "recovery/queue.html", {
+        "form": form, "page": page, "cases": page.object_list, "query": query.urlencode(),
+    })
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required(Role.AGENT)
+def open_case(request):
+    form = forms.OpenCaseForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        identity = Identity.objects.filter(directory_id=form.cleaned_data["directory_id"]).first()
+        if identity is None:
+            form.add_error("directory_id", "No identity has this directory id.")
+        else:
+            try:
+                case = workflow.open_case(identity, source=RecoveryCase.Source.DESK,
+                                          actor=request.user, request=request)
+            except WorkflowError as refusal:
+                form.add_error(None, refusal.message)
+            else:
+                return redirect("recovery:case", case.pk)
+    status = 400 if form.errors else 200
+    return render(request, "recovery/open_case.html", {"form": form}, status=status)
+
+
+@require_GET
+@staff_required(*STAFF)
+def case_detail(request, pk: int):
+    return _render_case(request, _case_for(request, pk))
+
+
+@require_POST
+@staff_required(Role.AGENT)
+def claim(request, pk: int):
+    case = _case_for(request, pk)
+    try:
+        workflow.claim(case, request.user, request=request)
+    except WorkflowError as refusal:
+        return _refused(request, case, refusal)
+    messages.success(request, "You hold this case now.")
+    return redirect("recovery:case", case.pk)
+
+
+@require_POST
+@staff_required(Role.AGENT)
+def unclaim(request, pk: int):
+    case = _case_for(request, pk)
+    try:
+        workflow.unclaim(case, request.user, request=request)
+    except WorkflowError as refusal:
+        return _refused(request, case, refusal)
+    messages.success(request, "The case is back in the queue.")
+    return redirect("recovery:queue")
+
+
+@require_POST
+@staff_required(Role.AGENT)
+def step_action(request, pk: int, step_pk: int):
+    case = _case_for(request, pk)
+    step = get_object_or_404(case.script.steps, pk=step_pk)
+    action = request.POST.get("action", "")
+    if (step.kind, action) not in STEP_FORMS:
+        return _render_case(request, case, error="That action does not fit this step.",
+                            status=400)
+    form = _form(STEP_FORMS[step.kind, action][1], request.POST, case=case, step=step)
+    bound = (step.pk, action, form)
+    if not form.is_valid():
+        return _render_case(request, case, bound=bound, status=400)
+    try:
+        result = _run_step(case, request.user, step, action, form.cleaned_data, request)
+    except WorkflowError as refusal:
+        form.add_error(None, refusal.message)
+        return _refused(request, case, refusal, bound=bound)
+    if getattr(result, "result", "passed") == "failed":
+        messages.error(request, f"Step {step.position} failed: {result.note or 'see evidence'}")
+    else:
+        messages.success(request, f"Step {step.position}: done.")
+    return redirect("recovery:case", case.pk)
+
+
+@require_POST
+@staff_required(Role.AGENT)
+def request_approval(request, pk: int):
+    case = _case_for(request, pk)
+    try:
+        workflow.request_approval(case, request.user, request=request)
+    except WorkflowError as refusal:
+        return _refused(request, case, refusal)
+    messages.success(request, "Sent to supervisors for approval.")
+    return redirect("recovery:case", case.pk)
+
+
+@never_cache
+@require_POST
+@staff_required(Role.AGENT)
+def issue_credential(request, pk: int):
+    case = _case_for(request, pk)
+    form = forms.IssueForm(request.POST, case=case)
+    if not form.is_valid():
+        return _render_case(request, case, bound=("issue", None, form), status=400)
+    try:
+        issued = workflow.issue_credential(case, request.user, channel=form.cleaned_data["channel"],
+                                           request=request)
+    except WorkflowError as refusal:
+        return _refused(request, case, refusal, bound=("issue", None, form))
+    return render(request, "recovery/issued.html", {"case": case, "issued": issued})
+
+
+@require_POST
+@staff_required(Role.AGENT, Role.SUPERVISOR)
+def cancel(request, pk: int):
+    case = _case_for(request, pk)
+    form = forms.ReasonForm(request.POST)
+    if not form.is_valid():
+        return _render_case(request, case, bound=("reason", None, form), status=400)
+    try:
+        workflow.cancel(case, request.user, form.cleaned_data["reason"], request=request)
+    except WorkflowError as refusal:
+        return _refused(request, case, refusal, bound=("reason", None, form))
+    messages.success(request, "The case is cancelled.")
+    return redirect("recovery:case", case.pk)
+
+
+@require_GET
+@staff_required(Role.SUPERVISOR)
+def approvals(request):
+    return render(request, "recovery/approvals.html",
+                  {"cases": selectors.pending_approvals(request.user)})
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required(Role.SUPERVISOR)
+@step_up_required
+def decide(request, pk: int):
+    case = _case_for(request, pk)
+    form = forms.DecisionForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        decide_with = workflow.approve if form.cleaned_data["decision"] == "approve" \
+            else workflow.deny
+        try:
+            decide_with(case, request.user, form.cleaned_data["reason"],
+                        step_up=last_step_up(request), request=request)
+        except WorkflowError as refusal:
+            form.add_error(None, refusal.message)
+            status = _status(refusal)
+        else:
+            messages.success(request, f"Your decision on case {case.pk} is recorded.")
+            return redirect("recovery:approvals")
+    elif form.errors:
+        status = 400
+    return render(request, "recovery/decide.html", {
+        **selectors.case_story(case), "form": form,
+        "can_decide": "decide" in selectors.actions_for(case, request.user),
+    }, status=status)

@@ -1,0 +1,980 @@
+"""The recovery workflow: one function per decision.
+
+Each function takes the actor explicitly, checks their right, locks the case,
+changes state, writes evidence/approval rows and the audit entry, and owes
+notices in the outbox, all in one transaction. A refusal raises
+``WorkflowError`` with a message a person can act on; the transaction is
+rolled back and the refusal itself is audited (``<decision>_refused``).
+
+Views, admin actions, tasks and commands call these; none re-implements them.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import wraps
+
+from django.conf import settings
+from django.contrib.sessions.models import Session
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import F, Q
+from django.http import HttpRequest
+from django.urls import reverse
+from guardian.shortcuts import assign_perm, remove_perm
+
+from accounts.models import Identity, PasskeyCredential, RecoveryChannel, User
+from accounts.roles import Role, roles_of
+from audit.events import client_address, record
+
+from . import clock, notices, tokens
+from .models import (
+    Approval,
+    Attestation,
+    ChannelCode,
+    Evidence,
+    RecoveryCase,
+    RecoveryCredential,
+    RecoveryPolicy,
+    RecoverySession,
+    ScriptStep,
+    Tier,
+)
+from .risk import assess
+
+State = RecoveryCase.State
+Kind = ScriptStep.Kind
+WORK_PERMISSION = "recovery.work_recoverycase"
+MAX_CODES_PER_STEP = 5
+AGENT_RECORDED_KINDS = (Kind.TOTP, Kind.CALLBACK, Kind.ID_DOCUMENT, Kind.KNOWLEDGE)
+DOCUMENT_TYPES = {
+    "passport": "Passport",
+    "national_id": "National identity card",
+    "driving_licence": "Driving licence",
+    "residence_permit": "Residence permit",
+}
+REDEEM_REFUSED = "This recovery credential cannot be used. Ask the service desk for a new one."
+
+
+class WorkflowError(Exception):
+    """A refused decision: ``message`` is for the person who tried."""
+
+    def __init__(self, message: str, *, reason: str = "refused", target=None, **data):
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+        self.target = target
+        self.data = data
+
+
+@dataclass
+class IssuedCredential:
+    credential: RecoveryCredential
+    code: str  # shown once, to be read out; never stored
+    link: str
+
+
+@dataclass
+class OpenedSession:
+    session: RecoverySession
+    token: str  # kept only in the redeemer's browser session
+
+
+def _decision(event: str) -> Callable:
+    """Run a decision in one transaction; audit a refusal after rolling back."""
+
+    def wrap(fn: Callable) -> Callable:
+        signature = inspect.signature(fn)
+
+        @wraps(fn)
+        def run(*args, **kwargs):
+            try:
+                with transaction.atomic():
+                    return fn(*args, **kwargs)
+            except WorkflowError as refusal:
+                _audit_refusal(event, refusal, signature.bind_partial(*args, **kwargs).arguments)
+                raise
+
+        return run
+
+    return wrap
+
+
+def _audit_refusal(event: str, refusal: WorkflowError, arguments: dict) -> None:
+    target = refusal.target or arguments.get("case") or arguments.get("recovery_session")
+    actor = next((arguments[k] for k in ("actor", "agent", "approver") if arguments.get(k)), None)
+    if actor is not None and not getattr(actor, "is_authenticated", False):
+        actor = None
+    record(f"{event}_refused", target=target if target is not None else RecoveryCase,
+           actor=actor, request=arguments.get("request"), reason=refusal.reason,
+           message=refusal.message, **refusal.data)
+
+
+# --- rights and state -------------------------------------------------------
+
+def _lock(case: RecoveryCase) -> RecoveryCase:
+    return RecoveryCase.objects.select_for_update().get(pk=case.pk)
+
+
+def _require_role(user: User | None, *roles: Role) -> None:
+    if user is None or not set(roles_of(user)).intersection(roles):
+        names = " or ".join(r.value.replace("_", " ") for r in roles)
+        raise WorkflowError(f"Only a {names} may do this.", reason="role")
+
+
+def _require_holder(case: RecoveryCase, agent: User) -> None:
+    _require_role(agent, Role.AGENT)
+    if case.agent_id != agent.pk or not agent.has_perm(WORK_PERMISSION, case):
+        raise WorkflowError("Claim this case before working on it.", reason="not_holder")
+
+
+def _require_state(case: RecoveryCase, *states: str, doing: str) -> None:
+    if case.state not in states:
+        raise WorkflowError(
+            f"You cannot {doing} while the case is {case.get_state_display().lower()}.",
+            reason="state", state=case.state,
+        )
+
+
+def _require_subject_is_not(case: RecoveryCase, user: User, doing: str) -> None:
+    if case.identity.user_id is not None and case.identity.user_id == user.pk:
+        raise WorkflowError(f"You cannot {doing} a recovery of your own account.",
+                            reason="subject")
+
+
+def _require_step(case: RecoveryCase, step: ScriptStep, *kinds: str) -> None:
+    """The step belongs to the case's script, is of the right kind, and every
+    earlier required step has passed: the script is followed in order."""
+    if step.script_id != case.script_id:
+        raise WorkflowError("That step is not part of this case's script.", reason="foreign_step")
+    if kinds and step.kind not in kinds:
+        raise WorkflowError("That action does not fit this step.", reason="wrong_step_kind")
+    passed = _passed_step_ids(case)
+    for earlier in case.script.steps.filter(position__lt=step.position, required=True):
+        if earlier.pk not in passed:
+            raise WorkflowError(f"Finish step {earlier.position} ({earlier.title}) first.",
+                                reason="step_order", step=step.pk)
+    if step.pk in passed:
+        raise WorkflowError("This step has already passed.", reason="step_done")
+
+
+def _passed_step_ids(case: RecoveryCase) -> set[int]:
+    return set(case.evidence.filter(result=Evidence.Result.PASSED)
+               .values_list("step_id", flat=True))
+
+
+def _check_channel(case: RecoveryCase, channel: RecoveryChannel, now: datetime,
+                   identity: Identity | None = None) -> None:
+    """A channel may carry a code or a link only if it was registered for the
+    identity beforehand, is not stale, and (high tiers) did not just change."""
+    identity = identity or case.identity
+    rules = case.rules
+    if channel.identity_id != identity.pk or channel.kind not in notices.MEDIUM_FOR_CHANNEL:
+        raise WorkflowError("Use a registered email or phone channel of this person.",
+                            reason="foreign_channel")
+    if not channel.is_usable(rules.channel_max_age, now=now):
+        raise WorkflowError("That channel is stale or revoked; choose another or escalate.",
+                            reason="stale_channel", channel=channel.pk)
+    window = rules.untrusted_if_changed_within
+    if window and channel.changed_within(window, now=now):
+        raise WorkflowError("That channel changed recently and cannot be trusted for this tier.",
+                            reason="recent_channel", channel=channel.pk)
+
+
+def _void_live_secrets(case: RecoveryCase, now: datetime) -> None:
+    case.channel_codes.filter(used_at__isnull=True, voided_at__isnull=True).update(voided_at=now)
+    case.attestations.filter(answered_at__isnull=True, voided_at__isnull=True).update(
+        voided_at=now)
+    for credential in case.credentials.filter(used_at__isnull=True, voided_at__isnull=True):
+        credential.voided_at = now
+        credential.save(update_fields=["voided_at"])
+    case.sessions.filter(used_at__isnull=True, expires_at__gt=now).update(expires_at=now)
+
+
+def _move(case: RecoveryCase, state: str, now: datetime, **fields) -> None:
+    case.state = state
+    case.updated_at = now
+    for name, value in fields.items():
+        setattr(case, name, value)
+    case.save()
+
+
+def _site_link(name: str, *args) -> str:
+    return settings.SITE_URL + reverse(name, args=args)
+
+
+def _relation(identity: Identity) -> tuple[str, Identity | None]:
+    """Who vouches for an identity: manager (employees), sponsor (external
+    people) or owner (service accounts)."""
+    if identity.kind == Identity.Kind.SERVICE_ACCOUNT:
+        return "owner", identity.owner
+    if identity.kind in (Identity.Kind.CONTRACTOR, Identity.Kind.PARTNER):
+        return "sponsor", identity.sponsor
+    return "manager", identity.manager
+
+
+# --- opening and claiming ---------------------------------------------------
+
+def request_self_service(identifier: str, *, request: HttpRequest | None = None) -> None:
+    """An end user asks for recovery. Opens a case when ``identifier`` (a
+    directory id or a registered email address) names an active identity
+    whose tier allows it. Returns nothing either way: the page must not
+    reveal whether an account exists. Every outcome is audited."""
+    identifier = identifier.strip()[:254]
+    address = client_address(request) or "unknown"
+    key = f"self-service-requests:{address}"
+    if not cache.add(key, 1, timeout=settings.RECOVERY_SELF_SERVICE_WINDOW_SECONDS):
+        try:
+            count = cache.incr(key)
+        except ValueError:  # the window ended in between
+            count = 1 if cache.add(key, 1, timeout=60) else 0
+        if count > settings.RECOVERY_SELF_SERVICE_MAX_PER_ADDRESS:
+            record("case_open_refused", target=Identity, actor=None, request=request,
+                   reason="throttled", message="Too many requests from this address.",
+                   identifier=identifier)
+            return
+    identity = (Identity.objects.filter(
+        Q(directory_id__iexact=identifier) | Q(user__email__iexact=identifier)
+        | Q(channels__kind=RecoveryChannel.Kind.EMAIL, channels__address__iexact=identifier,
+            channels__revoked_at__isnull=True)).distinct().first() if identifier else None)
+    if identity is None:
+        record("case_open_refused", target=Identity, actor=None, request=request,
+               reason="unknown_account", message="No identity matches.",
+               identifier=identifier)
+        return
+    try:
+        open_case(identity, source=RecoveryCase.Source.SELF_SERVICE, request=request)
+    except WorkflowError:
+        pass  # audited by open_case; the person sees the same page regardless
+
+
+
+@_decision("case_open")
+def open_case(identity: Identity, *, source: str, actor: User | None = None,
+              request: HttpRequest | None = None) -> RecoveryCase:
+    """Open a case for ``identity``, freezing its risk tier and policy.
+
+    Desk cases are opened by an agent; self-service cases by nobody signed in,
+    and only when the tier's policy allows self-service."""
+    now = clock.now()
+    if source == RecoveryCase.Source.DESK:
+        _require_role(actor, Role.AGENT)
+    identity = Identity.objects.select_for_update().get(pk=identity.pk)
+    if not identity.is_active:
+        raise WorkflowError("This account is not active.", reason="inactive", target=identity)
+    if RecoveryCase.objects.filter(identity=identity,
+                                   state__in=RecoveryCase.OPEN_STATES).exists():
+        raise WorkflowError("A recovery case is already open for this person.",
+                            reason="already_open", target=identity)
+    assessment = assess(identity, now)
+    policy = RecoveryPolicy.objects.select_related("script").get(tier=assessment.tier)
+    if source == RecoveryCase.Source.SELF_SERVICE and not policy.self_service_allowed:
+        raise WorkflowError("This account cannot be recovered by self-service request.",
+                            reason="self_service_not_allowed", target=identity)
+    case = RecoveryCase.objects.create(
+        identity=identity, tier=assessment.tier, tier_reasons=assessment.reasons,
+        policy=policy, policy_snapshot=policy.snapshot(), script=policy.script,
+        source=source, opened_by=actor if source == RecoveryCase.Source.DESK else None,
+        opened_at=now, updated_at=now,
+        deadline=now + timedelta(seconds=settings.RECOVERY_CASE_MAX_AGE_SECONDS),
+    )
+    record("case_opened", target=case, actor=actor, request=request, tier=case.tier,
+           reasons=case.tier_reasons, source=source)
+    notices.owe_to_identity(
+        identity, decision=f"case-opened:{case.pk}", event="recovery_requested",
+        subject="Someone asked to recover access to your account",
+        body=("A request to recover access to your account was received. If it was not you, "
+              "call the service desk now: nothing will be reset without checks."),
+    )
+    return case
+
+
+@_decision("case_claim")
+def claim(case: RecoveryCase, agent: User, *, request: HttpRequest | None = None) -> RecoveryCase:
+    """An agent takes an unclaimed open case; only they may work it from now on."""
+    _require_role(agent, Role.AGENT)
+    case = _lock(case)
+    _require_state(case, *RecoveryCase.OPEN_STATES, doing="claim a case")
+    _require_subject_is_not(case, agent, "work on")
+    if case.agent_id == agent.pk:
+        raise WorkflowError("You already hold this case.", reason="already_holder")
+    if case.agent_id is not None:
+        raise WorkflowError("Another agent holds this case.", reason="held_by_other")
+    now = clock.now()
+    state = State.VERIFYING if case.state == State.NEW else case.state
+    _move(case, state, now, agent=agent, claimed_at=now)
+    assign_perm(WORK_PERMISSION, agent, case)
+    record("case_claimed", target=case, actor=agent, request=request, state=case.state)
+    return case
+
+
+@_decision("case_unclaim")
+def unclaim(case: RecoveryCase, agent: User, *,
+            request: HttpRequest | None = None) -> RecoveryCase:
+    """The holding agent gives a case back to the queue."""
+    case = _lock(case)
+    _require_holder(case, agent)
+    _require_state(case, *RecoveryCase.OPEN_STATES, doing="give back a case")
+    _move(case, case.state, clock.now(), agent=None, claimed_at=None)
+    remove_perm(WORK_PERMISSION, agent, case)
+    record("case_unclaimed", target=case, actor=agent, request=request, state=case.state)
+    return case
+
+
+# --- verification steps -----------------------------------------------------
+
+@_decision("channel_code_send")
+def send_channel_code(case: RecoveryCase, agent: User, step: ScriptStep,
+                      channel: RecoveryChannel, *,
+                      request: HttpRequest | None = None) -> ChannelCode:
+    """Send a 6-digit code, valid 10 minutes, to a registered channel of the
+    subject (never to an address the caller gives). Replaces an unused one."""
+    case = _lock(case)
+    _require_holder(case, agent)
+    _require_state(case, State.VERIFYING, doing="send a code")
+    _require_step(case, step, Kind.CHANNEL_CODE)
+    now = clock.now()
+    _check_channel(case, channel, now)
+    if case.channel_codes.filter(step=step).count() >= MAX_CODES_PER_STEP:
+        raise WorkflowError("Too many codes were sent for this step; escalate the case.",
+                            reason="too_many_codes")
+    case.channel_codes.filter(step=step, used_at__isnull=True,
+                              voided_at__isnull=True).update(voided_at=now)
+    clear = tokens.new_channel_code()
+    code = ChannelCode.objects.create(
+        case=case, step=step, channel=channel, code_digest=tokens.digest("channel-code", clear),
+        created_at=now, expires_at=now + timedelta(seconds=settings.RECOVERY_CHANNEL_CODE_SECONDS),
+    )
+    minutes = settings.RECOVERY_CHANNEL_CODE_SECONDS // 60
+    notices.owe(
+        key=f"channel-code:{code.pk}", medium=notices.MEDIUM_FOR_CHANNEL[channel.kind],
+        event="recovery_channel_code", identity=case.identity, channel=channel,
+        subject="Your service desk verification code",
+        body=(f"Your verification code is {clear}. It expires in {minutes} minutes. Read it "
+              "only to the service desk agent you are talking to. If you did not ask to "
+              "recover your account, do not share it and call the service desk."),
+    )
+    record("channel_code_sent", target=case, actor=agent, request=request, step=step.pk,
+           channel=channel.pk, channel_kind=channel.kind, expires_at=code.expires_at.isoformat())
+    return code
+
+
+@_decision("channel_code_check")
+def check_channel_code(case: RecoveryCase, agent: User, step: ScriptStep, code: str, *,
+                       request: HttpRequest | None = None) -> Evidence:
+    """Check the code the caller reads back. The attempt is counted before
+    comparing; a wrong code is failed evidence, five wrong codes kill it."""
+    case = _lock(case)
+    _require_holder(case, agent)
+    _require_state(case, State.VERIFYING, doing="check a code")
+    _require_step(case, step, Kind.CHANNEL_CODE)
+    now = clock.now()
+    sent = (ChannelCode.objects.select_for_update()
+            .filter(case=case, step=step, used_at__isnull=True, voided_at__isnull=True).first())
+    if sent is None:
+        raise WorkflowError("No code is waiting for this step: send one first.",
+                            reason="no_code")
+    if sent.expires_at <= now:
+        raise WorkflowError("The code has expired: send a new one.", reason="code_expired")
+    if sent.attempts >= sent.max_attempts:
+        raise WorkflowError("Too many wrong codes: send a new one.", reason="code_exhausted")
+    sent.attempts += 1
+    sent.save(update_fields=["attempts"])
+    if tokens.matches("channel-code", code.strip(), sent.code_digest):
+        sent.used_at = now
+        sent.save(update_fields=["used_at"])
+        evidence = _add_evidence(case, step, agent, Evidence.Result.PASSED, now,
+                                 channel=sent.channel, note="The caller read back the code.")
+    else:
+        left = sent.max_attempts - sent.attempts
+        evidence = _add_evidence(case, step, agent, Evidence.Result.FAILED, now,
+                                 channel=sent.channel,
+                                 note=f"Wrong code read back ({left} tries left).")
+    _audit_evidence(evidence, request)
+    _verify_if_complete(case, agent, now, request)
+    return evidence
+
+
+@_decision("evidence_record")
+def record_evidence(case: RecoveryCase, agent: User, step: ScriptStep, *, passed: bool = True,
+                    note: str = "", totp_code: str = "", document_type: str = "",
+                    document_last4: str = "",
+                    request: HttpRequest | None = None) -> Evidence:
+    """Record what an agent checked for a totp, callback, id_document or
+    knowledge step. A TOTP code is checked through django-otp, not believed;
+    a document keeps only its type and last 4 characters; knowledge counts
+    only in the low tier, and never alone."""
+    case = _lock(case)
+    _require_holder(case, agent)
+    _require_state(case, State.VERIFYING, doing="record evidence")
+    _require_step(case, step, *AGENT_RECORDED_KINDS)
+    if len(note) > Evidence._meta.get_field("note").max_length:
+        raise WorkflowError("The note is too long (500 characters at most).", reason="note_length")
+    now = clock.now()
+    details, channel = {}, None
+    if step.kind == Kind.KNOWLEDGE and case.tier != Tier.LOW:
+        raise WorkflowError("Knowledge questions count only for low-risk cases.",
+                            reason="knowledge_not_allowed")
+    if step.kind == Kind.CALLBACK and not note.strip():
+        raise WorkflowError("Say in the note who answered the callback.", reason="note_required")
+    if step.kind == Kind.ID_DOCUMENT:
+        last4 = document_last4.strip().upper()
+        if document_type not in DOCUMENT_TYPES or not (1 <= len(last4) <= 4 and last4.isalnum()):
+            raise WorkflowError("Give the document type and its last 4 characters only.",
+                                reason="document_details")
+        details = {"document_type": document_type, "last4": last4}
+    if step.kind == Kind.CALLBACK:
+        details = {"number": f"***{case.identity.directory_phone[-4:]}"}
+    if step.kind == Kind.TOTP:
+        channel, passed = _check_totp(case, totp_code, now)
+    result = Evidence.Result.PASSED if passed else Evidence.Result.FAILED
+    evidence = _add_evidence(case, step, agent, result, now, channel=channel,
+                             note=note.strip(), details=details)
+    _audit_evidence(evidence, request)
+    _verify_if_complete(case, agent, now, request)
+    return evidence
+
+
+def _check_totp(case: RecoveryCase, code: str, now: datetime) -> tuple[RecoveryChannel, bool]:
+    channel = (case.identity.channels.select_related("totp_device")
+               .filter(kind=RecoveryChannel.Kind.TOTP, revoked_at__isnull=True,
+                       totp_device__isnull=False).first())
+    if channel is None or not channel.is_usable(case.rules.channel_max_age, now=now):
+        raise WorkflowError("This person has no usable authenticator on file; use another step.",
+                            reason="no_totp")
+    device = channel.totp_device
+    allowed, _ = device.verify_is_allowed()
+    if not allowed:
+        raise WorkflowError("Too many wrong authenticator codes; wait and try again.",
+                            reason="totp_throttled")
+    return channel, bool(device.verify_token(code.strip()))
+
+
+def _add_evidence(case, step, actor, result, now, **fields) -> Evidence:
+    return Evidence.objects.create(case=case, step=step, actor=actor, result=result,
+                                   created_at=now, **fields)
+
+
+def _audit_evidence(evidence: Evidence, request: HttpRequest | None) -> None:
+    record("evidence_recorded", target=evidence.case, actor=evidence.actor, request=request,
+           evidence=evidence.pk, step=evidence.step_id, kind=evidence.step.kind,
+           result=evidence.result, channel=evidence.channel_id,
+           attester=evidence.attester_id)
+
+
+@_decision("attestation_request")
+def request_attestation(case: RecoveryCase, agent: User, step: ScriptStep, *,
+                        request: HttpRequest | None = None) -> Attestation:
+    """Send the manager, sponsor or owner a link on their own registered
+    channel, asking them to confirm or refuse the request."""
+    case = _lock(case)
+    _require_holder(case, agent)
+    _require_state(case, State.VERIFYING, doing="ask for an attestation")
+    _require_step(case, step, Kind.ATTESTATION)
+    now = clock.now()
+    relation, attester = _relation(case.identity)
+    if attester is None or not attester.is_active:
+        raise WorkflowError(f"No active {relation} is on file for this person; escalate.",
+                            reason="no_attester")
+    if attester.user_id is not None and attester.user_id in (agent.pk, case.identity.user_id):
+        raise WorkflowError("The attester must be someone other than you and the subject.",
+                            reason="attester_conflict")
+    channel = _first_usable_channel(case, attester, now)
+    case.attestations.filter(step=step, answered_at__isnull=True,
+                             voided_at__isnull=True).update(voided_at=now)
+    token = tokens.new_token()
+    attestation = Attestation.objects.create(
+        case=case, step=step, attester=attester, relation=relation, channel=channel,
+        token_digest=tokens.digest("attestation", token), created_at=now,
+        expires_at=now + timedelta(seconds=settings.RECOVERY_ATTESTATION_SECONDS),
+    )
+    notices.owe(
+        key=f"attestation:{attestation.pk}", medium=notices.MEDIUM_FOR_CHANNEL[channel.kind],
+        event="recovery_attestation", identity=attester, channel=channel,
+        subject=f"Please confirm a recovery request for {case.identity.display_name}",
+        body=(f"As {relation} of {case.identity.display_name}, please confirm or refuse their "
+              f"request to recover account access: {_site_link('recovery:attestation', token)}"
+              " . If you do not know about this request, refuse it."),
+    )
+    record("attestation_requested", target=case, actor=agent, request=request, step=step.pk,
+           attester=attester.pk, relation=relation, channel=channel.pk)
+    return attestation
+
+
+def _first_usable_channel(case: RecoveryCase, identity: Identity,
+                          now: datetime) -> RecoveryChannel:
+    for channel in identity.channels.filter(revoked_at__isnull=True,
+                                            kind__in=list(notices.MEDIUM_FOR_CHANNEL)):
+        try:
+            _check_channel(case, channel, now, identity=identity)
+        except WorkflowError:
+            continue
+        return channel
+    raise WorkflowError(f"{identity.display_name} has no usable registered channel; escalate.",
+                        reason="no_attester_channel")
+
+
+@_decision("attestation_answer")
+def answer_attestation(token: str, confirm: bool, *,
+                       request: HttpRequest | None = None) -> Attestation:
+    """The attester, holding the link from their own channel, confirms or
+    refuses. A refusal fails the case."""
+    now = clock.now()
+    attestation = (Attestation.objects.select_for_update()
+                   .filter(token_digest=tokens.digest("attestation", token)).first())
+    if attestation is None:
+        raise WorkflowError("This link is not valid.", reason="unknown_link", target=Attestation)
+    case = _lock(attestation.case)
+    if attestation.answered_at is not None:
+        raise WorkflowError("This request was already answered.", reason="answered",
+                            target=case)
+    if attestation.voided_at is not None or attestation.expires_at <= now:
+        raise WorkflowError("This link has expired.", reason="expired", target=case)
+    if case.state != State.VERIFYING:
+        raise WorkflowError("This request is no longer waiting for an answer.", reason="state",
+                            target=case)
+    attestation.decision = (Attestation.Decision.CONFIRM if confirm
+                            else Attestation.Decision.REFUSE)
+    attestation.answered_at = now
+    attestation.save(update_fields=["decision", "answered_at"])
+    evidence = _add_evidence(
+        case, attestation.step, attestation.attester.user,
+        Evidence.Result.PASSED if confirm else Evidence.Result.FAILED, now,
+        attester=attestation.attester, channel=attestation.channel,
+        note=f"{attestation.relation.capitalize()} {'confirmed' if confirm else 'refused'} "
+             "through the link sent to their registered channel.",
+    )
+    _audit_evidence(evidence, request)
+    if confirm:
+        _verify_if_complete(case, None, now, request)
+    else:
+        _close(case, State.FAILED, now, f"The {attestation.relation} refused the request.")
+        record("case_failed", target=case, actor=None, request=request,
+               reason="attestation_refused")
+        notices.owe_to_monitoring(
+            decision=f"case-failed:{case.pk}", event="recovery_attestation_refused",
+            identity=case.identity, subject="Recovery refused by attester",
+            body=f"Case {case.pk}: the {attestation.relation} refused the recovery request.",
+        )
+    return attestation
+
+
+def _verify_if_complete(case: RecoveryCase, actor: User | None, now: datetime,
+                        request: HttpRequest | None) -> None:
+    """verifying -> verified once every required step passed (and something
+    stronger than knowledge did); straight on to approved when the policy
+    needs no supervisor."""
+    if case.state != State.VERIFYING:
+        return
+    passed = _passed_step_ids(case)
+    steps = list(case.script.steps.all())
+    if any(s.required and s.pk not in passed for s in steps):
+        return
+    if not any(s.pk in passed and s.kind != Kind.KNOWLEDGE for s in steps):
+        return
+    _move(case, State.VERIFIED, now, verified_at=now)
+    record("case_verified", target=case, actor=actor, request=request)
+    if case.rules.approvals_required == 0:
+        _move(case, State.APPROVED, now, approved_at=now)
+        record("case_approved", target=case, actor=actor, request=request, by="policy",
+               tier=case.tier)
+
+
+@_decision("case_verify")
+def mark_verified(case: RecoveryCase, agent: User, *,
+                  request: HttpRequest | None = None) -> RecoveryCase:
+    """Mark a case verified; refused unless every required step passed.
+    (Recording the last passing evidence does this by itself.)"""
+    case = _lock(case)
+    _require_holder(case, agent)
+    _require_state(case, State.VERIFYING, doing="mark the case verified")
+    _verify_if_complete(case, agent, clock.now(), request)
+    if case.state == State.VERIFYING:
+        raise WorkflowError("Some required steps have not passed yet.", reason="steps_missing")
+    return case
+
+
+@_decision("case_fail")
+def fail(case: RecoveryCase, agent: User, reason: str, *,
+         request: HttpRequest | None = None) -> RecoveryCase:
+    """The holding agent ends verification as failed (the caller could not prove it)."""
+    case = _lock(case)
+    _require_holder(case, agent)
+    _require_state(case, State.VERIFYING, doing="fail verification")
+    _require_reason(reason)
+    now = clock.now()
+    _close(case, State.FAILED, now, reason.strip())
+    record("case_failed", target=case, actor=agent, request=request, reason=reason.strip())
+    return case
+
+
+# --- approval ---------------------------------------------------------------
+
+@_decision("approval_request")
+def request_approval(case: RecoveryCase, agent: User, *,
+                     request: HttpRequest | None = None) -> RecoveryCase:
+    """The holding agent sends a verified high-risk case to supervisors."""
+    case = _lock(case)
+    _require_holder(case, agent)
+    _require_state(case, State.VERIFIED, doing="ask for approval")
+    if case.rules.approvals_required == 0:
+        raise WorkflowError("This tier needs no supervisor approval.", reason="not_needed")
+    _move(case, State.AWAITING_APPROVAL, clock.now())
+    record("approval_requested", target=case, actor=agent, request=request,
+           approvals_required=case.rules.approvals_required)
+    return case
+
+
+def _require_reason(reason: str, limit: int = 1000) -> None:
+    if not reason or not reason.strip():
+        raise WorkflowError("Give a reason.", reason="reason_required")
+    if len(reason) > limit:
+        raise WorkflowError(f"The reason is too long ({limit} characters at most).",
+                            reason="reason_length")
+
+
+def _require_eligible_approver(case: RecoveryCase, approver: User, step_up: dict | None,
+                               reason: str, now: datetime) -> None:
+    _require_role(approver, Role.SUPERVISOR)
+    _require_reason(reason)
+    _require_fresh_step_up(step_up, now)
+    _require_state(case, State.AWAITING_APPROVAL, doing="decide on this case")
+    _require_subject_is_not(case, approver, "approve or deny")
+    if approver.pk in (case.agent_id, case.opened_by_id) or _has_worked(case, approver):
+        raise WorkflowError("You worked on this case, so another supervisor must decide.",
+                            reason="worked_case")
+    if case.approvals.filter(approver=approver).exists():
+        raise WorkflowError("You already decided on this case.", reason="already_decided")
+
+
+def _require_fresh_step_up(step_up: dict | None, now: datetime) -> None:
+    try:
+        at = datetime.fromisoformat(step_up["at"])
+        device = str(step_up["device"] or "")
+    except (TypeError, KeyError, ValueError):
+        at, device = None, ""
+    max_age = timedelta(seconds=settings.STEP_UP_MAX_AGE_SECONDS)
+    if at is None or not device or not timedelta(0) <= now - at <= max_age:
+        raise WorkflowError("Confirm it's you with your passkey or authenticator, then decide.",
+                            reason="step_up")
+
+
+def _has_worked(case: RecoveryCase, user: User) -> bool:
+    from auditlog.models import LogEntry
+
+    return case.evidence.filter(actor=user).exists() or LogEntry.objects.filter(
+        object_pk=str(case.pk), actor=user, additional_data__event="case_claimed",
+        content_type__app_label="recovery", content_type__model="recoverycase",
+    ).exists()
+
+
+@_decision("approval")
+def approve(case: RecoveryCase, approver: User, reason: str, *, step_up: dict | None,
+            request: HttpRequest | None = None) -> Approval:
+    """A supervisor who stepped up approves; the case is approved once the
+    policy's number of distinct supervisors did. Never the case's agent, its
+    opener, anyone who worked it, or its subject; never twice."""
+    case = _lock(case)
+    now = clock.now()
+    _require_eligible_approver(case, approver, step_up, reason, now)
+    approval = Approval.objects.create(
+        case=case, approver=approver, decision=Approval.Decision.APPROVE, reason=reason.strip(),
+        step_up_device=step_up["device"], step_up_at=datetime.fromisoformat(step_up["at"]),
+        created_at=now,
+    )
+    given = case.approvals.filter(decision=Approval.Decision.APPROVE).count()
+    required = case.rules.approvals_required
+    record("approval_given", target=case, actor=approver, request=request,
+           approval=approval.pk, given=given, required=required,
+           step_up_device=approval.step_up_device, step_up_at=step_up["at"])
+    if given >= required:
+        _move(case, State.APPROVED, now, approved_at=now)
+        record("case_approved", target=case, actor=approver, request=request, by="supervisors",
+               approvers=list(case.approvals.values_list("approver_id", flat=True)))
+    return approval
+
+
+@_decision("denial")
+def deny(case: RecoveryCase, approver: User, reason: str, *, step_up: dict | None,
+         request: HttpRequest | None = None) -> Approval:
+    """A supervisor who stepped up refuses the reset; the case is closed as
+    denied and the subject is told on every channel."""
+    case = _lock(case)
+    now = clock.now()
+    _require_eligible_approver(case, approver, step_up, reason, now)
+    approval = Approval.objects.create(
+        case=case, approver=approver, decision=Approval.Decision.DENY, reason=reason.strip(),
+        step_up_device=step_up["device"], step_up_at=datetime.fromisoformat(step_up["at"]),
+        created_at=now,
+    )
+    _close(case, State.DENIED, now, reason.strip())
+    record("case_denied", target=case, actor=approver, request=request, approval=approval.pk,
+           step_up_device=approval.step_up_device, step_up_at=step_up["at"])
+    _owe_closing_notices(case, "denied", "Your account recovery request was refused",
+                         "A supervisor refused the request to recover access to your account. "
+                         "If you made it, call the service desk.")
+    return approval
+
+
+# --- the recovery credential ------------------------------------------------
+
+@_decision("credential_issue")
+def issue_credential(case: RecoveryCase, agent: User, *, channel: RecoveryChannel | None = None,
+                     request: HttpRequest | None = None) -> IssuedCredential:
+    """Issue the recovery credential of an approved case: sent to a registered
+    channel, or (no channel) shown once for the agent to read out. Voids the
+    previous one; every channel is told a credential was issued."""
+    case = _lock(case)
+    _require_holder(case, agent)
+    _require_state(case, State.APPROVED, State.CREDENTIAL_ISSUED, doing="issue a credential")
+    now = clock.now()
+    if channel is not None:
+        _check_channel(case, channel, now)
+    for previous in case.credentials.filter(used_at__isnull=True, voided_at__isnull=True):
+        previous.voided_at = now
+        previous.save(update_fields=["voided_at"])
+    rules = case.rules
+    code, handle = tokens.new_credential_code(), tokens.new_handle()
+    lifetime = min(rules.credential_lifetime, timedelta(hours=24))
+    credential = RecoveryCredential.objects.create(
+        case=case, identity=case.identity, handle=handle,
+        code_digest=tokens.digest("recovery-credential", code), issued_by=agent,
+        delivery=(RecoveryCredential.Delivery.CHANNEL if channel
+                  else RecoveryCredential.Delivery.READ_OUT),
+        channel=channel, created_at=now, expires_at=now + lifetime,
+        max_attempts=rules.max_redemption_attempts,
+    )
+    link = _site_link("recovery:redeem", handle)
+    if channel is not None:
+        notices.owe(
+            key=f"credential:{credential.pk}", medium=notices.MEDIUM_FOR_CHANNEL[channel.kind],
+            event="recovery_credential", identity=case.identity, channel=channel,
+            subject="Your account recovery link",
+            body=(f"Open {link} and enter the code {code} to enrol a new passkey. It works once, "
+                  f"for {int(lifetime.total_seconds() // 60)} minutes."),
+        )
+    notices.owe_to_identity(
+        case.identity, decision=f"credential-issued:{credential.pk}",
+        event="recovery_credential_issued", subject="A recovery credential was issued",
+        body=("The service desk issued a credential to recover your account. If you did not "
+              "ask for this, call the service desk now."),
+    )
+    _move(case, State.CREDENTIAL_ISSUED, now)
+    record("credential_issued", target=case, actor=agent, request=request,
+           credential=credential.pk, delivery=credential.delivery,
+           channel=channel.pk if channel else None, expires_at=credential.expires_at.isoformat())
+    return IssuedCredential(credential=credential, code=code, link=link)
+
+
+def redeem(handle: str, code: str, *, request: HttpRequest | None = None) -> OpenedSession:
+    """Redeem a recovery credential (anyone holding its link and code).
+
+    The attempt is counted and committed before the code is compared; the
+    credential is then consumed by a conditional UPDATE so exactly one of
+    two concurrent redemptions wins. Opens a short recovery session whose
+    only power is enrolling a passkey."""
+    now = clock.now()
+    credential = _count_redemption(handle, now, request=request)
+    return _consume_credential(credential, code, now, request=request)
+
+
+@_decision("credential_redeem")
+def _count_redemption(handle: str, now: datetime, *,
+                      request: HttpRequest | None = None) -> RecoveryCredential:
+    credential = RecoveryCredential.objects.filter(handle=handle).first()
+    if credential is None:
+        raise WorkflowError(REDEEM_REFUSED, reason="unknown", target=RecoveryCredential)
+    counted = RecoveryCredential.objects.filter(
+        pk=credential.pk, used_at__isnull=True, voided_at__isnull=True, expires_at__gt=now,
+        attempts__lt=F("max_attempts"),
+    ).update(attempts=F("attempts") + 1)
+    if not counted:
+        credential.refresh_from_db()
+        why = ("used" if credential.used_at else "voided" if credential.voided_at
+               else "expired" if credential.expires_at <= now else "too_many_attempts")
+        raise WorkflowError(REDEEM_REFUSED, reason=why, target=credential.case,
+                            credential=credential.pk)
+    credential.refresh_from_db()
+    return credential
+
+
+@_decision("credential_redeem")
+def _consume_credential(credential: RecoveryCredential, code: str, now: datetime, *,
+                        request: HttpRequest | None = None) -> OpenedSession:
+    if not tokens.matches("recovery-credential", tokens.normalise_credential_code(code),
+                          credential.code_digest):
+        left = credential.max_attempts - credential.attempts
+        raise WorkflowError(
+            f"The code does not match. {left} {'try' if left == 1 else 'tries'} left.",
+            reason="wrong_code", target=credential.case, credential=credential.pk,
+        )
+    case = _lock(credential.case)
+    won = RecoveryCredential.objects.filter(
+        pk=credential.pk, used_at__isnull=True, voided_at__isnull=True, expires_at__gt=now,
+    ).update(used_at=now)
+    if not won or case.state != State.CREDENTIAL_ISSUED:
+        raise WorkflowError(REDEEM_REFUSED, reason="used", target=case, credential=credential.pk)
+    token = tokens.new_token()
+    session = RecoverySession.objects.create(
+        case=case, identity=credential.identity, credential=credential,
+        token_digest=tokens.digest("recovery-session", token), created_at=now,
+        expires_at=now + timedelta(seconds=settings.RECOVERY_SESSION_SECONDS),
+    )
+    record("credential_redeemed", target=case, actor=None, request=request,
+           credential=credential.pk, session=session.pk)
+    notices.owe_to_monitoring(
+        decision=f"credential-redeemed:{credential.pk}", event="recovery_credential_redeemed",
+        identity=case.identity, subject="Recovery credential redeemed",
+        body=f"Case {case.pk}: the recovery credential was redeemed.",
+    )
+    return OpenedSession(session=session, token=token)
+
+
+def recovery_session_for(token: str | None) -> RecoverySession | None:
+    """The live recovery session a browser holds, if any."""
+    if not token:
+        return None
+    return (RecoverySession.objects.select_related("case", "identity__user")
+            .filter(token_digest=tokens.digest("recovery-session", token),
+                    used_at__isnull=True, expires_at__gt=clock.now()).first())
+
+
+@_decision("case_complete")
+def complete(recovery_session: RecoverySession, passkey: PasskeyCredential, *,
+             request: HttpRequest | None = None) -> RecoveryCase:
+    """Enrolling a passkey in a live recovery session completes the case:
+    old passkeys are revoked (per policy), every other session of the person
+    ends, and the subject, their manager/sponsor/owner and monitoring are told."""
+    now = clock.now()
+    session = RecoverySession.objects.select_for_update().get(pk=recovery_session.pk)
+    case = _lock(session.case)
+    if session.used_at is not None or session.expires_at <= now:
+        raise WorkflowError("This recovery session has ended. Ask the service desk for a new "
+                            "recovery credential.", reason="session_ended", target=case)
+    user = case.identity.user
+    if user is None or passkey.user_id != user.pk:
+        raise WorkflowError("The passkey does not belong to the account being recovered.",
+                            reason="foreign_passkey", target=case)
+    _require_state(case, State.CREDENTIAL_ISSUED, doing="complete the recovery")
+    session.used_at = now
+    session.save(update_fields=["used_at"])
+    revoked = []
+    if case.rules.revoke_old_passkeys:
+        for old in PasskeyCredential.objects.filter(user=user, revoked_at__isnull=True).exclude(
+                pk=passkey.pk):
+            old.revoked_at, old.confirmed = now, False
+            old.save(update_fields=["revoked_at", "confirmed"])
+            revoked.append(old.pk)
+    ended = _end_sessions(user, keep=request.session.session_key if request else None)
+    _close(case, State.COMPLETED, now, "", watch_until=now + case.rules.watch_period)
+    record("case_completed", target=case, actor=None, request=request, passkey=passkey.pk,
+           revoked_passkeys=revoked, sessions_ended=ended)
+    _owe_closing_notices(
+        case, "completed", "Your account access was recovered",
+        "Access to your account was recovered and a new passkey was enrolled"
+        + (f"; {len(revoked)} older passkey(s) no longer work" if revoked else "")
+        + ". If this was not you, call the service desk immediately.",
+    )
+    return case
+
+
+def complete_enrolment(recovery_session: RecoverySession,
+                       enrol: Callable[[User], PasskeyCredential], *,
+                       request: HttpRequest | None = None) -> RecoveryCase:
+    """Enrol a passkey (``enrol`` runs the WebAuthn ceremony for the user) and
+    complete the case with it, all or nothing: a refused completion leaves no
+    passkey behind. The refusal, of either part, is audited after rollback."""
+    from accounts.webauthn import PasskeyError
+
+    try:
+        with transaction.atomic():
+            passkey = enrol(recovery_session.identity.user)
+            return complete(recovery_session, passkey, request=request)
+    except (WorkflowError, PasskeyError) as refusal:
+        reason = refusal.reason if isinstance(refusal, WorkflowError) \
+            else f"passkey_{refusal.reason}"
+        record("case_complete_refused", target=recovery_session.case, actor=None,
+               request=request, reason=reason, message=refusal.message)
+        raise
+
+
+def _end_sessions(user: User, keep: str | None) -> int:
+    ended = 0
+    for session in Session.objects.filter(expire_date__gt=clock.now()).iterator():
+        if session.session_key != keep and \
+                session.get_decoded().get("_auth_user_id") == str(user.pk):
+            session.delete()
+            ended += 1
+    return ended
+
+
+def _close(case: RecoveryCase, state: str, now: datetime, reason: str, **fields) -> None:
+    _void_live_secrets(case, now)
+    _move(case, state, now, closed_at=now, closing_reason=reason[:500], **fields)
+
+
+def _owe_closing_notices(case: RecoveryCase, outcome: str, subject: str, body: str) -> None:
+    decision = f"case-{outcome}:{case.pk}"
+    notices.owe_to_identity(case.identity, decision=decision, event=f"recovery_{outcome}",
+                            subject=subject, body=body)
+    relation, other = _relation(case.identity)
+    if other is not None:
+        notices.owe_to_identity(
+            other, decision=f"{decision}:{relation}", event=f"recovery_{outcome}",
+            subject=f"{subject} ({case.identity.display_name}, whose {relation} you are)",
+            body=body.replace("your account", f"the account of {case.identity.display_name}"),
+        )
+    notices.owe_to_monitoring(decision=decision, event=f"recovery_{outcome}",
+                              identity=case.identity, subject=f"Recovery case {outcome}",
+                              body=f"Case {case.pk} ({case.tier}) {outcome}.")
+
+
+# --- ending a case early ----------------------------------------------------
+
+@_decision("case_expire")
+def expire(case: RecoveryCase, *, actor: User | None = None,
+           request: HttpRequest | None = None) -> RecoveryCase:
+    """Close an open case whose deadline passed (the sweep calls this);
+    its credentials, codes, links and sessions die with it."""
+    case = _lock(case)
+    now = clock.now()
+    _require_state(case, *RecoveryCase.OPEN_STATES, doing="expire a case")
+    if case.deadline > now:
+        raise WorkflowError("This case has not reached its deadline.", reason="not_due")
+    _close(case, State.EXPIRED, now, "Deadline passed.")
+    record("case_expired", target=case, actor=actor, request=request,
+           deadline=case.deadline.isoformat())
+    return case
+
+
+def expire_due() -> int:
+    """Expire every open case past its deadline; returns how many."""
+    due = RecoveryCase.objects.filter(state__in=RecoveryCase.OPEN_STATES,
+                                      deadline__lte=clock.now()).select_related("identity")
+    count = 0
+    for case in list(due):
+        try:
+            expire(case)
+        except WorkflowError:
+            continue  # closed meanwhile by someone else
+        count += 1
+    return count
+
+
+@_decision("case_cancel")
+def cancel(case: RecoveryCase, actor: User, reason: str, *,
+           request: HttpRequest | None = None) -> RecoveryCase:
+    """The holding agent, or a supervisor, cancels an open case (a duplicate,
+    the person found their key). Outstanding secrets are voided."""
+    case = _lock(case)
+    if Role.SUPERVISOR not in roles_of(actor):
+        _require_holder(case, actor)
+    _require_state(case, *RecoveryCase.OPEN_STATES, doing="cancel a case")
+    _require_reason(reason, limit=500)
+    now = clock.now()
+    _close(case, State.CANCELLED, now, reason.strip())
+    record("case_cancelled", target=case, actor=actor, request=request, reason=reason.strip())
+    return case

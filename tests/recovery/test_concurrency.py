@@ -1,0 +1,87 @@
+"""Races on PostgreSQL: two decisions at the same moment, exactly one wins.
+Real threads with their own connections; no mocks, no sleeps."""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from recovery_console import workflow
+from recovery_console.models import Approval, RecoveryCase, RecoverySession
+from recovery_console.workflow import WorkflowError
+from tests.factories import recovery_case, staff
+
+from .support import approved, refusals, step_up_now, verify
+
+pytestmark = [pytest.mark.django_db(transaction=True),
+              pytest.mark.usefixtures("recovery_reference_data")]
+
+
+def race(*calls):
+    """Run the calls in threads released together; return (results, refusals)."""
+    barrier = threading.Barrier(len(calls))
+    results, refused = [], []
+
+    def run(call):
+        try:
+            barrier.wait(timeout=10)
+            results.append(call())
+        except WorkflowError as refusal:
+            refused.append(refusal)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return results, refused
+
+
+def test_two_concurrent_approvals_of_a_high_case_exactly_one_wins(on_postgres):
+    agent = staff("agent")
+    case = verify(recovery_case("high", agent=agent), agent)
+    workflow.request_approval(case, agent)
+    first, second = staff("supervisor"), staff("supervisor")
+    results, refused = race(
+        lambda: workflow.approve(case, first, "Fine.", step_up=step_up_now()),
+        lambda: workflow.approve(case, second, "Fine too.", step_up=step_up_now()),
+    )
+    assert len(results) == 1 and len(refused) == 1
+    assert "approved" in refused[0].message
+    assert Approval.objects.filter(case=case).count() == 1
+    case.refresh_from_db()
+    assert case.state == RecoveryCase.State.APPROVED
+    assert refusals("approval", "state").count() == 1
+
+
+def test_the_same_supervisor_submitting_twice_at_once_decides_once(on_postgres):
+    agent = staff("agent")
+    case = verify(recovery_case("restricted", agent=agent), agent)
+    workflow.request_approval(case, agent)
+    supervisor = staff("supervisor")
+    results, refused = race(
+        lambda: workflow.approve(case, supervisor, "Once.", step_up=step_up_now()),
+        lambda: workflow.approve(case, supervisor, "Twice.", step_up=step_up_now()),
+    )
+    assert len(results) == 1 and len(refused) == 1
+    assert Approval.objects.filter(case=case).count() == 1
+    case.refresh_from_db()
+    assert case.state == RecoveryCase.State.AWAITING_APPROVAL
+
+
+def test_two_concurrent_redemptions_of_one_credential_exactly_one_wins(on_postgres):
+    agent = staff("agent")
+    case = approved(recovery_case("low", agent=agent), agent)
+    issued = workflow.issue_credential(case, agent)
+    handle = issued.credential.handle
+    results, refused = race(
+        lambda: workflow.redeem(handle, issued.code),
+        lambda: workflow.redeem(handle, issued.code),
+    )
+    assert len(results) == 1 and len(refused) == 1
+    assert RecoverySession.objects.filter(case=case).count() == 1
+    issued.credential.refresh_from_db()
+    assert issued.credential.used_at is not None
+    assert refusals("credential_redeem", "used").count() == 1
