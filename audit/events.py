@@ -59,3 +59,21 @@ def record(
         remote_addr=client_address(request),
         additional_data={"event": event, **data},
     )
+
+
+def record_many(event: str, model: type[models.Model], items: list[tuple[int, dict]],
+                actor=None) -> int:
+    """Write one entry per (primary key, data) in bulk, for decisions made by a
+    bulk update (which django-auditlog's signals never see), and chain them."""
+    from .chain import append
+
+    content_type = ContentType.objects.get_for_model(model)
+    label = model._meta.verbose_name.capitalize()
+    entries = LogEntry.objects.bulk_create(
+        LogEntry(content_type=content_type, object_pk=str(pk), object_id=pk,
+                 object_repr=f"{label} {pk}", action=LogEntry.Action.ACCESS, actor=actor,
+                 additional_data={"event": event, **data})
+        for pk, data in items
+    )
+    append([entry.pk for entry in entries])
+    return len(entries)

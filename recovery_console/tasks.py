@@ -4,7 +4,7 @@ from celery import shared_task
 from django.core.cache import cache
 from django.utils import timezone
 
-from . import outbox
+from . import outbox, workflow
 
 BEAT_HEARTBEAT_KEY = "beat-heartbeat"
 
@@ -35,3 +35,16 @@ def dispatch_due_notices() -> int:
     for notice_id in ids:
         deliver_notice.delay(notice_id)
     return len(ids)
+
+
+@shared_task
+def expire_overdue_recovery_cases() -> int:
+    """Every minute: expire in bulk whatever is past its deadline."""
+    return workflow.expire_due()
+
+
+@shared_task
+def expire_recovery_case(case_id: int) -> int:
+    """At a credential's or recovery session's deadline: expire that case if
+    nothing live is left in it."""
+    return workflow.expire_due(case_ids=[case_id])

@@ -19,18 +19,18 @@ from functools import wraps
 
 from django.conf import settings
 from django.contrib.sessions.models import Session
-from django.core.cache import cache
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
+from django.db.models.functions import Now
 from django.http import HttpRequest
 from django.urls import reverse
 from guardian.shortcuts import assign_perm, remove_perm
 
 from accounts.models import Identity, PasskeyCredential, RecoveryChannel, User
 from accounts.roles import Role, roles_of
-from audit.events import client_address, record
+from audit.events import record, record_many
 
-from . import clock, notices, tokens
+from . import clock, notices, schedule, tokens
 from .models import (
     Approval,
     Attestation,
@@ -222,20 +222,10 @@ def request_self_service(identifier: str, *, request: HttpRequest | None = None)
     """An end user asks for recovery. Opens a case when ``identifier`` (a
     directory id or a registered email address) names an active identity
     whose tier allows it. Returns nothing either way: the page must not
-    reveal whether an account exists. Every outcome is audited."""
+    reveal whether an account exists. Every outcome is audited. (Requests
+    are rate-limited per person asked about and per address by the view:
+    ``accounts.ratelimit.SELF_SERVICE``.)"""
     identifier = identifier.strip()[:254]
-    address = client_address(request) or "unknown"
-    key = f"self-service-requests:{address}"
-    if not cache.add(key, 1, timeout=settings.RECOVERY_SELF_SERVICE_WINDOW_SECONDS):
-        try:
-            count = cache.incr(key)
-        except ValueError:  # the window ended in between
-            count = 1 if cache.add(key, 1, timeout=60) else 0
-        if count > settings.RECOVERY_SELF_SERVICE_MAX_PER_ADDRESS:
-            record("case_open_refused", target=Identity, actor=None, request=request,
-                   reason="throttled", message="Too many requests from this address.",
-                   identifier=identifier)
-            return
     identity = (Identity.objects.filter(
         Q(directory_id__iexact=identifier) | Q(user__email__iexact=identifier)
         | Q(channels__kind=RecoveryChannel.Kind.EMAIL, channels__address__iexact=identifier,
@@ -284,7 +274,7 @@ def open_case(identity: Identity, *, source: str, actor: User | None = None,
     record("case_opened", target=case, actor=actor, request=request, tier=case.tier,
            reasons=case.tier_reasons, source=source)
     notices.owe_to_identity(
-        identity, decision=f"case-opened:{case.pk}", event="recovery_requested",
+        identity, case=case, decision=f"case-opened:{case.pk}", event="recovery_requested",
         subject="Someone asked to recover access to your account",
         body=("A request to recover access to your account was received. If it was not you, "
               "call the service desk now: nothing will be reset without checks."),
@@ -350,7 +340,7 @@ def send_channel_code(case: RecoveryCase, agent: User, step: ScriptStep,
     )
     minutes = settings.RECOVERY_CHANNEL_CODE_SECONDS // 60
     notices.owe(
-        key=f"channel-code:{code.pk}", medium=notices.MEDIUM_FOR_CHANNEL[channel.kind],
+        case=case, key=f"channel-code:{code.pk}", medium=notices.MEDIUM_FOR_CHANNEL[channel.kind],
         event="recovery_channel_code", identity=case.identity, channel=channel,
         subject="Your service desk verification code",
         body=(f"Your verification code is {clear}. It expires in {minutes} minutes. Read it "
@@ -492,6 +482,7 @@ def request_attestation(case: RecoveryCase, agent: User, step: ScriptStep, *,
         expires_at=now + timedelta(seconds=settings.RECOVERY_ATTESTATION_SECONDS),
     )
     notices.owe(
+        case=case,
         key=f"attestation:{attestation.pk}", medium=notices.MEDIUM_FOR_CHANNEL[channel.kind],
         event="recovery_attestation", identity=attester, channel=channel,
         subject=f"Please confirm a recovery request for {case.identity.display_name}",
@@ -555,7 +546,7 @@ def answer_attestation(token: str, confirm: bool, *,
         record("case_failed", target=case, actor=None, request=request,
                reason="attestation_refused")
         notices.owe_to_monitoring(
-            decision=f"case-failed:{case.pk}", event="recovery_attestation_refused",
+            case=case, decision=f"case-failed:{case.pk}", event="recovery_attestation_refused",
             identity=case.identity, subject="Recovery refused by attester",
             body=f"Case {case.pk}: the {attestation.relation} refused the recovery request.",
         )
@@ -750,6 +741,7 @@ def issue_credential(case: RecoveryCase, agent: User, *, channel: RecoveryChanne
     link = _site_link("recovery:redeem", handle)
     if channel is not None:
         notices.owe(
+            case=case,
             key=f"credential:{credential.pk}", medium=notices.MEDIUM_FOR_CHANNEL[channel.kind],
             event="recovery_credential", identity=case.identity, channel=channel,
             subject="Your account recovery link",
@@ -757,12 +749,13 @@ def issue_credential(case: RecoveryCase, agent: User, *, channel: RecoveryChanne
                   f"for {int(lifetime.total_seconds() // 60)} minutes."),
         )
     notices.owe_to_identity(
-        case.identity, decision=f"credential-issued:{credential.pk}",
+        case.identity, case=case, decision=f"credential-issued:{credential.pk}",
         event="recovery_credential_issued", subject="A recovery credential was issued",
         body=("The service desk issued a credential to recover your account. If you did not "
               "ask for this, call the service desk now."),
     )
     _move(case, State.CREDENTIAL_ISSUED, now)
+    schedule.expire_case_at(case.pk, credential.expires_at)
     record("credential_issued", target=case, actor=agent, request=request,
            credential=credential.pk, delivery=credential.delivery,
            channel=channel.pk if channel else None, expires_at=credential.expires_at.isoformat())
@@ -790,7 +783,7 @@ def _count_redemption(handle: str, now: datetime, *,
     counted = RecoveryCredential.objects.filter(
         pk=credential.pk, used_at__isnull=True, voided_at__isnull=True, expires_at__gt=now,
         attempts__lt=F("max_attempts"),
-    ).update(attempts=F("attempts") + 1)
+    ).filter(expires_at__gt=Now()).update(attempts=F("attempts") + 1)
     if not counted:
         credential.refresh_from_db()
         why = ("used" if credential.used_at else "voided" if credential.voided_at
@@ -812,9 +805,10 @@ def _consume_credential(credential: RecoveryCredential, code: str, now: datetime
             reason="wrong_code", target=credential.case, credential=credential.pk,
         )
     case = _lock(credential.case)
+    # The deadline holds by the application's clock and the database's alike.
     won = RecoveryCredential.objects.filter(
         pk=credential.pk, used_at__isnull=True, voided_at__isnull=True, expires_at__gt=now,
-    ).update(used_at=now)
+    ).filter(expires_at__gt=Now()).update(used_at=now)
     if not won or case.state != State.CREDENTIAL_ISSUED:
         raise WorkflowError(REDEEM_REFUSED, reason="used", target=case, credential=credential.pk)
     token = tokens.new_token()
@@ -823,9 +817,11 @@ def _consume_credential(credential: RecoveryCredential, code: str, now: datetime
         token_digest=tokens.digest("recovery-session", token), created_at=now,
         expires_at=now + timedelta(seconds=settings.RECOVERY_SESSION_SECONDS),
     )
+    schedule.expire_case_at(case.pk, session.expires_at)
     record("credential_redeemed", target=case, actor=None, request=request,
            credential=credential.pk, session=session.pk)
     notices.owe_to_monitoring(
+        case=case,
         decision=f"credential-redeemed:{credential.pk}", event="recovery_credential_redeemed",
         identity=case.identity, subject="Recovery credential redeemed",
         body=f"Case {case.pk}: the recovery credential was redeemed.",
@@ -839,7 +835,8 @@ def recovery_session_for(token: str | None) -> RecoverySession | None:
         return None
     return (RecoverySession.objects.select_related("case", "identity__user")
             .filter(token_digest=tokens.digest("recovery-session", token),
-                    used_at__isnull=True, expires_at__gt=clock.now()).first())
+                    used_at__isnull=True, expires_at__gt=clock.now())
+            .filter(expires_at__gt=Now()).first())
 
 
 @_decision("case_complete")
@@ -918,16 +915,17 @@ def _close(case: RecoveryCase, state: str, now: datetime, reason: str, **fields)
 
 def _owe_closing_notices(case: RecoveryCase, outcome: str, subject: str, body: str) -> None:
     decision = f"case-{outcome}:{case.pk}"
-    notices.owe_to_identity(case.identity, decision=decision, event=f"recovery_{outcome}",
+    notices.owe_to_identity(case.identity, case=case,
+                            decision=decision, event=f"recovery_{outcome}",
                             subject=subject, body=body)
     relation, other = _relation(case.identity)
     if other is not None:
         notices.owe_to_identity(
-            other, decision=f"{decision}:{relation}", event=f"recovery_{outcome}",
+            other, case=case, decision=f"{decision}:{relation}", event=f"recovery_{outcome}",
             subject=f"{subject} ({case.identity.display_name}, whose {relation} you are)",
             body=body.replace("your account", f"the account of {case.identity.display_name}"),
         )
-    notices.owe_to_monitoring(decision=decision, event=f"recovery_{outcome}",
+    notices.owe_to_monitoring(case=case, decision=decision, event=f"recovery_{outcome}",
                               identity=case.identity, subject=f"Recovery case {outcome}",
                               body=f"Case {case.pk} ({case.tier}) {outcome}.")
 
@@ -950,18 +948,60 @@ def expire(case: RecoveryCase, *, actor: User | None = None,
     return case
 
 
-def expire_due() -> int:
-    """Expire every open case past its deadline; returns how many."""
-    due = RecoveryCase.objects.filter(state__in=RecoveryCase.OPEN_STATES,
-                                      deadline__lte=clock.now()).select_related("identity")
-    count = 0
-    for case in list(due):
-        try:
-            expire(case)
-        except WorkflowError:
-            continue  # closed meanwhile by someone else
-        count += 1
-    return count
+SWEEP_BATCH = 5000
+
+
+def expire_due(*, case_ids: list[int] | None = None, now: datetime | None = None) -> int:
+    """Expire, in bulk, every open case past its deadline and every case whose
+    recovery credential ran out unredeemed or whose recovery session ended
+    without a new passkey; their live codes, links, credentials and sessions
+    die with them. Bulk updates bypass django-auditlog's signals, so the sweep
+    writes one audit entry per case itself.
+
+    Run by beat every minute, and by the task scheduled at each credential's
+    and recovery session's deadline (``case_ids``). Use is checked against the
+    deadlines anyway: a late or lost sweep never lets anything work longer."""
+    now = now or clock.now()
+    live_credential = RecoveryCredential.objects.filter(
+        case=OuterRef("pk"), used_at__isnull=True, voided_at__isnull=True, expires_at__gt=now)
+    live_session = RecoverySession.objects.filter(
+        case=OuterRef("pk"), used_at__isnull=True, expires_at__gt=now)
+    due = RecoveryCase.objects.filter(
+        Q(state__in=RecoveryCase.OPEN_STATES, deadline__lte=now)
+        | (Q(state=State.CREDENTIAL_ISSUED) & ~Exists(live_credential) & ~Exists(live_session))
+    )
+    if case_ids is not None:
+        due = due.filter(pk__in=case_ids)
+    total = 0
+    while True:
+        with transaction.atomic():
+            batch = list(due.select_for_update(skip_locked=True)
+                         .values_list("pk", "deadline")[:SWEEP_BATCH])
+            if batch:
+                _expire_batch(batch, now)
+        total += len(batch)
+        if len(batch) < SWEEP_BATCH:
+            return total
+
+
+def _expire_batch(batch: list[tuple[int, datetime]], now: datetime) -> None:
+    ids = [pk for pk, _ in batch]
+    RecoveryCase.objects.filter(pk__in=ids).update(
+        state=State.EXPIRED, closed_at=now, updated_at=now,
+        closing_reason="Deadline passed, or the recovery credential ran out unused.")
+    ChannelCode.objects.filter(case_id__in=ids, used_at__isnull=True,
+                               voided_at__isnull=True).update(voided_at=now)
+    Attestation.objects.filter(case_id__in=ids, answered_at__isnull=True,
+                               voided_at__isnull=True).update(voided_at=now)
+    RecoveryCredential.objects.filter(case_id__in=ids, used_at__isnull=True,
+                                      voided_at__isnull=True).update(voided_at=now)
+    RecoverySession.objects.filter(case_id__in=ids, used_at__isnull=True,
+                                   expires_at__gt=now).update(expires_at=now)
+    record_many("case_expired", RecoveryCase, [
+        (pk, {"by": "sweep", "reason": "deadline" if deadline <= now else "credential_ran_out",
+              "deadline": deadline.isoformat()})
+        for pk, deadline in batch
+    ])
 
 
 @_decision("case_cancel")
