@@ -25,6 +25,16 @@ class RecoveryChannelAdmin(admin.ModelAdmin):
     search_fields = ("identity__display_name", "identity__directory_id")
     raw_id_fields = ("identity", "totp_device")
 
+    def save_model(self, request, obj, form, change):
+        from django.utils import timezone
+
+        from recovery_console.channels import channel_changed
+
+        if not change or {"kind", "address", "totp_device"} & set(form.changed_data):
+            obj.changed_at = timezone.now()
+        super().save_model(request, obj, form, change)
+        channel_changed(obj, request=request)
+
 
 @admin.register(PasskeyCredential)
 class PasskeyCredentialAdmin(admin.ModelAdmin):

@@ -117,6 +117,7 @@ def register_passkey(request: HttpRequest, user: User, body: bytes,
                        passkey=passkey.pk)
                 _notify_passkey_change(user, f"passkey-added:{passkey.pk}", "passkey_added",
                                        f"A passkey named “{label}” was added to your account.")
+                _watch_enrolment(user, passkey, request)
         except IntegrityError as exc:
             raise PasskeyError("This passkey is already registered.", "duplicate") from exc
     except PasskeyError as refusal:
@@ -216,6 +217,17 @@ def _notify_passkey_change(user: User, decision: str, event: str, what: str) -> 
         body=f"{what}\nIf this wasn't you, contact the service desk at once: "
              f"{settings.SITE_URL}/recover/",
     )
+
+
+def _watch_enrolment(user: User, passkey: PasskeyCredential, request: HttpRequest) -> None:
+    from recovery_console import alerts
+    from recovery_console.models import Alert
+
+    identity = getattr(user, "identity", None)
+    if identity is not None:
+        alerts.watch(identity, Alert.Kind.PASSKEY_ENROLMENT,
+                     f"Passkey “{passkey.name}” enrolled during the watch period after a "
+                     "recovery.", request=request)
 
 
 def _remember(request: HttpRequest, key: str, challenge: bytes, user: User | None) -> None:

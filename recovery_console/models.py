@@ -39,6 +39,8 @@ class Notice(models.Model):
     subject = models.CharField(max_length=200)
     body = models.TextField()
     idempotency_key = models.CharField(max_length=128, unique=True)
+    carries_secret = models.BooleanField(
+        default=False, help_text="The body holds a code or link: blanked once delivered.")
     case = models.ForeignKey(
         "RecoveryCase", null=True, blank=True, on_delete=models.PROTECT, related_name="notices",
         help_text="The case this notice belongs to: its correlation id.",
@@ -230,6 +232,7 @@ class RecoveryCase(models.Model):
     class Source(models.TextChoices):
         SELF_SERVICE = "self_service", "Self-service request"
         DESK = "desk", "Service desk"
+        REPUDIATION = "repudiation", "“This wasn't me” link"
 
     identity = models.ForeignKey(Identity, on_delete=models.PROTECT, related_name="recovery_cases")
     tier = models.CharField(max_length=12, choices=Tier.choices)
@@ -256,6 +259,8 @@ class RecoveryCase(models.Model):
     deadline = models.DateTimeField()
     watch_until = models.DateTimeField(null=True, blank=True)
     closing_reason = models.CharField(max_length=500, blank=True)
+    high_priority = models.BooleanField(
+        default=False, help_text="Opened because a recovery was repudiated: work it first.")
 
     class Meta:
         ordering = ["opened_at"]
@@ -520,3 +525,52 @@ class RecoverySession(models.Model):
 
     def __str__(self) -> str:
         return f"Recovery session for case {self.case_id}"
+
+
+class Repudiation(models.Model):
+    """The "this wasn't me" link sent with the post-reset notices. Using it
+    freezes the passkey the recovery enrolled and opens a high-priority case."""
+
+    case = models.OneToOneField(RecoveryCase, on_delete=models.PROTECT,
+                                related_name="repudiation")
+    passkey = models.ForeignKey("accounts.PasskeyCredential", on_delete=models.PROTECT,
+                                related_name="+")
+    token_digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    follow_up = models.ForeignKey(RecoveryCase, null=True, blank=True, on_delete=models.PROTECT,
+                                  related_name="+")
+
+    def __str__(self) -> str:
+        return f"Repudiation link for case {self.case_id}"
+
+
+class Alert(models.Model):
+    """Unusual follow-on activity inside a recovery's watch period."""
+
+    class Kind(models.TextChoices):
+        SECOND_RECOVERY = "second_recovery", "Another recovery request"
+        CHANNEL_CHANGE = "channel_change", "A recovery channel changed"
+        PASSKEY_ENROLMENT = "passkey_enrolment", "Another passkey enrolled"
+        NEW_NETWORK = "new_network", "Redemption from a new network"
+        REPUDIATED = "repudiated", "The person said the recovery wasn't them"
+        REPEATED_RECOVERY = "repeated_recovery", "Repeated recoveries within 30 days"
+
+    identity = models.ForeignKey(Identity, on_delete=models.PROTECT, related_name="alerts")
+    case = models.ForeignKey(RecoveryCase, null=True, blank=True, on_delete=models.PROTECT,
+                             related_name="alerts", help_text="The recovery being watched.")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    detail = models.CharField(max_length=500)
+    created_at = models.DateTimeField(default=timezone.now)
+    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                        on_delete=models.PROTECT, related_name="+")
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["acknowledged_at", "created_at"],
+                                name="alert_open_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.identity.display_name}"

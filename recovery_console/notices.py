@@ -22,14 +22,16 @@ MEDIUM_FOR_CHANNEL = {
 
 def owe(*, key: str, medium: str, event: str, subject: str, body: str,
         identity: Identity | None = None, channel: RecoveryChannel | None = None,
-        case: RecoveryCase | None = None) -> Notice:
+        case: RecoveryCase | None = None, secret: bool = False) -> Notice:
     """Record one notice unless one with the same key exists; return it.
-    Delivery is queued for when the owing transaction commits."""
+    Delivery is queued for when the owing transaction commits. A ``secret``
+    notice (a code or link in its body) is blanked once delivered."""
     try:
         with transaction.atomic():
             notice = Notice.objects.create(
                 idempotency_key=key[:128], medium=medium, event=event, subject=subject[:200],
                 body=body, identity=identity, channel=channel, case=case,
+                carries_secret=secret,
             )
     except IntegrityError:
         return Notice.objects.get(idempotency_key=key[:128])

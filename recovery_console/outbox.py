@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -21,6 +22,7 @@ from .models import Notice
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+REDACTED = "[Removed once delivered: it held a one-time code or link.]"
 DISPATCH_LEASE = timedelta(minutes=5)
 SWEEP_BATCH = 500
 
@@ -76,8 +78,10 @@ def deliver(notice_id: int) -> str:
             notice.last_error, notice.failed_at = str(exc)[:500], now
         else:
             notice.sent_at, notice.last_error = now, ""
+            if notice.carries_secret and settings.REDACT_DELIVERED_SECRETS:
+                notice.body = REDACTED
         notice.save(update_fields=["attempts", "last_error", "failed_at", "next_attempt_at",
-                                   "sent_at"])
+                                   "sent_at", "body"])
     if failure is not None and notice.failed_at is None:
         raise failure
     return "sent" if notice.sent_at else "failed"

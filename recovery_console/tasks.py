@@ -4,7 +4,7 @@ from celery import shared_task
 from django.core.cache import cache
 from django.utils import timezone
 
-from . import outbox, workflow
+from . import channels, outbox, workflow
 
 BEAT_HEARTBEAT_KEY = "beat-heartbeat"
 
@@ -48,3 +48,9 @@ def expire_recovery_case(case_id: int) -> int:
     """At a credential's or recovery session's deadline: expire that case if
     nothing live is left in it."""
     return workflow.expire_due(case_ids=[case_id])
+
+
+@shared_task
+def mark_stale_channels() -> int:
+    """Daily: flag recovery channels unconfirmed past the policy's age."""
+    return channels.mark_stale()

@@ -3,6 +3,7 @@ from django.urls import include, path
 from django_otp.admin import OTPAdminSite
 
 from . import views
+from .views import watch as watch_views
 
 # The admin (tiers, scripts, policies) asks for the same second factor as every staff page.
 admin.site.__class__ = OTPAdminSite
@@ -29,7 +30,12 @@ recovery_patterns = (
         path("recover/enrol/options/", views.enrol_options, name="enrol_options"),
         path("recover/enrol/verify/", views.enrol_verify, name="enrol_verify"),
         path("recover/done/", views.recovered, name="recovered"),
+        path("recover/not-me/<str:token>/", watch_views.repudiate, name="repudiate"),
         path("recover/<str:handle>/", views.redeem, name="redeem"),
+        path("security/alerts/", watch_views.alert_list, name="alerts"),
+        path("security/alerts/<int:pk>/acknowledge/", watch_views.alert_acknowledge,
+             name="alert_acknowledge"),
+        path("security/channels/stale/", watch_views.stale_channels, name="stale_channels"),
     ],
     "recovery",
 )

@@ -12,13 +12,17 @@ Views, admin actions, tasks and commands call these; none re-implements them.
 from __future__ import annotations
 
 import inspect
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import wraps
 
+from auditlog.models import LogEntry
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.contrib.sessions.models import Session
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Now
@@ -28,10 +32,11 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from accounts.models import Identity, PasskeyCredential, RecoveryChannel, User
 from accounts.roles import Role, roles_of
-from audit.events import record, record_many
+from audit.events import client_address, record, record_many
 
-from . import clock, notices, schedule, tokens
+from . import alerts, clock, notices, schedule, tokens
 from .models import (
+    Alert,
     Approval,
     Attestation,
     ChannelCode,
@@ -40,6 +45,7 @@ from .models import (
     RecoveryCredential,
     RecoveryPolicy,
     RecoverySession,
+    Repudiation,
     ScriptStep,
     Tier,
 )
@@ -222,10 +228,20 @@ def request_self_service(identifier: str, *, request: HttpRequest | None = None)
     """An end user asks for recovery. Opens a case when ``identifier`` (a
     directory id or a registered email address) names an active identity
     whose tier allows it. Returns nothing either way: the page must not
-    reveal whether an account exists. Every outcome is audited. (Requests
-    are rate-limited per person asked about and per address by the view:
-    ``accounts.ratelimit.SELF_SERVICE``.)"""
+    reveal whether an account exists. Every outcome is audited."""
     identifier = identifier.strip()[:254]
+    address = client_address(request) or "unknown"
+    key = f"self-service-requests:{address}"
+    if not cache.add(key, 1, timeout=settings.RECOVERY_SELF_SERVICE_WINDOW_SECONDS):
+        try:
+            count = cache.incr(key)
+        except ValueError:  # the window ended in between
+            count = 1 if cache.add(key, 1, timeout=60) else 0
+        if count > settings.RECOVERY_SELF_SERVICE_MAX_PER_ADDRESS:
+            record("case_open_refused", target=Identity, actor=None, request=request,
+                   reason="throttled", message="Too many requests from this address.",
+                   identifier=identifier)
+            return
     identity = (Identity.objects.filter(
         Q(directory_id__iexact=identifier) | Q(user__email__iexact=identifier)
         | Q(channels__kind=RecoveryChannel.Kind.EMAIL, channels__address__iexact=identifier,
@@ -248,7 +264,9 @@ def open_case(identity: Identity, *, source: str, actor: User | None = None,
     """Open a case for ``identity``, freezing its risk tier and policy.
 
     Desk cases are opened by an agent; self-service cases by nobody signed in,
-    and only when the tier's policy allows self-service."""
+    and only when the tier's policy allows self-service; repudiation cases by
+    the "this wasn't me" link, high priority and at least the high tier.
+    A request inside a previous recovery's watch period raises an alert."""
     now = clock.now()
     if source == RecoveryCase.Source.DESK:
         _require_role(actor, Role.AGENT)
@@ -260,17 +278,25 @@ def open_case(identity: Identity, *, source: str, actor: User | None = None,
         raise WorkflowError("A recovery case is already open for this person.",
                             reason="already_open", target=identity)
     assessment = assess(identity, now)
-    policy = RecoveryPolicy.objects.select_related("script").get(tier=assessment.tier)
+    tier, reasons = assessment.tier, list(assessment.reasons)
+    repudiated = source == RecoveryCase.Source.REPUDIATION
+    if repudiated and tier in (Tier.LOW, Tier.MEDIUM):
+        tier = Tier.HIGH
+        reasons.append("The person said the last recovery wasn't them: at least high.")
+    policy = RecoveryPolicy.objects.select_related("script").get(tier=tier)
     if source == RecoveryCase.Source.SELF_SERVICE and not policy.self_service_allowed:
         raise WorkflowError("This account cannot be recovered by self-service request.",
                             reason="self_service_not_allowed", target=identity)
     case = RecoveryCase.objects.create(
-        identity=identity, tier=assessment.tier, tier_reasons=assessment.reasons,
+        identity=identity, tier=tier, tier_reasons=reasons,
         policy=policy, policy_snapshot=policy.snapshot(), script=policy.script,
         source=source, opened_by=actor if source == RecoveryCase.Source.DESK else None,
-        opened_at=now, updated_at=now,
+        opened_at=now, updated_at=now, high_priority=repudiated,
         deadline=now + timedelta(seconds=settings.RECOVERY_CASE_MAX_AGE_SECONDS),
     )
+    alerts.watch(identity, Alert.Kind.SECOND_RECOVERY,
+                 f"Case {case.pk} was opened during the watch period of an earlier recovery.",
+                 request=request)
     record("case_opened", target=case, actor=actor, request=request, tier=case.tier,
            reasons=case.tier_reasons, source=source)
     notices.owe_to_identity(
@@ -340,7 +366,8 @@ def send_channel_code(case: RecoveryCase, agent: User, step: ScriptStep,
     )
     minutes = settings.RECOVERY_CHANNEL_CODE_SECONDS // 60
     notices.owe(
-        case=case, key=f"channel-code:{code.pk}", medium=notices.MEDIUM_FOR_CHANNEL[channel.kind],
+        case=case, secret=True,
+        key=f"channel-code:{code.pk}", medium=notices.MEDIUM_FOR_CHANNEL[channel.kind],
         event="recovery_channel_code", identity=case.identity, channel=channel,
         subject="Your service desk verification code",
         body=(f"Your verification code is {clear}. It expires in {minutes} minutes. Read it "
@@ -483,6 +510,7 @@ def request_attestation(case: RecoveryCase, agent: User, step: ScriptStep, *,
     )
     notices.owe(
         case=case,
+        secret=True,
         key=f"attestation:{attestation.pk}", medium=notices.MEDIUM_FOR_CHANNEL[channel.kind],
         event="recovery_attestation", identity=attester, channel=channel,
         subject=f"Please confirm a recovery request for {case.identity.display_name}",
@@ -742,6 +770,7 @@ def issue_credential(case: RecoveryCase, agent: User, *, channel: RecoveryChanne
     if channel is not None:
         notices.owe(
             case=case,
+            secret=True,
             key=f"credential:{credential.pk}", medium=notices.MEDIUM_FOR_CHANNEL[channel.kind],
             event="recovery_credential", identity=case.identity, channel=channel,
             subject="Your account recovery link",
@@ -820,6 +849,7 @@ def _consume_credential(credential: RecoveryCredential, code: str, now: datetime
     schedule.expire_case_at(case.pk, session.expires_at)
     record("credential_redeemed", target=case, actor=None, request=request,
            credential=credential.pk, session=session.pk)
+    _alert_if_new_network(case, request)
     notices.owe_to_monitoring(
         case=case,
         decision=f"credential-redeemed:{credential.pk}", event="recovery_credential_redeemed",
@@ -869,11 +899,16 @@ def complete(recovery_session: RecoverySession, passkey: PasskeyCredential, *,
     _close(case, State.COMPLETED, now, "", watch_until=now + case.rules.watch_period)
     record("case_completed", target=case, actor=None, request=request, passkey=passkey.pk,
            revoked_passkeys=revoked, sessions_ended=ended)
+    not_me = tokens.new_token()
+    Repudiation.objects.create(case=case, passkey=passkey, created_at=now,
+                               token_digest=tokens.digest("repudiation", not_me),
+                               expires_at=now + max(case.rules.watch_period, timedelta(days=7)))
     _owe_closing_notices(
         case, "completed", "Your account access was recovered",
         "Access to your account was recovered and a new passkey was enrolled"
         + (f"; {len(revoked)} older passkey(s) no longer work" if revoked else "")
         + ". If this was not you, call the service desk immediately.",
+        subject_only=f"\nThis wasn't me: {_site_link('recovery:repudiate', not_me)}",
     )
     return case
 
@@ -913,11 +948,14 @@ def _close(case: RecoveryCase, state: str, now: datetime, reason: str, **fields)
     _move(case, state, now, closed_at=now, closing_reason=reason[:500], **fields)
 
 
-def _owe_closing_notices(case: RecoveryCase, outcome: str, subject: str, body: str) -> None:
+def _owe_closing_notices(case: RecoveryCase, outcome: str, subject: str, body: str,
+                         subject_only: str = "") -> None:
+    """Tell the subject on every channel (``subject_only`` is added for them
+    alone), their manager, sponsor or owner, and security monitoring."""
     decision = f"case-{outcome}:{case.pk}"
     notices.owe_to_identity(case.identity, case=case,
                             decision=decision, event=f"recovery_{outcome}",
-                            subject=subject, body=body)
+                            subject=subject, body=body + subject_only)
     relation, other = _relation(case.identity)
     if other is not None:
         notices.owe_to_identity(
@@ -1018,3 +1056,71 @@ def cancel(case: RecoveryCase, actor: User, reason: str, *,
     _close(case, State.CANCELLED, now, reason.strip())
     record("case_cancelled", target=case, actor=actor, request=request, reason=reason.strip())
     return case
+
+
+
+# --- after a recovery ---------------------------------------------------------
+
+def _network(address: str | None) -> str | None:
+    if not address:
+        return None
+    ip = ipaddress.ip_address(address)
+    return str(ipaddress.ip_network(f"{address}/{24 if ip.version == 4 else 64}", strict=False))
+
+
+def _alert_if_new_network(case: RecoveryCase, request: HttpRequest | None) -> None:
+    """Inside a watch period, a redemption from a network the earlier
+    recovery was not redeemed from is worth a security admin's look."""
+    watched = alerts.under_watch(case.identity)
+    here = _network(client_address(request))
+    if watched is None or here is None:
+        return
+    before = {_network(a) for a in LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(RecoveryCase),
+        object_pk=str(watched.pk), additional_data__event="credential_redeemed",
+    ).values_list("remote_addr", flat=True)}
+    if here not in before:
+        alerts.raise_alert(case.identity, Alert.Kind.NEW_NETWORK,
+                           f"Case {case.pk}: recovery credential redeemed from {here}, a network "
+                           f"the recovery of case {watched.pk} did not use.",
+                           case=watched, request=request)
+
+
+@_decision("case_repudiate")
+def repudiate(token: str, *, request: HttpRequest | None = None) -> RecoveryCase:
+    """The person says a completed recovery wasn't them (the link sent to
+    every channel they had). Freezes the passkey it enrolled, ends every
+    session of the account, raises an alert and opens a high-priority case
+    (or marks the open one so). Anyone holding the link may: it only ever
+    takes access away."""
+    now = clock.now()
+    repudiation = (Repudiation.objects.select_for_update()
+                   .filter(token_digest=tokens.digest("repudiation", token)).first())
+    if repudiation is None:
+        raise WorkflowError("This link is not valid.", reason="unknown_link", target=Repudiation)
+    case = repudiation.case
+    if repudiation.used_at is not None:
+        raise WorkflowError("This link was already used: the service desk is on it.",
+                            reason="used", target=case)
+    if repudiation.expires_at <= now:
+        raise WorkflowError("This link has expired. Call the service desk.", reason="expired",
+                            target=case)
+    identity = case.identity
+    PasskeyCredential.objects.filter(pk=repudiation.passkey_id, revoked_at__isnull=True).update(
+        revoked_at=now, confirmed=False)
+    ended = _end_sessions(identity.user, keep=None) if identity.user else 0
+    follow_up = (RecoveryCase.objects.select_for_update()
+                 .filter(identity=identity, state__in=RecoveryCase.OPEN_STATES).first())
+    if follow_up is None:
+        follow_up = open_case(identity, source=RecoveryCase.Source.REPUDIATION, request=request)
+    else:
+        follow_up.high_priority = True
+        follow_up.save(update_fields=["high_priority"])
+    repudiation.used_at, repudiation.follow_up = now, follow_up
+    repudiation.save(update_fields=["used_at", "follow_up"])
+    record("case_repudiated", target=case, actor=None, request=request,
+           passkey=repudiation.passkey_id, sessions_ended=ended, follow_up=follow_up.pk)
+    alerts.raise_alert(identity, Alert.Kind.REPUDIATED,
+                       f"The recovery of case {case.pk} was repudiated; its passkey is frozen "
+                       f"and case {follow_up.pk} is high priority.", case=case, request=request)
+    return follow_up
