@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_recovery_demo
 	@echo ""
 	@echo "Recovery Console: http://localhost:8000  (Ctrl-C stops web, worker and beat)"
 	@echo ""

@@ -70,10 +70,10 @@ def queue(user: User, filters: QueueFilters, page: int | str = 1, per_page: int 
     if filters.kind:
         cases = cases.filter(identity__kind=filters.kind)
     cases = cases.only(
-        "pk", "tier", "state", "source", "opened_at", "deadline", "agent_id",
+        "pk", "tier", "state", "source", "opened_at", "deadline", "agent_id", "high_priority",
         "identity__display_name", "identity__directory_id", "identity__kind",
         "agent__username", "agent__first_name", "agent__last_name",
-    ).order_by("opened_at", "pk")
+    ).order_by("-high_priority", "opened_at", "pk")
     return Paginator(cases, per_page).get_page(page)
 
 

@@ -252,3 +252,15 @@ def test_a_delivered_code_is_not_kept_in_the_outbox(settings, agent):
     outbox.deliver(plain.pk)
     plain.refresh_from_db()
     assert plain.body != outbox.REDACTED
+
+
+def test_a_repudiated_recovery_goes_to_the_top_of_the_queue(client, completed):
+    case, _, _ = completed
+    older = recovery_case("low")
+    RecoveryCase.objects.filter(pk=older.pk).update(opened_at=timezone.now() - timedelta(days=1))
+    client.post(reverse("recovery:repudiate", args=[not_me_token(case)]))
+    urgent = RecoveryCase.objects.get(identity=case.identity, state=State.NEW)
+    sign_in_client(client, staff("agent"))
+    page = client.get(reverse("recovery:queue")).content.decode()
+    assert page.index(f"/cases/{urgent.pk}/") < page.index(f"/cases/{older.pk}/")
+    assert "Urgent: repudiated" in page
