@@ -713,6 +713,10 @@ def approve(case: RecoveryCase, approver: User, reason: str, *, step_up: dict | 
         _move(case, State.APPROVED, now, approved_at=now)
         record("case_approved", target=case, actor=approver, request=request, by="supervisors",
                approvers=list(case.approvals.values_list("approver_id", flat=True)))
+        notices.owe_to_monitoring(
+            case=case, decision=f"case-approved:{case.pk}", event="recovery_approved",
+            identity=case.identity, subject="High-risk recovery approved",
+            body=f"Case {case.pk} ({case.tier}) approved by {given} supervisor(s).")
     return approval
 
 
