@@ -38,3 +38,23 @@ check-deploy: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var staticfiles
+
+.PHONY: release serve smoke
+
+PRODUCTION := DJANGO_SETTINGS_MODULE=recovery_console.production
+
+## make release: what every new version needs once before serving (static files, migrations).
+release: $(STAMP)
+	$(PRODUCTION) $(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PRODUCTION) $(PY) manage.py migrate --noinput
+
+## make serve: production mode (gunicorn, Celery worker, one beat) against DATABASE_URL and
+## REDIS_URL; needs SECRET_KEY, ALLOWED_HOSTS, SITE_URL (docs/operations.md). JSON logs on stdout.
+serve: release
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start --no-colour --no-prefix \
+		-f Procfile.production -p $${PORT:-8000}
+
+## make smoke: start the production run on a scratch database and a throwaway Redis, sign in,
+## load the queue, stop Redis and check readiness goes red then green, stop everything.
+smoke: $(STAMP)
+	VENV=$(VENV) scripts/smoke_production.sh

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "recovery_console.ops.logs.RequestIdMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -298,12 +299,28 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# One JSON object per line on stderr (LOG_FORMAT=plain for a human at a
+# terminal), with request and case correlation ids; secret-bearing link paths
+# are redacted by the formatter. Django's own loggers go through the same
+# handler, so nothing prints a path unredacted.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "recovery_console.ops.logs.ContextFilter"}},
+    "formatters": {
+        "json": {"()": "recovery_console.ops.logs.JsonFormatter"},
+        "plain": {"()": "recovery_console.ops.logs.PlainFormatter",
+                  "format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["context"],
+                             "formatter": os.environ.get("LOG_FORMAT", "json")}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
+        # SQL with its parameters (handles, digests) even when LOG_LEVEL=DEBUG: never.
+        "django.db.backends": {"handlers": [], "level": "INFO", "propagate": True},
+    },
 }
 
 # Recovery workflow
@@ -329,3 +346,23 @@ RECOVERY_QUEUE_PAGE_SIZE = env_int("RECOVERY_QUEUE_PAGE_SIZE", 25)
 RECOVERY_SELF_SERVICE_MAX_PER_ADDRESS = env_int("RECOVERY_SELF_SERVICE_MAX_PER_ADDRESS", 10)
 RECOVERY_SELF_SERVICE_WINDOW_SECONDS = env_int("RECOVERY_SELF_SERVICE_WINDOW_SECONDS", 60 * 60)
 
+# Operations
+# Bearer token a Prometheus scraper sends for /metrics; empty: /metrics is 404.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# /readyz: how long each probe of the broker may take, and how old beat's
+# heartbeat (written every minute) may be before the console is not ready.
+READYZ_TIMEOUT_SECONDS = env_int("READYZ_TIMEOUT_SECONDS", 2)
+BEAT_HEARTBEAT_MAX_AGE_SECONDS = env_int("BEAT_HEARTBEAT_MAX_AGE_SECONDS", 180)
+METRICS_TIME_TO_VERIFY_WINDOW_SECONDS = env_int(
+    "METRICS_TIME_TO_VERIFY_WINDOW_SECONDS", 7 * 24 * 60 * 60)
+# Probes and scrapers talk plain HTTP to each instance, behind the TLS proxy.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+# Imported by every worker and beat: JSON logging, task failure counts, the
+# audit verdict for /metrics, beat's first heartbeat.
+CELERY_IMPORTS = ["recovery_console.ops.celery_signals"]
+if REDIS_URL:
+    # A Redis that hangs must not hang every request that touches the cache.
+    CACHES["default"].setdefault("OPTIONS", {}).update({
+        "socket_connect_timeout": env_int("REDIS_TIMEOUT_SECONDS", 5),
+        "socket_timeout": env_int("REDIS_TIMEOUT_SECONDS", 5),
+    })

@@ -3,6 +3,7 @@ from django.urls import include, path
 from django_otp.admin import OTPAdminSite
 
 from . import views
+from .ops import views as ops_views
 from .views import watch as watch_views
 
 # The admin (tiers, scripts, policies) asks for the same second factor as every staff page.
@@ -46,4 +47,7 @@ urlpatterns = [
     path("", include(recovery_patterns)),
     path("audit/", include("audit.urls")),
     path("admin/", admin.site.urls),
+    path("healthz", ops_views.healthz, name="healthz"),
+    path("readyz", ops_views.readyz, name="readyz"),
+    path("metrics", ops_views.prometheus, name="metrics"),
 ]

@@ -1,0 +1,33 @@
+"""gunicorn settings (``gunicorn -c python:recovery_console.ops.gunicorn``).
+
+No access log: the request-id middleware writes one JSON line per request
+with secret-bearing paths redacted, which gunicorn's access log would not."""
+
+import os
+
+bind = f"{os.environ.get('BIND_ADDRESS', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("WEB_THREADS", "1"))
+timeout = int(os.environ.get("WEB_TIMEOUT_SECONDS", "30"))
+graceful_timeout = timeout
+max_requests = 2000
+max_requests_jitter = 200
+accesslog = None
+# The runtime control socket would be one path per user, shared by every
+# gunicorn on the machine; processes are managed by honcho or the platform.
+control_socket_disable = True
+# The proxies whose X-Forwarded-* headers gunicorn believes (comma-separated addresses).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"context": {"()": "recovery_console.ops.logs.ContextFilter"}},
+    "formatters": {"json": {"()": "recovery_console.ops.logs.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json",
+                             "filters": ["context"]}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "gunicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
+    },
+}

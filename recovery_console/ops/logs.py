@@ -1,0 +1,162 @@
+"""Structured logs: one JSON object per line, with the request id and the
+case correlation id of whatever the process is doing at the time.
+
+Links that carry secrets (``/recover/<handle>/``, ``/attest/<token>/``) are
+redacted from every message, wherever it comes from (Django's own "Not
+Found: <path>" warnings included); codes and passwords are never passed to a
+logger in the first place.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import time
+import uuid
+from datetime import UTC, datetime
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "request_id", default=None)
+correlation_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "correlation_id", default=None)
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{7,99}$")
+# The redeem link's handle and the attestation link's token are half of a
+# secret; the fixed pages under /recover/ are not.
+_SECRET_PATHS = re.compile(r"/(recover|attest)/(?!(?:enrol|done)(?:/|$))[^/\s?#\"']+")
+# Extra attributes worth keeping when a caller (or Django) passes them.
+_EXTRA_FIELDS = ("method", "path", "status", "status_code", "duration_ms", "task_id",
+                 "task_name", "remote_addr")
+
+
+def redact(text: str) -> str:
+    """``text`` with the secret part of recovery and attestation links removed."""
+    return _SECRET_PATHS.sub(r"/\1/[redacted]", text)
+
+
+def inbound_request_id(value: str | None) -> str:
+    """The caller's X-Request-ID when it is a sane token, else a new one."""
+    if value and _SANE_REQUEST_ID.match(value):
+        return value
+    return uuid.uuid4().hex
+
+
+class ContextFilter(logging.Filter):
+    """Stamps every record with the current request id and correlation id."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # Django logs a response's 4xx/5xx after the middleware has returned:
+        # it passes the request along, which remembers its ids.
+        request = getattr(record, "request", None)
+        if getattr(record, "request_id", None) is None:
+            record.request_id = request_id_var.get() or getattr(request, "request_id", None)
+        if getattr(record, "correlation_id", None) is None:
+            record.correlation_id = (correlation_id_var.get()
+                                     or getattr(request, "correlation_id", None))
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, ids, extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+        }
+        for name in ("request_id", "correlation_id"):
+            value = getattr(record, name, None)
+            if value:
+                entry[name] = value
+        for name in _EXTRA_FIELDS:
+            value = getattr(record, name, None)
+            if value is not None:
+                entry[name] = redact(value) if isinstance(value, str) else value
+        if record.exc_info:
+            entry["exception"] = redact(self.formatException(record.exc_info))
+        if record.stack_info:
+            entry["stack"] = redact(self.formatStack(record.stack_info))
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+class PlainFormatter(logging.Formatter):
+    """Human-readable lines for a terminal, redacted like the JSON ones."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = redact(super().format(record))
+        request_id = getattr(record, "request_id", None)
+        return f"{line} [request {request_id}]" if request_id else line
+
+
+request_log = logging.getLogger("recovery_console.request")
+# Probed every few seconds: logged only at DEBUG, so they do not drown the rest.
+_QUIET_PATHS = {"/healthz", "/readyz", "/metrics"}
+
+# Views whose ``pk`` is a case's: their log lines carry "case-<pk>".
+_CASE_VIEWS = {"case", "claim", "unclaim", "step", "request_approval", "issue", "cancel",
+               "decide"}
+
+
+def _case_correlation(request, view_kwargs: dict) -> str | None:
+    match = request.resolver_match
+    if match is None or match.namespace != "recovery":
+        return None
+    if match.url_name in _CASE_VIEWS and "pk" in view_kwargs:
+        return f"case-{view_kwargs['pk']}"
+    return _case_of_link(match.url_name, view_kwargs)
+
+
+def _case_of_link(url_name: str, view_kwargs: dict) -> str | None:
+    """The case behind a redeem or attestation link (one indexed lookup)."""
+    from recovery_console import tokens
+    from recovery_console.models import Attestation, RecoveryCredential
+
+    if url_name == "redeem" and "handle" in view_kwargs:
+        found = RecoveryCredential.objects.filter(handle=view_kwargs["handle"])
+    elif url_name == "attestation" and "token" in view_kwargs:
+        found = Attestation.objects.filter(
+            token_digest=tokens.digest("attestation", view_kwargs["token"]))
+    else:
+        return None
+    case_id = found.values_list("case_id", flat=True).first()
+    return f"case-{case_id}" if case_id else None
+
+
+class RequestIdMiddleware:
+    """Gives every request an id (the caller's sane X-Request-ID or a new
+    one), puts it on the response, and logs one line per request with the
+    method, the redacted path, the status and the duration."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.request_id = inbound_request_id(request.headers.get(REQUEST_ID_HEADER))
+        id_token = request_id_var.set(request.request_id)
+        case_token = correlation_id_var.set(None)
+        started = time.monotonic()
+        try:
+            response = self.get_response(request)
+            response[REQUEST_ID_HEADER] = request.request_id
+            level = logging.DEBUG if request.path in _QUIET_PATHS else logging.INFO
+            request_log.log(
+                level, "%s %s %s", request.method, redact(request.path), response.status_code,
+                extra={"method": request.method, "path": redact(request.path),
+                       "status": response.status_code,
+                       "duration_ms": round((time.monotonic() - started) * 1000, 1)})
+            return response
+        finally:
+            correlation_id_var.reset(case_token)
+            request_id_var.reset(id_token)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        correlation = _case_correlation(request, view_kwargs)
+        if correlation:
+            request.correlation_id = correlation
+            correlation_id_var.set(correlation)
+        return None

@@ -1,0 +1,81 @@
+"""JSON log lines with request ids and case correlation ids."""
+
+import json
+import logging
+
+import pytest
+
+from recovery_console.ops.logs import JsonFormatter, redact
+from tests.factories import recovery_case, staff
+from tests.sessions import sign_in_client
+
+pytestmark = pytest.mark.django_db
+
+
+def lines(stream) -> list[dict]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_every_response_carries_a_new_request_id(client):
+    first, second = client.get("/healthz"), client.get("/healthz")
+    assert len(first["X-Request-ID"]) == 32
+    assert first["X-Request-ID"] != second["X-Request-ID"]
+
+
+def test_a_sane_inbound_request_id_is_kept_and_logged(client, log_output):
+    response = client.get("/accounts/sign-in/", HTTP_X_REQUEST_ID="lb-7f3a9c2e-0001")
+    assert response["X-Request-ID"] == "lb-7f3a9c2e-0001"
+    request_line = next(e for e in lines(log_output) if e["logger"] == "recovery_console.request")
+    assert request_line["request_id"] == "lb-7f3a9c2e-0001"
+    assert request_line["method"] == "GET" and request_line["status"] == 200
+    assert request_line["path"] == "/accounts/sign-in/"
+    assert isinstance(request_line["duration_ms"], float)
+
+
+@pytest.mark.parametrize("inbound", ["short", "x" * 200, "has spaces in it",
+                                     "line\nbreak-injected", '"quoted-value"'])
+def test_an_insane_inbound_request_id_is_replaced(client, inbound):
+    response = client.get("/healthz", HTTP_X_REQUEST_ID=inbound)
+    assert response["X-Request-ID"] != inbound
+    assert len(response["X-Request-ID"]) == 32
+
+
+def test_lines_on_a_case_page_carry_the_case_correlation_id(client, log_output):
+    agent = staff("agent")
+    case = recovery_case("low", agent=agent)
+    sign_in_client(client, agent)
+    client.get(f"/cases/{case.pk}/")
+    request_line = next(e for e in lines(log_output) if e.get("path", "").startswith("/cases"))
+    assert request_line["correlation_id"] == f"case-{case.pk}"
+
+
+def test_djangos_own_warnings_are_json_with_the_request_id(client, log_output):
+    client.get("/no-such-page/", HTTP_X_REQUEST_ID="probe-123456789")
+    warning = next(e for e in lines(log_output) if e["logger"] == "django.request")
+    assert warning == {**warning, "level": "WARNING", "message": "Not Found: /no-such-page/",
+                       "status_code": 404, "request_id": "probe-123456789"}
+
+
+def test_the_formatter_writes_one_json_object_with_the_exception():
+    try:
+        raise ValueError("bad value")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed %s", ("here",),
+                                   sys.exc_info())
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["message"] == "failed here" and entry["level"] == "ERROR"
+    assert "ValueError: bad value" in entry["exception"]
+    assert "\n" not in JsonFormatter().format(record)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Bad Request: /recover/AbC-_12x/", "Bad Request: /recover/[redacted]/"),
+    ("GET /attest/tok_en-9?x=1 200", "GET /attest/[redacted]?x=1 200"),
+    ("/recover/enrol/options/", "/recover/enrol/options/"),
+    ("/recover/done/", "/recover/done/"),
+    ("/recover/", "/recover/"),
+])
+def test_links_that_carry_secrets_are_redacted(text, expected):
+    assert redact(text) == expected
