@@ -135,3 +135,20 @@ def test_concurrent_writers_never_fork_the_chain(on_postgres):
         t.join()
     assert ChainLink.objects.count() == LogEntry.objects.count()
     assert chain.verify().intact
+
+
+def test_the_chain_verifies_on_demo_data_and_pinpoints_a_raw_sql_edit(settings):
+    from io import StringIO
+
+    settings.DEBUG = True
+    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_recovery_demo", stdout=StringIO())
+    assert "Audit chain intact" in verify_output()
+    victim = LogEntry.objects.filter(additional_data__event="case_opened").order_by("pk")[3]
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE auditlog_logentry SET additional_data = %s WHERE id = %s",
+                       ['{"event": "case_opened", "tier": "low"}', victim.pk])
+    link = ChainLink.objects.get(entry_id=victim.pk)
+    where = f"edited_entry at sequence {link.sequence} \\(audit entry {victim.pk}\\)"
+    with pytest.raises(CommandError, match=where):
+        verify_output()

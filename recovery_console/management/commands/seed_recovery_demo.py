@@ -61,6 +61,45 @@ class Command(BaseCommand):
                 continue
             workflow.open_case(identity, source=RecoveryCase.Source.DESK, actor=opener)
             opened += 1
+        history = self._history(opener, now)
         self.stdout.write(self.style.SUCCESS(
-            f"Channels added for {added} identities; {opened} recovery cases opened. "
+            f"Channels added for {added} identities; {opened} recovery cases opened; "
+            f"{history} closed cases of the past year for auditors to sample. "
             "With DEBUG on, /outbox/ shows what each channel received."))
+
+    def _history(self, opener: User | None, now) -> int:
+        """A year of closed cases (an import of earlier history: opened through
+        the workflow, then dated and closed), so auditors have something to
+        sample. Added once."""
+        agents = list(User.objects.filter(username__in=["agent", "agent2"]).order_by("username"))
+        if opener is None or not agents or RecoveryCase.objects.filter(
+                state__in=HISTORY_OUTCOMES).exists():
+            return 0
+        people = (Identity.objects.filter(kind__in=["employee", "contractor"], is_active=True)
+                  .exclude(recovery_cases__state__in=RecoveryCase.OPEN_STATES)
+                  .exclude(directory_id__startswith="staff-").order_by("directory_id"))
+        made = 0
+        for i, identity in enumerate(people[:HISTORY_SIZE]):
+            try:
+                case = workflow.open_case(identity, source=RecoveryCase.Source.DESK, actor=opener)
+            except workflow.WorkflowError:
+                continue
+            agent = agents[i % len(agents)]
+            workflow.claim(case, agent)
+            opened = now - timedelta(days=5 + (i * 353) % 360, hours=i % 9)
+            state = HISTORY_OUTCOMES[i % len(HISTORY_OUTCOMES)]
+            hours_to_verify = 1 + (i * 7) % 11 if agent.username == "agent" else 0.2
+            RecoveryCase.objects.filter(pk=case.pk).update(
+                opened_at=opened, claimed_at=opened + timedelta(minutes=10),
+                verified_at=(opened + timedelta(hours=hours_to_verify)
+                             if state != "denied" or i % 2 else None),
+                state=state, closed_at=opened + timedelta(hours=hours_to_verify + 2),
+                updated_at=opened + timedelta(hours=hours_to_verify + 2),
+                deadline=opened + timedelta(days=3),
+                closing_reason="Demo history.")
+            made += 1
+        return made
+
+
+HISTORY_SIZE = 30
+HISTORY_OUTCOMES = ["completed", "completed", "denied", "expired", "completed", "cancelled"]
