@@ -39,10 +39,9 @@ def sign_in_staff(request: HttpRequest, username: str, password: str, otp_token:
     role. Every refusal is counted before anything is compared, and audited.
     """
     address = client_address(request)
-    if throttle.is_blocked(username, address):
+    if not throttle.count_attempt(username, address):
         _refuse(request, username, "throttled")
         raise SignInRefused(BLOCKED)
-    throttle.count_attempt(username, address)
     user = authenticate(request, username=username, password=password)
     reason = None
     if user is None:

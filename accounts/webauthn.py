@@ -254,7 +254,7 @@ def _load(body: bytes) -> dict:
         raise PasskeyError("The passkey response is too large.", "oversized")
     try:
         payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # deep nesting: refused
         raise PasskeyError("The passkey response is not valid JSON.", "malformed") from exc
     if not isinstance(payload, dict):
         raise PasskeyError("The passkey response is not valid JSON.", "malformed")

@@ -148,6 +148,7 @@ def _stratified(groups: dict[str, list[int]], size: int, seed: int) -> list[tupl
         counts[label] += 1
     chosen = []
     for label in labels:
-        rng = random.Random(f"{seed}:{label}")  # noqa: S311  # nosec B311 - sampling, not secrets
+        # A reproducible sample, not a secret.
+        rng = random.Random(f"{seed}:{label}")  # noqa: S311  # nosec B311
         chosen.extend((label, pk) for pk in sorted(rng.sample(groups[label], counts[label])))
     return chosen

@@ -1,4 +1,31 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+# What each role may do in the Django admin, beyond its own pages.
+ROLE_ADMIN_PERMISSIONS = {
+    "security_admin": {
+        "recovery.recoverypolicy": ("view", "change"),
+        "recovery.verificationscript": ("view", "add", "change"),
+        "recovery.scriptstep": ("view", "add", "change", "delete"),
+        "accounts.recoverychannel": ("view", "change"),
+        "accounts.identity": ("view", "change"),
+        "accounts.passkeycredential": ("view",),
+    },
+}
+
+
+def grant_role_permissions(**kwargs) -> None:
+    """After every migrate: the role groups hold their admin permissions
+    (permissions only exist once migrate has created them)."""
+    from django.contrib.auth.models import Group, Permission
+
+    for role, models in ROLE_ADMIN_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        for label, actions in models.items():
+            app_label, model = label.split(".")
+            group.permissions.add(*Permission.objects.filter(
+                content_type__app_label=app_label, content_type__model=model,
+                codename__in=[f"{action}_{model}" for action in actions]))
 
 
 class RecoveryConfig(AppConfig):
@@ -7,6 +34,8 @@ class RecoveryConfig(AppConfig):
     verbose_name = "Recovery"
 
     def ready(self) -> None:
+        post_migrate.connect(grant_role_permissions, sender=self,
+                             dispatch_uid="recovery-role-permissions")
         from auditlog.registry import auditlog
 
         from . import models

@@ -22,7 +22,6 @@ from auditlog.models import LogEntry
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.contrib.sessions.models import Session
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Now
@@ -228,20 +227,10 @@ def request_self_service(identifier: str, *, request: HttpRequest | None = None)
     """An end user asks for recovery. Opens a case when ``identifier`` (a
     directory id or a registered email address) names an active identity
     whose tier allows it. Returns nothing either way: the page must not
-    reveal whether an account exists. Every outcome is audited."""
+    reveal whether an account exists. Every outcome is audited. (Requests
+    are rate-limited per person asked about and per address by the view:
+    ``accounts.ratelimit.SELF_SERVICE``.)"""
     identifier = identifier.strip()[:254]
-    address = client_address(request) or "unknown"
-    key = f"self-service-requests:{address}"
-    if not cache.add(key, 1, timeout=settings.RECOVERY_SELF_SERVICE_WINDOW_SECONDS):
-        try:
-            count = cache.incr(key)
-        except ValueError:  # the window ended in between
-            count = 1 if cache.add(key, 1, timeout=60) else 0
-        if count > settings.RECOVERY_SELF_SERVICE_MAX_PER_ADDRESS:
-            record("case_open_refused", target=Identity, actor=None, request=request,
-                   reason="throttled", message="Too many requests from this address.",
-                   identifier=identifier)
-            return
     identity = (Identity.objects.filter(
         Q(directory_id__iexact=identifier) | Q(user__email__iexact=identifier)
         | Q(channels__kind=RecoveryChannel.Kind.EMAIL, channels__address__iexact=identifier,

@@ -24,9 +24,10 @@ correlation_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{7,99}$")
-# The redeem link's handle and the attestation link's token are half of a
-# secret; the fixed pages under /recover/ are not.
-_SECRET_PATHS = re.compile(r"/(recover|attest)/(?!(?:enrol|done)(?:/|$))[^/\s?#\"']+")
+# The redeem link's handle, the attestation and "this wasn't me" links' tokens
+# are (half of) a secret; the fixed pages under /recover/ are not.
+_SECRET_PATHS = re.compile(
+    r"/(recover/not-me|recover|attest)/(?!(?:enrol|done)(?:/|$))[^/\s?#\"']+")
 # Extra attributes worth keeping when a caller (or Django) passes them.
 _EXTRA_FIELDS = ("method", "path", "status", "status_code", "duration_ms", "task_id",
                  "task_name", "remote_addr")
@@ -116,6 +117,8 @@ def _case_of_link(url_name: str, view_kwargs: dict) -> str | None:
     from recovery_console import tokens
     from recovery_console.models import Attestation, RecoveryCredential
 
+    if any("\x00" in str(value) for value in view_kwargs.values()):
+        return None  # no such link; PostgreSQL refuses NUL in a query
     if url_name == "redeem" and "handle" in view_kwargs:
         found = RecoveryCredential.objects.filter(handle=view_kwargs["handle"])
     elif url_name == "attestation" and "token" in view_kwargs:

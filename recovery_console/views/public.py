@@ -4,6 +4,8 @@ and (development only) the outbox of what each channel received."""
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -11,18 +13,32 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts import webauthn
+from accounts import ratelimit, webauthn
+from accounts.models import Identity
 
 from .. import forms, selectors, tokens, workflow
-from ..models import Attestation
+from ..models import Attestation, RecoveryCredential
 from ..workflow import WorkflowError
 
 RECOVERY_SESSION_KEY = "recovery_session"
+HANDLE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what tokens.new_handle() makes
+TOO_MANY_REDEMPTIONS = ("Too many attempts from your network or with this link. Wait 15 minutes "
+                        "and try again, or ask the service desk for help.")
+
+
+def _requested_identifier(request) -> str | None:
+    return request.POST.get("identifier", "").strip()[:254] or None
 
 
 @require_http_methods(["GET", "POST"])
+@ratelimit.rate_limited(
+    ratelimit.SELF_SERVICE, subject=_requested_identifier, target=Identity,
+    event="case_open_refused",  # audited like the workflow's own refusals
+    refused=lambda request: render(request, "recovery/self_service_sent.html"),
+)
 def self_service_request(request):
-    """The same page and status whether or not an account matches."""
+    """The same page and status whether or not an account matches, and
+    whether or not the request was over a rate limit."""
     form = forms.SelfServiceForm(request.POST or None)
     if request.method == "POST":
         if form.is_valid():
@@ -58,15 +74,26 @@ def attestation(request, token: str):
                   {"attestation": found, "form": form}, status=status)
 
 
+def _refused_redemption(request, handle: str):
+    form = forms.RedeemForm(request.POST)
+    form.is_valid()
+    form.add_error(None, TOO_MANY_REDEMPTIONS)
+    return render(request, "recovery/redeem.html", {"form": form}, status=429)
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
+@ratelimit.rate_limited(ratelimit.REDEEM, subject=lambda request, handle: f"handle:{handle}",
+                        refused=_refused_redemption, target=RecoveryCredential)
 def redeem(request, handle: str):
     """GET only shows the form (opening the link uses nothing); POST redeems."""
     form = forms.RedeemForm(request.POST or None)
     if request.method == "POST":
         if form.is_valid():
             try:
-                opened = workflow.redeem(handle, form.cleaned_data["code"], request=request)
+                # A handle that cannot exist (a NUL byte, say) is looked up as no handle.
+                known = handle if HANDLE.fullmatch(handle) else ""
+                opened = workflow.redeem(known, form.cleaned_data["code"], request=request)
             except WorkflowError as refusal:
                 form.add_error(None, refusal.message)
             else:

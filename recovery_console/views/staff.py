@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts import ratelimit
 from accounts.models import Identity
 from accounts.roles import Role, roles_of, staff_required
 from accounts.stepup import last_step_up, step_up_required
@@ -171,8 +172,23 @@ def unclaim(request, pk: int):
     return redirect("recovery:queue")
 
 
+def _code_check(request, pk: int, step_pk: int) -> str | None:
+    """A step submission carrying a code (channel code, authenticator code) is
+    a guess, counted per case; only for a case the agent may see."""
+    if request.POST.get("code") is None:
+        return None
+    return f"case:{_case_for(request, pk).pk}"
+
+
+def _too_many_code_checks(request, pk: int, step_pk: int) -> HttpResponse:
+    return _render_case(request, _case_for(request, pk), status=429,
+                        error="Too many codes were checked on this case. Wait 15 minutes.")
+
+
 @require_POST
 @staff_required(Role.AGENT)
+@ratelimit.rate_limited(ratelimit.CODE_CHECK, subject=_code_check, refused=_too_many_code_checks,
+                        target=RecoveryCase)
 def step_action(request, pk: int, step_pk: int):
     case = _case_for(request, pk)
     step = get_object_or_404(case.script.steps, pk=step_pk)

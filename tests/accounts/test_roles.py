@@ -11,7 +11,10 @@ pytestmark = pytest.mark.django_db
 
 
 def signed_in(client, *roles):
-    user = staff(*roles)
+    return signed_in_as(client, staff(*roles))
+
+
+def signed_in_as(client, user):
     client.force_login(user)
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = TOTPDevice.objects.get(user=user).persistent_id
@@ -46,3 +49,15 @@ def test_admin_requires_a_second_factor(client):
     response = client.get(reverse("admin:index"))
     assert response.status_code == 302
     assert "login" in response.url
+
+
+def test_a_security_admin_edits_policies_in_the_admin_without_being_superuser(client):
+    from recovery_console.models import RecoveryPolicy
+
+    admin_user = staff("security_admin", is_staff=True)
+    signed_in_as(client, admin_user)
+    policy = RecoveryPolicy.objects.get(tier="high")
+    page = client.get(reverse("admin:recovery_recoverypolicy_change", args=[policy.pk]))
+    assert page.status_code == 200
+    assert client.get(reverse("admin:recovery_recoverypolicy_delete",
+                              args=[policy.pk])).status_code == 403

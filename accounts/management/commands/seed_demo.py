@@ -20,7 +20,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.models import Identity, RecoveryChannel, User
 from accounts.roles import Role
 
-DEMO_PASSWORD = "demo-password-1234"  # noqa: S105  # nosec B105 - printed for the demo
+# Printed for the demo on purpose; seed_demo refuses to run with DEBUG off.
+DEMO_PASSWORD = "demo-password-1234"  # noqa: S105  # nosec B105
 
 STAFF = [
     ("agent", "Alex Agent", [Role.AGENT]),
@@ -55,7 +56,8 @@ class Command(BaseCommand):
             raise CommandError(
                 "Refusing to seed demo accounts with known passwords when DEBUG is off."
             )
-        rng = random.Random(20261125)  # noqa: S311  # nosec B311 - demo names, not secrets
+        # Demo names, not secrets.
+        rng = random.Random(20261125)  # noqa: S311  # nosec B311
         self.now = timezone.now()
         staff = [self._staff(username, name, roles) for username, name, roles in STAFF]
         self._identities(rng, staff)

@@ -1,0 +1,141 @@
+"""Rate limits: attempts counted per subject and per client address.
+
+A subject is what is being guessed at: an account (sign-in), a case (channel
+code checks), a recovery credential (redemption), a person asked about
+(self-service requests). Each attempt is counted twice, against the subject
+and against the client address (``audit.events.client_address``), before
+anything is compared, so concurrent guesses cannot all slip in under a limit.
+
+Counters live in the shared cache (Redis in production) in fixed windows: a
+counter's key names its window and expires with it, so once the window has
+passed the count starts from nothing. A flood of attempts slows an attacker
+but never locks the real person out of their account or case for good.
+
+The numbers come from settings (names below), with the defaults given here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import models
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+
+from audit.events import client_address, record
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most ``per_subject`` and ``per_address`` attempts per ``window``
+    seconds; each is a (setting name, default) pair read at every use."""
+
+    name: str
+    per_subject: tuple[str, int]
+    per_address: tuple[str, int]
+    window: tuple[str, int]
+
+    def value(self, field: str) -> int:
+        setting, default = getattr(self, field)
+        return int(getattr(settings, setting, default))
+
+
+SIGN_IN = Limit("sign-in", ("SIGN_IN_MAX_FAILURES_PER_ACCOUNT", 5),
+                ("SIGN_IN_MAX_FAILURES_PER_ADDRESS", 20),
+                ("SIGN_IN_FAILURE_WINDOW_SECONDS", 15 * 60))
+CODE_CHECK = Limit("code-check", ("RATE_LIMIT_CODE_CHECKS_PER_CASE", 10),
+                   ("RATE_LIMIT_CODE_CHECKS_PER_ADDRESS", 60),
+                   ("RATE_LIMIT_CODE_CHECK_WINDOW_SECONDS", 15 * 60))
+SELF_SERVICE = Limit("self-service", ("RECOVERY_SELF_SERVICE_MAX_PER_ACCOUNT", 3),
+                     ("RECOVERY_SELF_SERVICE_MAX_PER_ADDRESS", 10),
+                     ("RECOVERY_SELF_SERVICE_WINDOW_SECONDS", 60 * 60))
+REDEEM = Limit("redeem", ("RATE_LIMIT_REDEMPTIONS_PER_CREDENTIAL", 10),
+               ("RATE_LIMIT_REDEMPTIONS_PER_ADDRESS", 20),
+               ("RATE_LIMIT_REDEMPTION_WINDOW_SECONDS", 15 * 60))
+
+
+def now() -> float:
+    """Seconds since the epoch; tests travel in time by replacing this."""
+    return timezone.now().timestamp()
+
+
+def _counters(limit: Limit, subject: str, address: str | None) -> list[tuple[str, int, int]]:
+    """(cache key, limit, seconds left in the window) for each counter."""
+    window = max(limit.value("window"), 1)
+    at = now()
+    index, left = int(at // window), window - int(at % window)
+    scopes = [("subject", subject, limit.value("per_subject"))]
+    if address:
+        scopes.append(("address", address, limit.value("per_address")))
+    counters = []
+    for scope, value, most in scopes:
+        digest = hashlib.sha256(value.strip().lower().encode()).hexdigest()[:32]
+        counters.append((f"ratelimit:{limit.name}:{scope}:{digest}:{window}:{index}", most, left))
+    return counters
+
+
+def blocked(limit: Limit, subject: str, address: str | None) -> bool:
+    """Whether the subject or the address already used up this window."""
+    return any((cache.get(key) or 0) >= most for key, most, _ in _counters(limit, subject, address))
+
+
+def attempt(limit: Limit, subject: str, address: str | None) -> bool:
+    """Count one attempt against the subject and the address; False when
+    either is over its limit for this window (the attempt must not go on)."""
+    allowed = True
+    for key, most, left in _counters(limit, subject, address):
+        if cache.add(key, 1, timeout=left):
+            count = 1
+        else:
+            try:
+                count = cache.incr(key)
+            except ValueError:  # the window ended in between
+                cache.add(key, 1, timeout=left)
+                count = 1
+        allowed = allowed and count <= most
+    return allowed
+
+
+def forgive(limit: Limit, subject: str, address: str | None) -> None:
+    """Take back one attempt that succeeded (a real sign-in is no failure)."""
+    for key, _most, _left in _counters(limit, subject, address):
+        try:
+            if cache.decr(key) <= 0:
+                cache.delete(key)
+        except ValueError:
+            pass
+
+
+def count(limit: Limit, subject: str) -> int:
+    """Attempts against ``subject`` in the current window."""
+    key, _most, _left = _counters(limit, subject, None)[0]
+    return cache.get(key) or 0
+
+
+def rate_limited(limit: Limit, *, subject: Callable[..., str | None],
+                 refused: Callable[..., HttpResponse], target: type[models.Model],
+                 event: str = "rate_limited") -> Callable:
+    """Count every POST to the view against ``subject(request, *args)`` (None:
+    not an attempt, e.g. a form without a code) and the client's address.
+    Over the limit, the view does not run: the attempt is audited as
+    ``event`` and ``refused(request, *args)`` answers instead."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if request.method == "POST":
+                key = subject(request, *args, **kwargs)
+                if key and not attempt(limit, key, client_address(request)):
+                    record(event, target=target, request=request, reason="throttled",
+                           limit=limit.name)
+                    return refused(request, *args, **kwargs)
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator

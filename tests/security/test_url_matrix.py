@@ -1,0 +1,279 @@
+"""Every URL of the console, for every role and method, answers as ONE table
+below declares. A URL pattern missing from the table fails the suite, so a
+new page cannot ship without someone deciding who may reach it.
+
+Each request runs on a fresh client carrying the role's session, inside a
+savepoint that is rolled back afterwards, so every role meets the same
+world (a POST that would change something is undone before the next one).
+GET and HEAD must change nothing, and every HTML page must be servable
+under the Content-Security-Policy (no inline script, style or handler).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pytest
+from auditlog.models import LogEntry
+from django.core.cache import cache
+from django.db import transaction
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from accounts.models import PasskeyCredential, RecoveryChannel
+from audit.models import Finding, SamplingReport
+from recovery_console.models import (
+    Alert,
+    Approval,
+    Attestation,
+    ChannelCode,
+    Evidence,
+    Notice,
+    RecoveryCase,
+    RecoveryCredential,
+    RecoverySession,
+)
+
+from .world import ROLES, build_world
+
+pytestmark = pytest.mark.django_db
+
+LOGIN = "login"  # 302 to a sign-in page (staff, portal or admin)
+METHODS = ("GET", "POST", "HEAD", "PUT", "DELETE")
+# How a view answers HEAD, PUT and DELETE (no view accepts them):
+METHOD_FIRST = "method_first"  # Django's method decorator answers first: 405 for everyone
+GUARD_FIRST = "guard_first"  # the sign-in/role guard answers first, then 405
+ANY_METHOD = "any_method"  # no method decorator: the same answer as GET
+READY = "200 or 503"  # readiness depends on the beat heartbeat of the machine
+
+
+def roles(default, **overrides) -> dict:
+    unknown = set(overrides) - set(ROLES)
+    assert not unknown, unknown
+    return {**dict.fromkeys(ROLES, default), **overrides}
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str  # URL name, or "admin" for the whole admin site (prefix rule)
+    get: dict
+    post: dict
+    other: str
+    args: tuple = ()  # names of world attributes giving the URL's arguments
+    public: bool = False  # a page for people outside the desk (anyone may use it)
+
+
+NOBODY_BUT_AUDITOR = dict(anonymous=LOGIN, auditor=200)
+
+TABLE = [
+    Row("home", roles(302, anonymous=LOGIN), roles(302, anonymous=LOGIN), ANY_METHOD),
+    # Sign-in, step-up and one's own passkeys.
+    Row("accounts:sign_in", roles(200), roles(400), METHOD_FIRST, public=True),
+    Row("accounts:sign_out", roles(405), roles(LOGIN), METHOD_FIRST, public=True),
+    Row("accounts:passkey_sign_in_options", roles(405), roles(200), METHOD_FIRST, public=True),
+    Row("accounts:passkey_sign_in_verify", roles(405), roles(400), METHOD_FIRST, public=True),
+    Row("accounts:portal_sign_in", roles(200), roles(200), ANY_METHOD, public=True),
+    # An empty POST to a form page shows the unbound form again (Django's
+    # ``Form(request.POST or None)``): 200, nothing changed.
+    Row("accounts:step_up", roles(200, anonymous=LOGIN), roles(200, anonymous=LOGIN),
+        GUARD_FIRST, public=True),
+    Row("accounts:step_up_passkey_options", roles(405, anonymous=LOGIN),
+        roles(200, anonymous=LOGIN), GUARD_FIRST, public=True),
+    Row("accounts:step_up_passkey_verify", roles(405, anonymous=LOGIN),
+        roles(400, anonymous=LOGIN), GUARD_FIRST, public=True),
+    Row("accounts:passkeys", roles(200, anonymous=LOGIN), roles(200, anonymous=LOGIN),
+        ANY_METHOD, public=True),
+    Row("accounts:passkey_add", roles(200, anonymous=LOGIN), roles(200, anonymous=LOGIN),
+        ANY_METHOD, public=True),
+    Row("accounts:passkey_register_options", roles(405, anonymous=LOGIN),
+        roles(200, anonymous=LOGIN), GUARD_FIRST, public=True),
+    Row("accounts:passkey_register_verify", roles(405, anonymous=LOGIN),
+        roles(400, anonymous=LOGIN), GUARD_FIRST, public=True),
+    Row("accounts:passkey_revoke", roles(405, anonymous=LOGIN),
+        roles(404, anonymous=LOGIN, end_user=LOGIN), GUARD_FIRST, ("passkey",), public=True),
+    # The service desk.
+    Row("recovery:queue",
+        roles(200, anonymous=LOGIN, end_user=403, security_admin=403), roles(405), METHOD_FIRST),
+    Row("recovery:open_case", roles(403, anonymous=LOGIN, agent=200, other_agent=200),
+        roles(403, anonymous=LOGIN, agent=200, other_agent=200), METHOD_FIRST),
+    Row("recovery:case", roles(200, anonymous=LOGIN, end_user=403, other_agent=404),
+        roles(405), METHOD_FIRST, ("case",)),
+    Row("recovery:claim", roles(405),
+        roles(403, anonymous=LOGIN, agent=409, other_agent=404), METHOD_FIRST, ("case",)),
+    Row("recovery:unclaim", roles(405),
+        roles(403, anonymous=LOGIN, agent=302, other_agent=404), METHOD_FIRST, ("case",)),
+    Row("recovery:step", roles(405),
+        roles(403, anonymous=LOGIN, agent=400, other_agent=404), METHOD_FIRST, ("case", "step")),
+    Row("recovery:request_approval", roles(405),
+        roles(403, anonymous=LOGIN, agent=409, other_agent=404), METHOD_FIRST, ("case",)),
+    Row("recovery:issue", roles(405),
+        roles(403, anonymous=LOGIN, agent=409, other_agent=404), METHOD_FIRST, ("case",)),
+    Row("recovery:cancel", roles(405),
+        roles(403, anonymous=LOGIN, agent=400, other_agent=404, supervisor=400),
+        METHOD_FIRST, ("case",)),
+    Row("recovery:approvals", roles(403, anonymous=LOGIN, supervisor=200), roles(405),
+        METHOD_FIRST),
+    Row("recovery:decide", roles(403, anonymous=LOGIN, supervisor=200),
+        roles(403, anonymous=LOGIN, supervisor=200), METHOD_FIRST, ("case",)),
+    # Pages of people being recovered and of their attesters.
+    Row("recovery:outbox", roles(404), roles(405), METHOD_FIRST, public=True),
+    Row("recovery:attestation", roles(200), roles(400), METHOD_FIRST, ("attestation_token",),
+        public=True),
+    Row("recovery:self_service", roles(200), roles(400), METHOD_FIRST, public=True),
+    Row("recovery:enrol", roles(403), roles(405), METHOD_FIRST, public=True),
+    Row("recovery:enrol_options", roles(405), roles(403), METHOD_FIRST, public=True),
+    Row("recovery:enrol_verify", roles(405), roles(403), METHOD_FIRST, public=True),
+    Row("recovery:recovered", roles(200), roles(405), METHOD_FIRST, public=True),
+    Row("recovery:redeem", roles(200), roles(400), METHOD_FIRST, ("handle",), public=True),
+    Row("recovery:repudiate", roles(200), roles(400), METHOD_FIRST, ("unknown_token",),
+        public=True),
+    # Security admins: alerts and stale channels.
+    Row("recovery:alerts", roles(403, anonymous=LOGIN, security_admin=200),
+        roles(403, anonymous=LOGIN, security_admin=405), GUARD_FIRST),
+    Row("recovery:alert_acknowledge", roles(403, anonymous=LOGIN, security_admin=405),
+        roles(403, anonymous=LOGIN, security_admin=302), GUARD_FIRST, ("alert",)),
+    Row("recovery:stale_channels", roles(403, anonymous=LOGIN, security_admin=200),
+        roles(403, anonymous=LOGIN, security_admin=400), GUARD_FIRST),
+    # Machines: probes and metrics (no METRICS_TOKEN in tests: 404).
+    Row("healthz", roles(200), roles(405), METHOD_FIRST, public=True),
+    Row("readyz", roles(READY), roles(405), METHOD_FIRST, public=True),
+    Row("metrics", roles(404), roles(405), METHOD_FIRST, public=True),
+    # Audit: auditors only; they change nothing but their own samples and findings.
+    Row("audit:dashboard", roles(403, **NOBODY_BUT_AUDITOR),
+        roles(403, anonymous=LOGIN, auditor=405), GUARD_FIRST),
+    Row("audit:reports", roles(403, **NOBODY_BUT_AUDITOR),
+        roles(403, anonymous=LOGIN, auditor=200), GUARD_FIRST),
+    Row("audit:report", roles(403, **NOBODY_BUT_AUDITOR),
+        roles(403, anonymous=LOGIN, auditor=405), GUARD_FIRST, ("report",)),
+    Row("audit:report_print", roles(403, **NOBODY_BUT_AUDITOR),
+        roles(403, anonymous=LOGIN, auditor=405), GUARD_FIRST, ("report",)),
+    Row("audit:report_csv", roles(403, **NOBODY_BUT_AUDITOR),
+        roles(403, anonymous=LOGIN, auditor=405), GUARD_FIRST, ("report",)),
+    Row("audit:sampled_case", roles(403, **NOBODY_BUT_AUDITOR),
+        roles(403, anonymous=LOGIN, auditor=200), GUARD_FIRST, ("report", "sampled_case_id")),
+    # The whole Django admin (OTPAdminSite): staff flag and a verified second factor.
+    Row("admin", roles(LOGIN, security_admin=200), roles(LOGIN, security_admin=200),
+        ANY_METHOD),
+]
+ROWS = {row.name: row for row in TABLE}
+AUDITOR_MAY_POST = {"audit:reports", "audit:sampled_case"}
+
+
+def url_patterns(resolver=None, prefix="", namespace=None):
+    """(route, namespaced name) of every URL pattern, recursively."""
+    resolver = resolver or get_resolver()
+    for entry in resolver.url_patterns:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            inner = entry.namespace or namespace
+            if namespace and entry.namespace:
+                inner = f"{namespace}:{entry.namespace}"
+            yield from url_patterns(entry, route, inner)
+        elif isinstance(entry, URLPattern):
+            name = f"{namespace}:{entry.name}" if namespace and entry.name else entry.name
+            yield route, name
+
+
+def row_for(route: str, name: str | None) -> str:
+    return "admin" if route.startswith("admin/") else name or route
+
+
+def test_every_url_pattern_is_declared_in_the_table():
+    found = {row_for(route, name) for route, name in url_patterns()}
+    assert found - set(ROWS) == set(), "URL patterns missing from the table"
+    assert set(ROWS) - found == set(), "table rows naming no URL pattern"
+
+
+def test_auditors_can_post_nowhere_but_their_samples_and_findings():
+    for row in TABLE:
+        if row.public or row.get["auditor"] != 200 or row.name in AUDITOR_MAY_POST:
+            continue
+        assert row.post["auditor"] in (403, 404, 405), row.name
+    for name in AUDITOR_MAY_POST:
+        assert ROWS[name].get["auditor"] == 200
+
+
+def expected(row: Row, role: str, method: str):
+    if method in ("GET", "POST"):
+        return (row.get if method == "GET" else row.post)[role]
+    if row.other == ANY_METHOD:
+        return row.get[role]
+    if row.other == GUARD_FIRST and row.get[role] in (LOGIN, 403):
+        return row.get[role]
+    return 405
+
+
+def fingerprint() -> tuple:
+    """What any decision would change: states, rows, audit entries."""
+    return (
+        tuple(RecoveryCase.objects.order_by("pk").values_list("pk", "state", "agent_id")),
+        tuple(PasskeyCredential.objects.order_by("pk").values_list("pk", "revoked_at")),
+        tuple(RecoveryChannel.objects.order_by("pk").values_list("pk", "revoked_at")),
+        tuple(Alert.objects.order_by("pk").values_list("pk", "acknowledged_at")),
+        *(model.objects.count() for model in (
+            Evidence, Approval, ChannelCode, Attestation, RecoveryCredential, RecoverySession,
+            Notice, SamplingReport, Finding, LogEntry)),
+    )
+
+
+INLINE = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>|\sstyle=|\son[a-z]+=", re.IGNORECASE)
+
+
+def answer(world, role: str, method: str, url: str):
+    cache.clear()  # rate-limit counters: every request starts from nothing
+    with transaction.atomic():
+        before = fingerprint() if method in ("GET", "HEAD") else None
+        response = getattr(world.client(role), method.lower())(url)
+        if response.streaming:
+            b"".join(response.streaming_content)
+        if before is not None:
+            assert fingerprint() == before, f"{method} {url} as {role} changed something"
+        transaction.set_rollback(True)
+    return response
+
+
+def outcome(response):
+    if response.status_code in (200, 503) and response.request["PATH_INFO"] == "/readyz":
+        return READY
+    if response.status_code == 302 and re.search(r"/(sign-in|login)/", response.url):
+        return LOGIN
+    return response.status_code
+
+
+def url_of(row: Row, world) -> str:
+    if row.name == "admin":
+        return reverse("admin:index")
+    args = []
+    for name in row.args:
+        value = world.issued.credential.handle if name == "handle" else getattr(world, name)
+        args.append(getattr(value, "pk", value))
+    return reverse(row.name, args=args)
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker):
+    """Built once for the module inside a transaction rolled back at its end;
+    each test's own savepoint (and each request's) sits inside it."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield build_world()
+        transaction.set_rollback(True)
+
+
+@pytest.mark.parametrize("row", TABLE, ids=[row.name for row in TABLE])
+def test_each_url_answers_every_role_and_method_as_declared(world, row):
+    url = url_of(row, world)
+    wanted, got = {}, {}
+    for role in ROLES:
+        for method in METHODS:
+            response = answer(world, role, method, url)
+            wanted[role, method], got[role, method] = expected(row, role, method), \
+                outcome(response)
+            if method == "GET" and response.status_code == 200 and \
+                    response.get("Content-Type", "").startswith("text/html"):
+                page = response.content.decode()
+                assert not INLINE.search(page), f"inline script/style on {url} as {role}"
+                policy = response["Content-Security-Policy"]
+                assert "unsafe-inline" not in policy and "script-src 'self'" in policy
+    wrong = {f"{role} {method}": f"declared {wanted[role, method]}, got {got[role, method]}"
+             for role, method in wanted if wanted[role, method] != got[role, method]}
+    assert not wrong, f"{url}: {wrong}"
