@@ -72,6 +72,10 @@ class Identity(models.Model):
     owner = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_accounts"
     )
+    partner_admin = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="administered",
+        help_text="Partners: their organisation's designated administrator, who attests.",
+    )
     is_active = models.BooleanField("active", default=True)
     created_at = models.DateTimeField(default=timezone.now)
 

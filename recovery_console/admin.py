@@ -5,7 +5,13 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 
-from .models import RecoveryPolicy, ScriptStep, VerificationScript
+from .models import (
+    CredentialRotation,
+    PopulationRule,
+    RecoveryPolicy,
+    ScriptStep,
+    VerificationScript,
+)
 
 
 class StepFormSet(BaseInlineFormSet):
@@ -61,3 +67,22 @@ class RecoveryPolicyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # every tier always needs a policy
+
+
+@admin.register(PopulationRule)
+class PopulationRuleAdmin(admin.ModelAdmin):
+    list_display = ("population", "minimum_tier", "self_service_allowed", "attestation_required",
+                    "approvals_min", "approver_role", "credential_lifetime_max", "path")
+    raw_id_fields = ("script",)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a population without a rule would silently lose its protection
+
+
+@admin.register(CredentialRotation)
+class CredentialRotationAdmin(admin.ModelAdmin):
+    list_display = ("case", "reference", "performed_by", "rotated_at")
+    readonly_fields = ("case", "reference", "note", "performed_by", "rotated_at")
+
+    def has_add_permission(self, request):
+        return False

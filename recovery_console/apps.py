@@ -5,6 +5,8 @@ from django.db.models.signals import post_migrate
 ROLE_ADMIN_PERMISSIONS = {
     "security_admin": {
         "recovery.recoverypolicy": ("view", "change"),
+        "recovery.populationrule": ("view", "change"),
+        "recovery.credentialrotation": ("view",),
         "recovery.verificationscript": ("view", "add", "change"),
         "recovery.scriptstep": ("view", "add", "change", "delete"),
         "accounts.recoverychannel": ("view", "change"),

@@ -138,3 +138,9 @@ class AttestationForm(forms.Form):
                  ("refuse", "No, I do not recognise this request")],
         widget=forms.RadioSelect, label="Your answer",
     )
+
+
+class RotationForm(forms.Form):
+    reference = forms.CharField(label="Change ticket or vault reference", max_length=100)
+    note = forms.CharField(label="Note", required=False, max_length=500,
+                           widget=forms.Textarea(attrs={"rows": 2}))

@@ -199,12 +199,17 @@ class Rules:
     watch_period: timedelta
     channel_max_age: timedelta
     untrusted_if_changed_within: timedelta
+    # Set from the population rules (recovery_console.populations).
+    path: str = "passkey"
+    approver_role: str = "supervisor"
+    population_notes: tuple = ()
 
     @classmethod
     def from_snapshot(cls, data: dict) -> "Rules":
         seconds = {"credential_lifetime", "watch_period", "channel_max_age",
                    "untrusted_if_changed_within"}
-        return cls(**{k: timedelta(seconds=v) if k in seconds else v
+        return cls(**{k: timedelta(seconds=v) if k in seconds
+                      else tuple(v) if isinstance(v, list) else v
                       for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
@@ -396,7 +401,7 @@ class Attestation(models.Model):
     case = models.ForeignKey(RecoveryCase, on_delete=models.CASCADE, related_name="attestations")
     step = models.ForeignKey(ScriptStep, on_delete=models.PROTECT, related_name="+")
     attester = models.ForeignKey(Identity, on_delete=models.PROTECT, related_name="attestations")
-    relation = models.CharField(max_length=12)
+    relation = models.CharField(max_length=30)
     channel = models.ForeignKey(
         "accounts.RecoveryChannel", on_delete=models.PROTECT, related_name="+"
     )
@@ -574,3 +579,58 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.identity.display_name}"
+
+
+class PopulationRule(models.Model):
+    """Stricter rules for a population (a kind of identity, or privileged
+    people), on top of the tier's policy. Security admins edit them in the
+    admin; a case freezes the rules that applied, with their explanations."""
+
+    class Population(models.TextChoices):
+        EMPLOYEE = "employee", "Employees"
+        CONTRACTOR = "contractor", "Contractors"
+        PARTNER = "partner", "B2B partners"
+        SERVICE_ACCOUNT = "service_account", "Shared service accounts"
+        PRIVILEGED = "privileged", "Privileged people (administrators, executives)"
+
+    class Path(models.TextChoices):
+        PASSKEY = "passkey", "Recovery credential, then a new passkey"
+        ROTATION = "rotation", "Governance case ending in a credential rotation"
+
+    population = models.CharField(max_length=20, choices=Population.choices, unique=True)
+    minimum_tier = models.CharField(max_length=12, choices=Tier.choices, default=Tier.LOW)
+    self_service_allowed = models.BooleanField(default=True)
+    attestation_required = models.BooleanField(
+        default=False, help_text="The sponsor, partner administrator or owner attests at every "
+                                 "tier (a script with an attestation step is used).")
+    script = models.ForeignKey(VerificationScript, null=True, blank=True,
+                               on_delete=models.PROTECT, related_name="+",
+                               help_text="Always follow this script instead of the tier's.")
+    approvals_min = models.PositiveSmallIntegerField(default=0)
+    approver_role = models.CharField(
+        max_length=20, default="supervisor",
+        choices=[("supervisor", "Supervisor"), ("security_admin", "Security admin")])
+    credential_lifetime_max = models.DurationField(null=True, blank=True)
+    path = models.CharField(max_length=10, choices=Path.choices, default=Path.PASSKEY)
+    explanation = models.TextField(help_text="What the agent is told on the case page.")
+
+    class Meta:
+        ordering = ["population"]
+
+    def __str__(self) -> str:
+        return self.get_population_display()
+
+
+class CredentialRotation(models.Model):
+    """How a shared service account's recovery ends: its credential is
+    rotated by its owner's team, never a passkey handed to a person."""
+
+    case = models.OneToOneField(RecoveryCase, on_delete=models.PROTECT, related_name="rotation")
+    performed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                     related_name="+")
+    reference = models.CharField(max_length=100, help_text="Change ticket or vault reference.")
+    note = models.CharField(max_length=500, blank=True)
+    rotated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Rotation for case {self.case_id}"

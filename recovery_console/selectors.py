@@ -145,12 +145,19 @@ def timeline(case: RecoveryCase) -> QuerySet[LogEntry]:
 def pending_approvals(user: User) -> QuerySet[RecoveryCase]:
     """Cases waiting for a supervisor's decision that ``user`` may give:
     not their own recovery, not a case they hold or opened, not decided yet."""
-    if Role.SUPERVISOR not in roles_of(user):
+    approver_roles = [r for r in (Role.SUPERVISOR, Role.SECURITY_ADMIN) if r in roles_of(user)]
+    if not approver_roles:
         return RecoveryCase.objects.none()
     decided = Approval.objects.filter(case=OuterRef("pk"), approver=user)
     worked = Evidence.objects.filter(case=OuterRef("pk"), actor=user)
-    return (RecoveryCase.objects.filter(state=State.AWAITING_APPROVAL)
-            .exclude(Q(agent=user) | Q(opened_by=user) | Q(identity__user=user))
+    # Governance cases (service accounts) wait for a security admin; the
+    # owner of the account never decides on its rotation.
+    by_role = Q(policy_snapshot__approver_role__in=approver_roles)
+    if Role.SUPERVISOR in approver_roles:
+        by_role |= ~Q(policy_snapshot__has_key="approver_role")
+    return (RecoveryCase.objects.filter(by_role, state=State.AWAITING_APPROVAL)
+            .exclude(Q(agent=user) | Q(opened_by=user) | Q(identity__user=user)
+                     | Q(identity__owner__user=user))
             .exclude(Exists(decided)).exclude(Exists(worked))
             .select_related("identity", "agent").order_by("opened_at"))
 
@@ -172,13 +179,17 @@ def actions_for(case: RecoveryCase, user: User) -> set[str]:
             actions |= {"work", "fail"}
         if case.state == State.VERIFIED and case.rules.approvals_required:
             actions.add("request_approval")
-        if case.state in (State.APPROVED, State.CREDENTIAL_ISSUED):
+        rotation = case.rules.path == "rotation"
+        if case.state == State.APPROVED and rotation:
+            actions.add("rotate")
+        if case.state in (State.APPROVED, State.CREDENTIAL_ISSUED) and not rotation:
             actions.add("issue")
     if Role.SUPERVISOR in held:
         actions.add("cancel")
-        if case.state == State.AWAITING_APPROVAL and \
-                pending_approvals(user).filter(pk=case.pk).exists():
-            actions.add("decide")
+    if (Role.SUPERVISOR in held or Role.SECURITY_ADMIN in held) and \
+            case.state == State.AWAITING_APPROVAL and \
+            pending_approvals(user).filter(pk=case.pk).exists():
+        actions.add("decide")
     return actions
 
 

@@ -21,6 +21,7 @@ recovery_patterns = (
         path("cases/<int:pk>/request-approval/", views.request_approval,
              name="request_approval"),
         path("cases/<int:pk>/issue/", views.issue_credential, name="issue"),
+        path("cases/<int:pk>/rotation/", views.record_rotation, name="rotation"),
         path("cases/<int:pk>/cancel/", views.cancel, name="cancel"),
         path("approvals/", views.approvals, name="approvals"),
         path("approvals/<int:pk>/", views.decide, name="decide"),

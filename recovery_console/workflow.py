@@ -33,12 +33,13 @@ from accounts.models import Identity, PasskeyCredential, RecoveryChannel, User
 from accounts.roles import Role, roles_of
 from audit.events import client_address, record, record_many
 
-from . import alerts, clock, notices, schedule, tokens
+from . import alerts, clock, notices, populations, schedule, tokens
 from .models import (
     Alert,
     Approval,
     Attestation,
     ChannelCode,
+    CredentialRotation,
     Evidence,
     RecoveryCase,
     RecoveryCredential,
@@ -48,7 +49,7 @@ from .models import (
     ScriptStep,
     Tier,
 )
-from .risk import assess
+from .risk import RECENT_CASE_WINDOW, assess
 
 State = RecoveryCase.State
 Kind = ScriptStep.Kind
@@ -216,7 +217,9 @@ def _relation(identity: Identity) -> tuple[str, Identity | None]:
     people) or owner (service accounts)."""
     if identity.kind == Identity.Kind.SERVICE_ACCOUNT:
         return "owner", identity.owner
-    if identity.kind in (Identity.Kind.CONTRACTOR, Identity.Kind.PARTNER):
+    if identity.kind == Identity.Kind.PARTNER:
+        return "partner administrator", identity.partner_admin
+    if identity.kind == Identity.Kind.CONTRACTOR:
         return "sponsor", identity.sponsor
     return "manager", identity.manager
 
@@ -266,19 +269,31 @@ def open_case(identity: Identity, *, source: str, actor: User | None = None,
                                    state__in=RecoveryCase.OPEN_STATES).exists():
         raise WorkflowError("A recovery case is already open for this person.",
                             reason="already_open", target=identity)
+    if identity.kind == Identity.Kind.CONTRACTOR and identity.contract_ends_on is not None \
+            and identity.contract_ends_on < now.date():
+        raise WorkflowError(
+            f"The contract ended on {identity.contract_ends_on:%d %b %Y}: a contractor past "
+            "their end date cannot be recovered. Their sponsor must renew the contract first.",
+            reason="contract_ended", target=identity)
     assessment = assess(identity, now)
     tier, reasons = assessment.tier, list(assessment.reasons)
     repudiated = source == RecoveryCase.Source.REPUDIATION
     if repudiated and tier in (Tier.LOW, Tier.MEDIUM):
         tier = Tier.HIGH
         reasons.append("The person said the last recovery wasn't them: at least high.")
+    applied = populations.rules_for(identity)
+    if populations.TIERS.index(applied.minimum_tier) > populations.TIERS.index(tier):
+        tier = applied.minimum_tier
+        reasons.append(f"Population rules: at least {tier}.")
     policy = RecoveryPolicy.objects.select_related("script").get(tier=tier)
-    if source == RecoveryCase.Source.SELF_SERVICE and not policy.self_service_allowed:
+    if source == RecoveryCase.Source.SELF_SERVICE and not (
+            policy.self_service_allowed and applied.self_service_allowed):
         raise WorkflowError("This account cannot be recovered by self-service request.",
                             reason="self_service_not_allowed", target=identity)
     case = RecoveryCase.objects.create(
         identity=identity, tier=tier, tier_reasons=reasons,
-        policy=policy, policy_snapshot=policy.snapshot(), script=policy.script,
+        policy=policy, policy_snapshot=populations.snapshot_for(applied, policy),
+        script=populations.script_for(applied, policy),
         source=source, opened_by=actor if source == RecoveryCase.Source.DESK else None,
         opened_at=now, updated_at=now, high_priority=repudiated,
         deadline=now + timedelta(seconds=settings.RECOVERY_CASE_MAX_AGE_SECONDS),
@@ -286,6 +301,13 @@ def open_case(identity: Identity, *, source: str, actor: User | None = None,
     alerts.watch(identity, Alert.Kind.SECOND_RECOVERY,
                  f"Case {case.pk} was opened during the watch period of an earlier recovery.",
                  request=request)
+    earlier = RecoveryCase.objects.filter(identity=identity, opened_at__gte=now - RECENT_CASE_WINDOW
+                                          ).exclude(pk=case.pk).count()
+    if earlier:
+        alerts.raise_alert(identity, Alert.Kind.REPEATED_RECOVERY,
+                           f"Case {case.pk} is recovery number {earlier + 1} in 30 days"
+                           f"{' for a frequent traveller' if identity.traveller else ''}.",
+                           case=case, request=request)
     record("case_opened", target=case, actor=actor, request=request, tier=case.tier,
            reasons=case.tier_reasons, source=source)
     notices.owe_to_identity(
@@ -485,7 +507,12 @@ def request_attestation(case: RecoveryCase, agent: User, step: ScriptStep, *,
     if attester is None or not attester.is_active:
         raise WorkflowError(f"No active {relation} is on file for this person; escalate.",
                             reason="no_attester")
-    if attester.user_id is not None and attester.user_id in (agent.pk, case.identity.user_id):
+    if attester.pk == case.identity.pk or (
+            attester.user_id is not None and attester.user_id == case.identity.user_id):
+        raise WorkflowError(f"The {relation} on file is the person being recovered: nobody "
+                            "attests for themself. Escalate to a security admin.",
+                            reason="self_attestation")
+    if attester.user_id is not None and attester.user_id == agent.pk:
         raise WorkflowError("The attester must be someone other than you and the subject.",
                             reason="attester_conflict")
     channel = _first_usable_channel(case, attester, now)
@@ -646,7 +673,11 @@ def _require_reason(reason: str, limit: int = 1000) -> None:
 
 def _require_eligible_approver(case: RecoveryCase, approver: User, step_up: dict | None,
                                reason: str, now: datetime) -> None:
-    _require_role(approver, Role.SUPERVISOR)
+    _require_role(approver, Role(case.rules.approver_role))
+    owner = case.identity.owner if case.identity.kind == Identity.Kind.SERVICE_ACCOUNT else None
+    if owner is not None and owner.user_id == approver.pk:
+        raise WorkflowError("You own this service account: another security admin must "
+                            "approve its rotation.", reason="owner_approval")
     _require_reason(reason)
     _require_fresh_step_up(step_up, now)
     _require_state(case, State.AWAITING_APPROVAL, doing="decide on this case")
@@ -742,6 +773,9 @@ def issue_credential(case: RecoveryCase, agent: User, *, channel: RecoveryChanne
     case = _lock(case)
     _require_holder(case, agent)
     _require_state(case, State.APPROVED, State.CREDENTIAL_ISSUED, doing="issue a credential")
+    if case.rules.path == "rotation":
+        raise WorkflowError("A shared service account is never recovered with a passkey: "
+                            "record its credential rotation instead.", reason="rotation_path")
     now = clock.now()
     if channel is not None:
         _check_channel(case, channel, now)
@@ -1117,3 +1151,33 @@ def repudiate(token: str, *, request: HttpRequest | None = None) -> RecoveryCase
                        f"The recovery of case {case.pk} was repudiated; its passkey is frozen "
                        f"and case {follow_up.pk} is high priority.", case=case, request=request)
     return follow_up
+
+
+
+@_decision("rotation_record")
+def record_rotation(case: RecoveryCase, agent: User, reference: str, note: str = "", *,
+                    request: HttpRequest | None = None) -> CredentialRotation:
+    """How a service account's governance case ends: the agent holding it
+    records that the account's credential was rotated (after the owner's
+    attestation and a security admin's approval). Completes the case and
+    tells the owner and security monitoring."""
+    case = _lock(case)
+    _require_holder(case, agent)
+    _require_state(case, State.APPROVED, doing="record a credential rotation")
+    if case.rules.path != "rotation":
+        raise WorkflowError("Only shared service accounts end in a credential rotation.",
+                            reason="passkey_path")
+    reference, note = reference.strip(), note.strip()
+    if not reference or len(reference) > 100 or len(note) > 500:
+        raise WorkflowError("Give the change ticket or vault reference (at most 100 characters)"
+                            " and a note of at most 500.", reason="bad_reference")
+    now = clock.now()
+    rotation = CredentialRotation.objects.create(case=case, performed_by=agent,
+                                                 reference=reference, note=note, rotated_at=now)
+    _close(case, State.COMPLETED, now, "", watch_until=now + case.rules.watch_period)
+    record("rotation_recorded", target=case, actor=agent, request=request,
+           rotation=rotation.pk, reference=reference)
+    _owe_closing_notices(case, "rotated", "A service account credential was rotated",
+                         f"The credential of {case.identity.display_name} was rotated "
+                         f"(reference {reference}) after a governance case.")
+    return rotation

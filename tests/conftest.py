@@ -169,3 +169,4 @@ def recovery_reference_data():
     for role in Role:
         Group.objects.get_or_create(name=role)
     import_module("recovery_console.migrations.0003_default_policies").seed(apps, None)
+    import_module("recovery_console.migrations.0007_default_population_rules").seed(apps, None)

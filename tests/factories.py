@@ -84,24 +84,29 @@ def _days_ago(days: int):
     return timezone.now() - timedelta(days=days)
 
 
-def reachable_identity(**fields) -> Identity:
+def reachable_identity(recent_email_change: bool = False, **fields) -> Identity:
     """An identity with an email and a phone channel, whose manager (also
-    sponsor and owner) has an email channel of their own, for attestations."""
+    sponsor, partner administrator and owner) has an email channel of their
+    own, for attestations. ``recent_email_change``: the email address changed
+    two days ago (a risk signal; the phone stays trusted)."""
     voucher = fields.pop("manager", None)
     if voucher is None:
         voucher = IdentityFactory(display_name="Morgan Manager")
         RecoveryChannelFactory(identity=voucher, kind="email")
-    identity = IdentityFactory(manager=voucher, sponsor=voucher, owner=voucher, **fields)
-    RecoveryChannelFactory(identity=identity, kind="email")
+    identity = IdentityFactory(manager=voucher, sponsor=voucher, owner=voucher,
+                               partner_admin=voucher, **fields)
+    RecoveryChannelFactory(identity=identity, kind="email",
+                           **({"changed_at": _days_ago(2)} if recent_email_change else {}))
     RecoveryChannelFactory(identity=identity, kind="phone")
     return identity
 
 
+# Employees at each tier (the populations with stricter rules have tests of their own).
 TIER_FIELDS = {
     "low": {},
     "medium": {"data_sensitivity": "medium"},
-    "high": {"privileged": True},
-    "restricted": {"kind": "service_account"},
+    "high": {"data_sensitivity": "high"},
+    "restricted": {"data_sensitivity": "high", "recent_email_change": True},
 }
 
 

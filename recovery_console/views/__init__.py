@@ -22,6 +22,7 @@ from .staff import (
     issue_credential,
     open_case,
     queue,
+    record_rotation,
     request_approval,
     step_action,
     unclaim,
@@ -30,6 +31,7 @@ from .staff import (
 __all__ = [
     "approvals", "attestation", "cancel", "case_detail", "claim", "decide", "enrol",
     "enrol_options", "enrol_verify", "home", "issue_credential", "open_case", "outbox",
-    "queue", "recovered", "redeem", "request_approval", "self_service_request", "step_action",
+    "queue", "record_rotation", "recovered", "redeem", "request_approval",
+    "self_service_request", "step_action",
     "unclaim",
 ]

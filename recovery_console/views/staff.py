@@ -20,9 +20,10 @@ from ..workflow import WorkflowError
 
 STAFF = (Role.AGENT, Role.SUPERVISOR, Role.AUDITOR, Role.SECURITY_ADMIN)
 Kind = ScriptStep.Kind
-RIGHTS = {"role", "not_holder", "subject", "worked_case", "attester_conflict"}
+RIGHTS = {"role", "not_holder", "subject", "worked_case", "attester_conflict",
+          "self_attestation", "owner_approval"}
 BAD_INPUT = {"note_length", "note_required", "reason_length", "reason_required",
-             "document_details"}
+             "document_details", "bad_reference"}
 
 
 def _status(refusal: WorkflowError) -> int:
@@ -87,8 +88,9 @@ def _render_case(request, case, *, bound=None, error=None, status=200) -> HttpRe
                     entry.forms.append((action, label, form))
     issue_form = bound[2] if bound and bound[0] == "issue" else forms.IssueForm(case=case)
     reason_form = bound[2] if bound and bound[0] == "reason" else forms.ReasonForm()
+    rotation_form = bound[2] if bound and bound[0] == "rotation" else forms.RotationForm()
     context = {**story, "actions": actions, "error": error, "issue_form": issue_form,
-               "reason_form": reason_form}
+               "reason_form": reason_form, "rotation_form": rotation_form}
     return render(request, "recovery/case.html", context, status=status)
 
 
@@ -103,7 +105,7 @@ def home(request):
     if not request.user.is_authenticated or not request.user.is_verified():
         return redirect("accounts:sign_in")
     if roles_of(request.user) == {Role.SECURITY_ADMIN}:
-        return redirect("admin:index")
+        return redirect("recovery:alerts")
     return redirect("recovery:queue")
 
 
@@ -255,15 +257,31 @@ def cancel(request, pk: int):
     return redirect("recovery:case", case.pk)
 
 
+@require_POST
+@staff_required(Role.AGENT)
+def record_rotation(request, pk: int):
+    case = _case_for(request, pk)
+    form = forms.RotationForm(request.POST)
+    if not form.is_valid():
+        return _render_case(request, case, bound=("rotation", None, form), status=400)
+    try:
+        workflow.record_rotation(case, request.user, form.cleaned_data["reference"],
+                                 form.cleaned_data["note"], request=request)
+    except WorkflowError as refusal:
+        return _refused(request, case, refusal, bound=("rotation", None, form))
+    messages.success(request, "Rotation recorded: the governance case is complete.")
+    return redirect("recovery:case", case.pk)
+
+
 @require_GET
-@staff_required(Role.SUPERVISOR)
+@staff_required(Role.SUPERVISOR, Role.SECURITY_ADMIN)
 def approvals(request):
     return render(request, "recovery/approvals.html",
                   {"cases": selectors.pending_approvals(request.user)})
 
 
 @require_http_methods(["GET", "POST"])
-@staff_required(Role.SUPERVISOR)
+@staff_required(Role.SUPERVISOR, Role.SECURITY_ADMIN)
 @step_up_required
 def decide(request, pk: int):
     case = _case_for(request, pk)

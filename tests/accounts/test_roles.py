@@ -36,11 +36,11 @@ def test_navigation_shows_links_for_the_viewers_role(client):
     assert "Policies &amp; scripts" not in page
 
 
-def test_security_admin_starts_in_the_policy_admin(client):
+def test_security_admin_starts_on_the_alerts_page(client):
     signed_in(client, "security_admin")
     response = client.get("/")
     assert response.status_code == 302
-    assert response.url == reverse("admin:index")
+    assert response.url == reverse("recovery:alerts")
 
 
 def test_admin_requires_a_second_factor(client):

@@ -36,7 +36,7 @@ def step_url(case, kind):
 def test_case_page_shows_subject_tier_reasons_channels_and_script(agent_client, agent):
     case = recovery_case("high", agent=agent)
     page = agent_client.get(case_url(case)).content.decode()
-    assert "Privileged account (administrator or executive)." in page
+    assert "Works with highly sensitive data." in page
     assert channel_of(case, "phone").masked_address in page
     assert channel_of(case, "phone").address not in page
     assert step_of(case, "attestation").instructions.split(".")[0] in page

@@ -43,8 +43,9 @@ def test_queue_filters_by_tier_assignment_and_kind(client):
     assert shown(tier="high") == {high.pk}
     assert shown(assigned="mine") == {low.pk}
     assert shown(assigned="unassigned") == {high.pk, restricted.pk}
-    assert shown(kind="service_account") == {restricted.pk}
-    assert shown(tier="not-a-tier") == {low.pk, high.pk, restricted.pk}  # ignored, not an error
+    contractor = recovery_case("medium", kind="contractor")
+    assert shown(kind="contractor") == {contractor.pk}
+    assert shown(tier="not-a-tier") == {low.pk, high.pk, restricted.pk, contractor.pk}
 
 
 def test_a_case_held_by_another_agent_is_not_in_my_queue_and_its_page_is_404(client):

@@ -121,7 +121,7 @@ def test_no_alert_once_the_watch_period_is_over(completed):
     case, _, _ = completed
     RecoveryCase.objects.filter(pk=case.pk).update(watch_until=timezone.now())
     workflow.open_case(case.identity, source=RecoveryCase.Source.DESK, actor=staff("agent"))
-    assert not Alert.objects.exists()
+    assert not Alert.objects.filter(kind=Alert.Kind.SECOND_RECOVERY).exists()
 
 
 def test_a_second_passkey_in_the_watch_period_raises_an_alert(client, completed):
@@ -229,7 +229,7 @@ def test_only_security_admins_see_alerts_and_revoke_channels(client, role):
 def test_a_security_admin_acknowledges_an_alert_once(client, completed):
     case, _, _ = completed
     workflow.open_case(case.identity, source=RecoveryCase.Source.DESK, actor=staff("agent"))
-    alert = Alert.objects.get()
+    alert = Alert.objects.get(kind=Alert.Kind.SECOND_RECOVERY)
     sign_in_client(client, staff("security_admin"))
     assert "Another recovery request" in client.get(reverse("recovery:alerts")).content.decode()
     url = reverse("recovery:alert_acknowledge", args=[alert.pk])

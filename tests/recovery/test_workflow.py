@@ -83,7 +83,7 @@ def test_policy_credential_lifetime_above_24_hours_is_refused_by_the_database():
 def test_opening_a_case_freezes_tier_reasons_and_policy_and_tells_the_subject():
     case = recovery_case("high")
     assert case.state == State.NEW
-    assert "Privileged account (administrator or executive)." in case.tier_reasons
+    assert "Works with highly sensitive data." in case.tier_reasons
     assert case.policy_snapshot["approvals_required"] == 1
     RecoveryPolicy.objects.filter(tier="high").update(approvals_required=0)
     case.refresh_from_db()

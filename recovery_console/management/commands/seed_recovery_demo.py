@@ -77,6 +77,7 @@ class Command(BaseCommand):
             return 0
         people = (Identity.objects.filter(kind__in=["employee", "contractor"], is_active=True)
                   .exclude(recovery_cases__state__in=RecoveryCase.OPEN_STATES)
+                  .exclude(kind="contractor", contract_ends_on__lt=now.date())
                   .exclude(directory_id__startswith="staff-").order_by("directory_id"))
         made = 0
         for i, identity in enumerate(people[:HISTORY_SIZE]):
