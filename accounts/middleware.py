@@ -11,17 +11,26 @@ from .stepup import SIGNED_IN_AT
 
 class SessionLifetimeMiddleware:
     """End a session this long after sign-in, however active it stayed (the
-    idle timeout is the session cookie's age, refreshed on each request)."""
+    idle timeout is the session cookie's age, refreshed on each request), and
+    every session older than the user's ``sessions_valid_after``."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        signed_in_at = request.session.get(SIGNED_IN_AT) if request.user.is_authenticated else None
-        if signed_in_at:
-            age = timezone.now() - datetime.fromisoformat(signed_in_at)
-            if age > timedelta(seconds=settings.STAFF_SESSION_MAX_AGE_SECONDS):
-                logout(request)
-                messages.info(request, "Your session reached its maximum length. Sign in again.")
-                return redirect(settings.LOGIN_URL)
+        if not request.user.is_authenticated:
+            return self.get_response(request)
+        signed_in_at = request.session.get(SIGNED_IN_AT)
+        started = datetime.fromisoformat(signed_in_at) if signed_in_at else None
+        ended_after = request.user.sessions_valid_after
+        if ended_after is not None and (started is None or started < ended_after):
+            logout(request)
+            messages.info(request, "Your account's access was recovered or frozen: every "
+                                   "earlier session has ended. Sign in again.")
+            return redirect(settings.LOGIN_URL)
+        max_age = timedelta(seconds=settings.STAFF_SESSION_MAX_AGE_SECONDS)
+        if started is not None and timezone.now() - started > max_age:
+            logout(request)
+            messages.info(request, "Your session reached its maximum length. Sign in again.")
+            return redirect(settings.LOGIN_URL)
         return self.get_response(request)

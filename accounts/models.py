@@ -20,6 +20,9 @@ class User(AbstractUser):
 
     # WebAuthn user handle: random, never the username or the primary key.
     passkey_handle = models.CharField(max_length=64, unique=True, default=new_user_handle)
+    # Every session signed in before this moment is over (set when access is
+    # recovered or repudiated): one row to write, however many sessions exist.
+    sessions_valid_after = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "accounts_user"

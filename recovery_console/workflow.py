@@ -21,7 +21,6 @@ from functools import wraps
 from auditlog.models import LogEntry
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Now
@@ -960,14 +959,13 @@ def complete_enrolment(recovery_session: RecoverySession,
         raise
 
 
-def _end_sessions(user: User, keep: str | None) -> int:
-    ended = 0
-    for session in Session.objects.filter(expire_date__gt=clock.now()).iterator():
-        if session.session_key != keep and \
-                session.get_decoded().get("_auth_user_id") == str(user.pk):
-            session.delete()
-            ended += 1
-    return ended
+def _end_sessions(user: User, keep: str | None) -> str:
+    """End every session ``user`` signed in before now (checked by
+    accounts.middleware on their next request): one UPDATE, whatever the
+    number of sessions. ``keep`` is the recovering browser's own session,
+    which is not signed in as the user anyway."""
+    User.objects.filter(pk=user.pk).update(sessions_valid_after=clock.now())
+    return "all before now"
 
 
 def _close(case: RecoveryCase, state: str, now: datetime, reason: str, **fields) -> None:
@@ -1135,7 +1133,7 @@ def repudiate(token: str, *, request: HttpRequest | None = None) -> RecoveryCase
     identity = case.identity
     PasskeyCredential.objects.filter(pk=repudiation.passkey_id, revoked_at__isnull=True).update(
         revoked_at=now, confirmed=False)
-    ended = _end_sessions(identity.user, keep=None) if identity.user else 0
+    ended = _end_sessions(identity.user, keep=None) if identity.user else "none"
     follow_up = (RecoveryCase.objects.select_for_update()
                  .filter(identity=identity, state__in=RecoveryCase.OPEN_STATES).first())
     if follow_up is None:

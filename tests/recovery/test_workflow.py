@@ -4,8 +4,9 @@ who may make each move, and the edge cases of codes and credentials."""
 from datetime import timedelta
 
 import pytest
-from django.contrib.sessions.backends.db import SessionStore
 from django.db import IntegrityError, transaction
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import PasskeyCredential
@@ -20,7 +21,7 @@ from recovery_console.models import (
 )
 from recovery_console.workflow import WorkflowError
 from tests.factories import IdentityFactory, recovery_case, staff
-from tests.sessions import passkey_for
+from tests.sessions import passkey_for, sign_in_client
 
 from .support import (
     approved,
@@ -418,9 +419,8 @@ def test_completion_revokes_old_passkeys_ends_other_sessions_and_tells_everyone(
     case = recovery_case("low", agent=agent)
     user = case.identity.user
     old, _ = passkey_for(user)
-    other_session = SessionStore()
-    other_session["_auth_user_id"] = str(user.pk)
-    other_session.create()
+    elsewhere = sign_in_client(Client(), user, device=old)
+    assert elsewhere.get(reverse("accounts:passkeys")).status_code == 200
     result = issued(case, agent)
     opened = workflow.redeem(result.credential.handle, result.code)
     new, _ = passkey_for(user)
@@ -431,7 +431,8 @@ def test_completion_revokes_old_passkeys_ends_other_sessions_and_tells_everyone(
     assert case.state == State.COMPLETED and case.watch_until is not None
     assert old.revoked_at is not None and not old.confirmed
     assert new.revoked_at is None
-    assert not SessionStore().exists(other_session.session_key)
+    response = elsewhere.get(reverse("accounts:passkeys"))
+    assert response.status_code == 302 and response.url == reverse("accounts:sign_in")
     assert Notice.objects.filter(event="recovery_completed", identity=case.identity,
                                  channel__isnull=False).count() == 2
     assert Notice.objects.filter(event="recovery_completed",
