@@ -139,6 +139,29 @@ class VirtualAuthenticator:
 
 
 @pytest.fixture
+def dev_outbox(settings):
+    """Show every notice on /outbox/, the demo's phone and mailbox."""
+    settings.DEV_OUTBOX_ENABLED = True
+
+
+@pytest.fixture
+def new_page(browser, live_server):
+    """Another person's browser (own cookies, own authenticator)."""
+    contexts = []
+
+    def open_one():
+        context = browser.new_context(base_url=live_server.url)
+        contexts.append(context)
+        result = context.new_page()
+        result.set_default_timeout(10_000)
+        return result
+
+    yield open_one
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
 def authenticator(page):
     return VirtualAuthenticator(page)
 

@@ -20,31 +20,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True),
 SHOTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts" / "recovery"
 
 
-@pytest.fixture
-def dev_outbox(settings):
-    settings.DEV_OUTBOX_ENABLED = True
-
 
 def shot(page, name):
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
-
-@pytest.fixture
-def new_page(browser, live_server):
-    """Another person's browser (own cookies, own authenticator)."""
-    contexts = []
-
-    def open_one():
-        context = browser.new_context(base_url=live_server.url)
-        contexts.append(context)
-        result = context.new_page()
-        result.set_default_timeout(10_000)
-        return result
-
-    yield open_one
-    for context in contexts:
-        context.close()
 
 
 def sign_in(page, user):

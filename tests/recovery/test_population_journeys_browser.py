@@ -17,25 +17,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("recovery_reference_data")]
 
 
-@pytest.fixture
-def dev_outbox(settings):
-    settings.DEV_OUTBOX_ENABLED = True
-
-
-@pytest.fixture
-def new_page(browser, live_server):
-    contexts = []
-
-    def open_one():
-        context = browser.new_context(base_url=live_server.url)
-        contexts.append(context)
-        result = context.new_page()
-        result.set_default_timeout(10_000)
-        return result
-
-    yield open_one
-    for context in contexts:
-        context.close()
 
 
 def attest(page, answer="Yes, I know about this request"):
