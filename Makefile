@@ -58,3 +58,12 @@ serve: release
 ## load the queue, stop Redis and check readiness goes red then green, stop everything.
 smoke: $(STAMP)
 	VENV=$(VENV) scripts/smoke_production.sh
+
+.PHONY: bench
+
+## make bench: benchmarks against the local PostgreSQL (scratch databases bench_1k, bench_10k,
+## bench_100k, dropped and recreated) and Redis DB 9, with gunicorn in production settings and
+## wrk on loopback (apt-get install -y wrk); writes BENCHMARKS.md. About 25 minutes: not in CI.
+## BENCH_SIZES=1000,10000 for a shorter run.
+bench: $(STAMP)
+	PYTHON=$(CURDIR)/$(PY) $(PY) -m bench.run

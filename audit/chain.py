@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from auditlog.models import LogEntry
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 
 from .models import ChainHead, ChainLink
 
@@ -112,7 +113,11 @@ def verify() -> Verdict:
                 link.sequence, link.entry_id, "edited_entry",
                 "the audit entry no longer matches its hash"))
         running, expected_sequence, checked = link.entry_hash, expected_sequence + 1, checked + 1
-    unchained = (LogEntry.objects.exclude(pk__in=ChainLink.objects.values("entry_id"))
+    # NOT EXISTS (an anti-join), not NOT IN: over millions of entries NOT IN's
+    # hashed subplan no longer fits work_mem and PostgreSQL falls back to a
+    # rescan of the links per entry (quadratic).
+    linked = ChainLink.objects.filter(entry_id=OuterRef("pk"))
+    unchained = (LogEntry.objects.filter(~Exists(linked))
                  .order_by("pk").values_list("pk", flat=True).first())
     if unchained is not None:
         return Verdict(checked, expected_sequence - 1, running, Problem(
