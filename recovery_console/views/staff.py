@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
@@ -276,8 +277,10 @@ def record_rotation(request, pk: int):
 @require_GET
 @staff_required(Role.SUPERVISOR, Role.SECURITY_ADMIN)
 def approvals(request):
-    return render(request, "recovery/approvals.html",
-                  {"cases": selectors.pending_approvals(request.user)})
+    waiting = Paginator(selectors.pending_approvals(request.user),
+                        settings.RECOVERY_QUEUE_PAGE_SIZE)
+    page = waiting.get_page(request.GET.get("page"))
+    return render(request, "recovery/approvals.html", {"page": page, "cases": page})
 
 
 @require_http_methods(["GET", "POST"])

@@ -161,3 +161,22 @@ def test_the_decision_form_is_offered_only_when_the_viewer_may_decide(client, ag
     decide(client, case)
     page = client.get(reverse("recovery:decide", args=[case.pk])).content.decode()
     assert "Record decision" not in page and "not waiting for your decision" in page
+
+
+def test_the_approvals_page_is_paginated_with_a_query_count_that_does_not_grow(
+        client, agent, settings, django_assert_max_num_queries):
+    settings.RECOVERY_QUEUE_PAGE_SIZE = 2
+    supervisor = staff("supervisor")
+    sign_in_client(client, supervisor)
+    for _ in range(3):
+        awaiting("high", agent)
+    with django_assert_max_num_queries(12):
+        first = client.get(reverse("recovery:approvals")).content.decode()
+    assert first.count(": review</a>") == 2 and "Page 1 of 2" in first
+    second = client.get(reverse("recovery:approvals"), {"page": 2}).content.decode()
+    assert second.count(": review</a>") == 1
+    for _ in range(3):
+        awaiting("high", agent)
+    with django_assert_max_num_queries(12):
+        more = client.get(reverse("recovery:approvals")).content.decode()
+    assert "Page 1 of 3" in more
