@@ -921,7 +921,7 @@ def complete(recovery_session: RecoverySession, passkey: PasskeyCredential, *,
             old.revoked_at, old.confirmed = now, False
             old.save(update_fields=["revoked_at", "confirmed"])
             revoked.append(old.pk)
-    ended = _end_sessions(user, keep=request.session.session_key if request else None)
+    ended = _end_sessions(user)
     _close(case, State.COMPLETED, now, "", watch_until=now + case.rules.watch_period)
     record("case_completed", target=case, actor=None, request=request, passkey=passkey.pk,
            revoked_passkeys=revoked, sessions_ended=ended)
@@ -959,11 +959,11 @@ def complete_enrolment(recovery_session: RecoverySession,
         raise
 
 
-def _end_sessions(user: User, keep: str | None) -> str:
+def _end_sessions(user: User) -> str:
     """End every session ``user`` signed in before now (checked by
     accounts.middleware on their next request): one UPDATE, whatever the
-    number of sessions. ``keep`` is the recovering browser's own session,
-    which is not signed in as the user anyway."""
+    number of sessions. The recovering browser is not signed in as the user,
+    so it keeps its recovery session."""
     User.objects.filter(pk=user.pk).update(sessions_valid_after=clock.now())
     return "all before now"
 
@@ -1133,7 +1133,7 @@ def repudiate(token: str, *, request: HttpRequest | None = None) -> RecoveryCase
     identity = case.identity
     PasskeyCredential.objects.filter(pk=repudiation.passkey_id, revoked_at__isnull=True).update(
         revoked_at=now, confirmed=False)
-    ended = _end_sessions(identity.user, keep=None) if identity.user else "none"
+    ended = _end_sessions(identity.user) if identity.user else "none"
     follow_up = (RecoveryCase.objects.select_for_update()
                  .filter(identity=identity, state__in=RecoveryCase.OPEN_STATES).first())
     if follow_up is None:
