@@ -27,18 +27,37 @@ def shot(page, name):
 
 
 
-def sign_in(page, user):
+def sign_in(page, user, lands_on="Reset queue"):
     page.goto("/accounts/sign-in/")
     page.get_by_label("Username").fill(user.username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_label("Authenticator code").fill(current_totp(user))
     page.get_by_role("button", name="Sign in", exact=True).click()
-    page.get_by_role("heading", name="Reset queue").wait_for()
+    page.get_by_role("heading", name=lands_on).wait_for()
 
 
 def from_outbox(page, pattern):
     page.goto("/outbox/")
     return re.search(pattern, page.inner_text("main")).groups()
+
+
+def check_code_on_phone(page, case, phone):
+    """The agent sends a code to the registered phone and checks what the caller reads."""
+    page.get_by_label("Registered channel", exact=True).select_option(label=str(phone))
+    page.get_by_role("button", name="Send code").click()
+    (code,) = from_outbox(page, r"Your verification code is (\d{6})")
+    page.goto(f"/cases/{case.pk}/")
+    page.get_by_label("Code the caller reads out").fill(code)
+    page.get_by_role("button", name="Check code").click()
+
+
+def attest(page, answer="Yes, I know about this request"):
+    """The manager, sponsor or owner opens the link from their own channel and answers."""
+    (link,) = from_outbox(page, r"(http://\S+/attest/[\w-]+/)")
+    page.goto(link)
+    page.get_by_label(answer).check()
+    page.get_by_role("button", name="Send my answer").click()
+    page.get_by_role("heading", name="Thank you").wait_for()
 
 
 def redeem_and_enrol(page, case):
@@ -63,21 +82,11 @@ def test_high_risk_recovery_with_attestation_supervisor_approval_and_new_passkey
     shot(page, "queue")
     page.get_by_role("button", name=f"Claim case {case.pk}").click()
     page.get_by_role("heading", name=f"Case #{case.pk}").wait_for()
-    page.get_by_label("Registered channel", exact=True).select_option(label=str(phone))
-    page.get_by_role("button", name="Send code").click()
-    (code,) = from_outbox(page, r"Your verification code is (\d{6})")
-    page.goto(f"/cases/{case.pk}/")
-    page.get_by_label("Code the caller reads out").fill(code)
-    page.get_by_role("button", name="Check code").click()
+    check_code_on_phone(page, case, phone)
     page.get_by_role("button", name="Send attestation link").click()
     shot(page, "case")
 
-    manager = new_page()
-    (link,) = from_outbox(manager, r"(http://\S+/attest/[\w-]+/)")
-    manager.goto(link)
-    manager.get_by_label("Yes, I know about this request").check()
-    manager.get_by_role("button", name="Send my answer").click()
-    manager.get_by_role("heading", name="Thank you").wait_for()
+    attest(new_page())
 
     page.goto(f"/cases/{case.pk}/")
     page.get_by_role("button", name="Ask supervisors for approval").click()

@@ -11,20 +11,12 @@ from recovery_console.models import CredentialRotation, RecoveryCase
 from tests.conftest import VirtualAuthenticator
 from tests.factories import reachable_identity, staff
 
-from .test_journeys_browser import from_outbox, redeem_and_enrol, shot, sign_in
+from .test_journeys_browser import attest, check_code_on_phone, redeem_and_enrol, shot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("recovery_reference_data")]
 
 
-
-
-def attest(page, answer="Yes, I know about this request"):
-    (link,) = from_outbox(page, r"(http://\S+/attest/[\w-]+/)")
-    page.goto(link)
-    page.get_by_label(answer).check()
-    page.get_by_role("button", name="Send my answer").click()
-    page.get_by_role("heading", name="Thank you").wait_for()
 
 
 def test_contractor_recovery_with_the_sponsors_attestation(page, new_page, dev_outbox):
@@ -38,12 +30,7 @@ def test_contractor_recovery_with_the_sponsors_attestation(page, new_page, dev_o
     page.get_by_role("button", name=f"Claim case {case.pk}").click()
     page.get_by_role("heading", name=f"Case #{case.pk}").wait_for()
     page.get_by_text("Contractors: their sponsor must attest at every tier").wait_for()
-    page.get_by_label("Registered channel", exact=True).select_option(label=str(phone))
-    page.get_by_role("button", name="Send code").click()
-    (code,) = from_outbox(page, r"Your verification code is (\d{6})")
-    page.goto(f"/cases/{case.pk}/")
-    page.get_by_label("Code the caller reads out").fill(code)
-    page.get_by_role("button", name="Check code").click()
+    check_code_on_phone(page, case, phone)
     page.get_by_role("button", name="Send attestation link").click()
     shot(page, "contractor-case")
 
@@ -89,13 +76,7 @@ def test_service_account_rotation_with_owner_and_security_admin_approval(
     page.get_by_role("button", name="Ask supervisors for approval").click()
 
     admin = new_page()
-    admin.goto("/accounts/sign-in/")
-    from tests.factories import PASSWORD, current_totp
-
-    admin.get_by_label("Username").fill(security_admin.username)
-    admin.get_by_label("Password").fill(PASSWORD)
-    admin.get_by_label("Authenticator code").fill(current_totp(security_admin))
-    admin.get_by_role("button", name="Sign in", exact=True).click()
+    sign_in(admin, security_admin, lands_on="Recovery watch alerts")
     admin.get_by_role("link", name="Approvals").click()
     admin.get_by_role("link", name=f"#{case.pk}: review").click()
     admin.get_by_label("Approve the reset").check()
