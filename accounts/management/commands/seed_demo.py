@@ -7,6 +7,7 @@ so the printed sign-in instructions stay true.
 import base64
 import hashlib
 import random
+import unicodedata
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
@@ -36,6 +37,12 @@ FIRST = ["Amira", "Ben", "Chloé", "Dev", "Erin", "Farid", "Grace", "Hugo", "Ine
          "Kemi", "Liam", "Maya", "Noor", "Oskar", "Priya", "Quinn", "Rosa", "Sven", "Tariq"]
 LAST = ["Okafor", "Lindqvist", "Moreau", "Patel", "Walsh", "Haddad", "Kim", "Novak",
         "Garcia", "Schmidt", "Adeyemi", "Rossi", "Tanaka", "Fischer", "Silva"]
+
+
+def ascii_address(address: str) -> str:
+    """Chloé's mailbox is chloe@...: accents dropped, as mail systems expect."""
+    folded = unicodedata.normalize("NFKD", address).encode("ascii", "ignore").decode()
+    return folded.lower()
 
 
 def demo_totp_key(username: str) -> str:
@@ -125,7 +132,7 @@ class Command(BaseCommand):
         user, _ = User.objects.get_or_create(username=username)
         first, last = name.split(" ", 1)
         user.first_name, user.last_name = first, last
-        user.email = f"{first}.{last}@example.org".lower()
+        user.email = ascii_address(f"{first}.{last}@example.org")
         user.set_unusable_password()
         user.save()
         phone = "+44 20 7946 " + f"{int(hashlib.sha256(name.encode()).hexdigest(), 16) % 10000:04d}"
