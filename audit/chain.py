@@ -2,9 +2,12 @@
 
 Each entry's hash covers its stored fields and the previous entry's hash, so
 editing, deleting or inserting an entry anywhere breaks every hash after it.
-Appends lock the single ChainHead row inside the writer's transaction: two
-writers never chain onto the same predecessor, and a rolled-back decision
-takes its link with it.
+Entries are chained at the end of the transaction that wrote them: the
+database backend (``audit.backends``) locks the single ChainHead row and links
+the transaction's entries as its last statements before COMMIT. Two writers
+never chain onto the same predecessor, a rolled-back decision takes its
+entries and links with it, and the head is locked only for the moment between
+chaining and commit, not for the whole decision.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from datetime import UTC, datetime
 
 from auditlog.models import LogEntry
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 
@@ -49,23 +53,63 @@ def entry_hash(previous: str, row: dict) -> str:
 
 
 def append(entry_ids: Iterable[int]) -> None:
-    """Chain these entries (in id order) onto the head; call inside the
-    transaction that wrote them."""
-    ids = sorted(entry_ids)
+    """Chain these entries when the transaction that wrote them commits (at
+    once, in a transaction of their own, when they were written outside one)."""
+    ids = list(entry_ids)
     if not ids:
         return
+    connection = transaction.get_connection()
+    if not hasattr(connection, "audit_unchained"):
+        raise ImproperlyConfigured(
+            "The audit chain needs an audit.backends.* database engine (settings.DATABASES).")
+    if connection.in_atomic_block:
+        connection.audit_unchained.extend(ids)
+        return
     with transaction.atomic():
-        head, _ = ChainHead.objects.select_for_update().get_or_create(pk=1)
-        rows = LogEntry.objects.filter(pk__in=ids).order_by("pk").values(*HASHED_FIELDS)
+        connection.audit_unchained.extend(ids)
+
+
+def chain_now(connection, entry_ids: Iterable[int]) -> None:
+    """Link these entries (in id order) onto the head, inside the open
+    transaction on ``connection``, just before it commits. Plain SQL and reads
+    only: no atomic block may open while a commit is under way."""
+    ids = sorted(set(entry_ids))
+    head_table, link_table = ChainHead._meta.db_table, ChainLink._meta.db_table
+    with connection.cursor() as cursor:
+        lock = "" if connection.vendor == "sqlite" else " FOR UPDATE"
+        cursor.execute(f"SELECT sequence, entry_hash FROM {head_table} WHERE id = 1{lock}")  # noqa: S608  # nosec B608 - table names from our models
+        found = cursor.fetchone()
+        if found is None:
+            cursor.execute(f"INSERT INTO {head_table} (id, sequence, entry_hash) "  # noqa: S608  # nosec B608
+                           "VALUES (1, 0, %s) ON CONFLICT (id) DO NOTHING", [GENESIS])
+            cursor.execute(f"SELECT sequence, entry_hash FROM {head_table} WHERE id = 1{lock}")  # noqa: S608  # nosec B608
+            found = cursor.fetchone()
+        sequence, running = found
+        # Entries rolled back with a savepoint are simply not found.
+        rows = (LogEntry.objects.using(connection.alias).filter(pk__in=ids).order_by("pk")
+                .values(*HASHED_FIELDS))
         links = []
         for row in rows:
-            digest = entry_hash(head.entry_hash, row)
-            head.sequence += 1
-            links.append(ChainLink(sequence=head.sequence, entry_id=row["id"],
-                                   previous_hash=head.entry_hash, entry_hash=digest))
-            head.entry_hash = digest
-        ChainLink.objects.bulk_create(links)
-        head.save(update_fields=["sequence", "entry_hash"])
+            digest = entry_hash(running, row)
+            sequence += 1
+            links.append((sequence, row["id"], running, digest))
+            running = digest
+        if not links:
+            return
+        cursor.executemany(
+            f"INSERT INTO {link_table} (sequence, entry_id, previous_hash, entry_hash) "  # noqa: S608  # nosec B608
+            "VALUES (%s, %s, %s, %s)", links)
+        cursor.execute(f"UPDATE {head_table} SET sequence = %s, entry_hash = %s WHERE id = 1",  # noqa: S608  # nosec B608
+                       [sequence, running])
+
+
+def flush() -> None:
+    """Chain what the open transaction has written so far, now (for a
+    transaction that never commits, such as a test case's)."""
+    connection = transaction.get_connection()
+    ids, connection.audit_unchained = connection.audit_unchained, []
+    if ids:
+        chain_now(connection, ids)
 
 
 @dataclass(frozen=True)

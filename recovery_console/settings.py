@@ -111,6 +111,9 @@ DATABASES = {
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
     )
 }
+# Django's backends, with the audit chain extended just before each commit.
+DATABASES["default"]["ENGINE"] = DATABASES["default"]["ENGINE"].replace(
+    "django.db.backends.", "audit.backends.")
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The laptop setup has web, worker and beat writing at once: write-ahead
     # logging, write locks taken up front, and patience instead of "locked".

@@ -7,7 +7,7 @@ import threading
 import pytest
 from auditlog.models import LogEntry
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 
 from accounts.models import User
 from audit import chain
@@ -16,7 +16,8 @@ from audit.models import ChainHead, ChainLink
 from audit.tasks import verify_audit_chain
 from tests.factories import UserFactory
 
-pytestmark = pytest.mark.django_db
+# Entries are chained when their transaction commits: these tests commit.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def write_entries(n=5):
@@ -40,6 +41,56 @@ def test_every_entry_joins_the_chain_and_the_chain_verifies():
     sequences = list(ChainLink.objects.values_list("sequence", flat=True))
     assert sequences == list(range(1, len(sequences) + 1))
     assert "Audit chain intact" in verify_output()
+
+
+def test_entries_join_the_chain_when_their_transaction_commits():
+    user = UserFactory()
+    before = ChainLink.objects.count()
+    with transaction.atomic():
+        entry = record("test_decision", target=user, actor=user)
+        assert not ChainLink.objects.filter(entry_id=entry.pk).exists()
+    assert ChainLink.objects.filter(entry_id=entry.pk).exists()
+    assert ChainLink.objects.count() == before + 1
+    assert chain.verify().intact
+
+
+def test_a_rolled_back_decision_leaves_neither_entry_nor_link():
+    user = UserFactory()
+    links = ChainLink.objects.count()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        record("test_decision", target=user, actor=user)
+        raise RuntimeError("the decision failed")
+    assert ChainLink.objects.count() == links
+    assert not LogEntry.objects.filter(additional_data__event="test_decision").exists()
+    assert chain.verify().intact
+
+
+def test_an_entry_rolled_back_with_a_savepoint_is_left_out_and_the_rest_chained():
+    user = UserFactory()
+    with transaction.atomic():
+        kept = record("test_decision", target=user, actor=user, n=1)
+        with pytest.raises(RuntimeError), transaction.atomic():
+            record("test_decision", target=user, actor=user, n=2)
+            raise RuntimeError("inner step failed")
+    assert list(ChainLink.objects.filter(
+        entry_id__in=LogEntry.objects.filter(additional_data__event="test_decision")
+        .values("pk")).values_list("entry_id", flat=True)) == [kept.pk]
+    assert chain.verify().intact
+
+
+def test_if_chaining_fails_the_whole_transaction_rolls_back(monkeypatch):
+    user = UserFactory()
+
+    def broken(connection, ids):
+        raise RuntimeError("head unavailable")
+
+    monkeypatch.setattr(chain, "chain_now", broken)
+    with pytest.raises(DatabaseError, match="audit chain"), transaction.atomic():
+        User.objects.filter(pk=user.pk).update(first_name="Changed")
+        record("test_decision", target=user, actor=user)
+    user.refresh_from_db()
+    assert user.first_name != "Changed"
+    assert not LogEntry.objects.filter(additional_data__event="test_decision").exists()
 
 
 def test_an_edited_entry_is_reported_with_its_place():
@@ -137,7 +188,8 @@ def test_concurrent_writers_never_fork_the_chain(on_postgres):
     assert chain.verify().intact
 
 
-def test_the_chain_verifies_on_demo_data_and_pinpoints_a_raw_sql_edit(settings):
+def test_the_chain_verifies_on_demo_data_and_pinpoints_a_raw_sql_edit(
+        settings, recovery_reference_data):
     from io import StringIO
 
     settings.DEBUG = True
