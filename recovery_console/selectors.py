@@ -27,23 +27,35 @@ State = RecoveryCase.State
 OVERSEERS = {Role.SUPERVISOR, Role.AUDITOR, Role.SECURITY_ADMIN}
 
 
-def visible_cases(user: User) -> QuerySet[RecoveryCase]:
+def visible_cases(user: User, *, open_only: bool = False,
+                  pk: int | None = None) -> QuerySet[RecoveryCase]:
     """Cases ``user`` may see: supervisors, auditors and security admins all
     of them (by role); agents the unclaimed open ones and those they were
-    granted (django-guardian object permission by claiming). Others: none."""
+    granted (django-guardian object permission by claiming). Others: none.
+    ``open_only`` (open cases) and ``pk`` (one case) narrow the cases first,
+    so an agent's grants are checked only for those, not listed in full."""
     held = roles_of(user)
     cases = RecoveryCase.objects.all()
+    if open_only:
+        cases = cases.filter(state__in=RecoveryCase.OPEN_STATES)
+    if pk is not None:
+        cases = cases.filter(pk=pk)
     if held & OVERSEERS:
         return cases
     if Role.AGENT in held:
+        grants = RecoveryCaseUserObjectPermission.objects.filter(
+            user=user, permission__codename="work_recoverycase")
+        if open_only or pk is not None:
+            # Open cases are few; an agent's grants pile up with every case
+            # ever claimed. Each remaining case's grant is one probe of the
+            # (user, permission, case) unique index.
+            return cases.filter(Q(agent__isnull=True, state__in=RecoveryCase.OPEN_STATES)
+                                | Exists(grants.filter(content_object=OuterRef("pk"))))
         # A union of two small, indexed id sets, not "unclaimed OR EXISTS(grant)":
         # the OR cannot use an index, so it scanned every case ever opened.
         unclaimed = RecoveryCase.objects.filter(
             agent__isnull=True, state__in=RecoveryCase.OPEN_STATES).order_by().values("pk")
-        granted = RecoveryCaseUserObjectPermission.objects.filter(
-            user=user, permission__codename="work_recoverycase",
-        ).values("content_object_id")
-        return cases.filter(pk__in=unclaimed.union(granted))
+        return cases.filter(pk__in=unclaimed.union(grants.values("content_object_id")))
     return cases.none()
 
 
@@ -58,10 +70,9 @@ class QueueFilters:
 def queue(user: User, filters: QueueFilters, page: int | str = 1, per_page: int = 25) -> Page:
     """One page of the reset queue, oldest first. Two queries whatever the
     number of cases: a count and the page (identity and agent joined)."""
-    cases = visible_cases(user).select_related("identity", "agent")
-    if filters.status == "open":
-        cases = cases.filter(state__in=RecoveryCase.OPEN_STATES)
-    elif filters.status != "all":
+    is_open = filters.status == "open" or filters.status in RecoveryCase.OPEN_STATES
+    cases = visible_cases(user, open_only=is_open).select_related("identity", "agent")
+    if filters.status not in ("open", "all"):
         cases = cases.filter(state=filters.status)
     if filters.tier:
         cases = cases.filter(tier=filters.tier)

@@ -69,11 +69,8 @@ def _form(form_class, data=None, *, case, step=None):
 def _case_for(request: HttpRequest, pk: int) -> RecoveryCase:
     """The case, if the viewer may see it; 404 otherwise (never 403: a case
     one may not see does not exist for them)."""
-    return get_object_or_404(
-        selectors.visible_cases(request.user).select_related(
-            "identity__manager", "identity__sponsor", "identity__owner", "agent", "script"),
-        pk=pk,
-    )
+    return get_object_or_404(selectors.visible_cases(request.user, pk=pk).select_related(
+        "identity__manager", "identity__sponsor", "identity__owner", "agent", "script"))
 
 
 def _render_case(request, case, *, bound=None, error=None, status=200) -> HttpResponse:

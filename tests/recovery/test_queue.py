@@ -58,6 +58,33 @@ def test_a_case_held_by_another_agent_is_not_in_my_queue_and_its_page_is_404(cli
     assert client.get(reverse("recovery:case", args=[999999])).status_code == 404
 
 
+def test_an_agent_sees_closed_cases_only_ones_they_worked(client):
+    worker, other = staff("agent"), staff("agent")
+    worked = recovery_case("low", agent=worker)
+    unclaimed = recovery_case("low")
+    RecoveryCase.objects.filter(pk__in=[worked.pk, unclaimed.pk]).update(
+        state=RecoveryCase.State.EXPIRED)
+    for agent, allowed in ((worker, {worked.pk}), (other, set())):
+        sign_in_client(client, agent)
+        for case in (worked, unclaimed):
+            status = client.get(reverse("recovery:case", args=[case.pk])).status_code
+            assert status == (200 if case.pk in allowed else 404), (agent, case)
+        listed = {c.pk for c in client.get(QUEUE, {"status": "all"}).context["cases"]}
+        assert listed & {worked.pk, unclaimed.pk} == allowed
+        listed = {c.pk for c in client.get(QUEUE, {"status": "expired"}).context["cases"]}
+        assert listed & {worked.pk, unclaimed.pk} == allowed
+        client.logout()
+
+
+def test_a_single_open_state_filter_lists_only_that_state(client):
+    agent = staff("agent")
+    mine, waiting = recovery_case("low", agent=agent), recovery_case("low")
+    RecoveryCase.objects.filter(pk=mine.pk).update(state=RecoveryCase.State.VERIFYING)
+    sign_in_client(client, agent)
+    listed = {c.pk for c in client.get(QUEUE, {"status": "verifying"}).context["cases"]}
+    assert mine.pk in listed and waiting.pk not in listed
+
+
 def test_claim_needs_post(client):
     agent = staff("agent")
     case = recovery_case("low")
