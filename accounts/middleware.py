@@ -1,3 +1,4 @@
+import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -11,7 +12,7 @@ from .stepup import SIGNED_IN_AT
 
 class SessionLifetimeMiddleware:
     """End a session this long after sign-in, however active it stayed (the
-    idle timeout is the session cookie's age, refreshed on each request), and
+    idle timeout is the session's age, refreshed by SessionRefreshMiddleware), and
     every session older than the user's ``sessions_valid_after``."""
 
     def __init__(self, get_response):
@@ -34,3 +35,25 @@ class SessionLifetimeMiddleware:
             messages.info(request, "Your session reached its maximum length. Sign in again.")
             return redirect(settings.LOGIN_URL)
         return self.get_response(request)
+
+
+REFRESHED_AT = "session_refreshed_at"
+
+
+class SessionRefreshMiddleware:
+    """Restart the idle timeout (``SESSION_COOKIE_AGE``) on activity, by saving
+    the session when its last save is ``SESSION_REFRESH_SECONDS`` old or more.
+    Saving on every request would cost each page a write transaction; this way
+    a session still ends after the idle timeout, at most that much early."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        session = request.session
+        if session.accessed and session.session_key and not session.is_empty():
+            now = int(time.time())
+            if now - session.get(REFRESHED_AT, 0) >= settings.SESSION_REFRESH_SECONDS:
+                session[REFRESHED_AT] = now
+        return response

@@ -75,6 +75,7 @@ MIDDLEWARE = [
     "recovery_console.ops.logs.RequestIdMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "accounts.middleware.SessionRefreshMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -160,10 +161,10 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "accounts:sign_in"
 LOGIN_REDIRECT_URL = "recovery:queue"
 
-# Staff sessions: short idle timeout (refreshed on every request) and cookies
-# that scripts cannot read.
+# Staff sessions: short idle timeout (restarted by activity, saved at most
+# once a SESSION_REFRESH_SECONDS) and cookies that scripts cannot read.
 SESSION_COOKIE_AGE = env_int("STAFF_IDLE_TIMEOUT_SECONDS", 15 * 60)
-SESSION_SAVE_EVERY_REQUEST = True
+SESSION_REFRESH_SECONDS = 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -3,9 +3,14 @@
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
+from django.contrib.sessions.models import Session
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.middleware import REFRESHED_AT
 from accounts.stepup import SIGNED_IN_AT, STEP_UP_AT
 from tests.factories import current_totp, staff
 from tests.sessions import sign_in_client
@@ -77,6 +82,31 @@ def test_staff_session_ends_at_its_absolute_lifetime_however_active(client, sett
     assert "_auth_user_id" not in client.session
 
 
-def test_sessions_expire_after_fifteen_idle_minutes(settings):
+def _stored(client):
+    return Session.objects.get(session_key=client.cookies[settings.SESSION_COOKIE_NAME].value)
+
+
+def test_a_session_idle_for_fifteen_minutes_is_over(client):
     assert settings.SESSION_COOKIE_AGE == 15 * 60
-    assert settings.SESSION_SAVE_EVERY_REQUEST is True
+    sign_in_client(client, staff("agent"))
+    assert client.get(reverse("recovery:queue")).status_code == 200
+    Session.objects.filter(pk=_stored(client).pk).update(expire_date=timezone.now())
+    response = client.get(reverse("recovery:queue"))
+    assert response.status_code == 302 and response.url.startswith(reverse("accounts:sign_in"))
+
+
+def test_activity_restarts_the_idle_timeout_with_at_most_one_write_a_minute(client):
+    sign_in_client(client, staff("agent"))
+    client.get(reverse("recovery:queue"))
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(reverse("recovery:queue")).status_code == 200
+    assert not [q for q in queries if "django_session" in q["sql"]
+                and q["sql"].startswith(("UPDATE", "INSERT"))]
+    # A minute later, nearly idle: the next page restarts the fifteen minutes.
+    session = client.session
+    session[REFRESHED_AT] -= 61
+    session.save()
+    Session.objects.filter(pk=_stored(client).pk).update(
+        expire_date=timezone.now() + timedelta(seconds=30))
+    assert client.get(reverse("recovery:queue")).status_code == 200
+    assert _stored(client).expire_date > timezone.now() + timedelta(minutes=14)
