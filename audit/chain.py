@@ -33,6 +33,7 @@ HASHED_FIELDS = ("id", "content_type_id", "object_pk", "object_id", "object_repr
                  "changes", "changes_text", "actor_id", "remote_addr", "timestamp",
                  "additional_data", "cid")
 VERIFY_BATCH = 2000
+LINKS_PER_INSERT = 500  # 2,000 parameters a statement, well within SQLite's 32,766
 
 
 def canonical(row: dict) -> bytes:
@@ -96,9 +97,12 @@ def chain_now(connection, entry_ids: Iterable[int]) -> None:
             running = digest
         if not links:
             return
-        cursor.executemany(
-            f"INSERT INTO {link_table} (sequence, entry_id, previous_hash, entry_hash) "  # noqa: S608  # nosec B608
-            "VALUES (%s, %s, %s, %s)", links)
+        for start in range(0, len(links), LINKS_PER_INSERT):
+            chunk = links[start:start + LINKS_PER_INSERT]
+            cursor.execute(
+                f"INSERT INTO {link_table} (sequence, entry_id, previous_hash, entry_hash) "  # noqa: S608  # nosec B608
+                f"VALUES {', '.join(['(%s, %s, %s, %s)'] * len(chunk))}",
+                [value for link in chunk for value in link])
         cursor.execute(f"UPDATE {head_table} SET sequence = %s, entry_hash = %s WHERE id = 1",  # noqa: S608  # nosec B608
                        [sequence, running])
 

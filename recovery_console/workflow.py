@@ -845,7 +845,7 @@ def _count_redemption(handle: str, now: datetime, *,
                else "expired" if credential.expires_at <= now else "too_many_attempts")
         raise WorkflowError(REDEEM_REFUSED, reason=why, target=credential.case,
                             credential=credential.pk)
-    credential.refresh_from_db()
+    credential.attempts += 1  # for the "tries left" message; the limit held in SQL
     return credential
 
 
@@ -859,7 +859,8 @@ def _consume_credential(credential: RecoveryCredential, code: str, now: datetime
             f"The code does not match. {left} {'try' if left == 1 else 'tries'} left.",
             reason="wrong_code", target=credential.case, credential=credential.pk,
         )
-    case = _lock(credential.case)
+    case = (RecoveryCase.objects.select_for_update(of=("self",)).select_related("identity")
+            .get(pk=credential.case_id))
     # The deadline holds by the application's clock and the database's alike.
     won = RecoveryCredential.objects.filter(
         pk=credential.pk, used_at__isnull=True, voided_at__isnull=True, expires_at__gt=now,
@@ -868,7 +869,7 @@ def _consume_credential(credential: RecoveryCredential, code: str, now: datetime
         raise WorkflowError(REDEEM_REFUSED, reason="used", target=case, credential=credential.pk)
     token = tokens.new_token()
     session = RecoverySession.objects.create(
-        case=case, identity=credential.identity, credential=credential,
+        case=case, identity=case.identity, credential=credential,
         token_digest=tokens.digest("recovery-session", token), created_at=now,
         expires_at=now + timedelta(seconds=settings.RECOVERY_SESSION_SECONDS),
     )

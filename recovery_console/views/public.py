@@ -97,7 +97,8 @@ def redeem(request, handle: str):
             except WorkflowError as refusal:
                 form.add_error(None, refusal.message)
             else:
-                request.session.cycle_key()
+                if request.session.session_key:
+                    request.session.cycle_key()  # a new key for the new power
                 request.session[RECOVERY_SESSION_KEY] = opened.token
                 return redirect("recovery:enrol")
         return render(request, "recovery/redeem.html", {"form": form}, status=400)
