@@ -97,14 +97,25 @@ def chain_now(connection, entry_ids: Iterable[int]) -> None:
             running = digest
         if not links:
             return
-        for start in range(0, len(links), LINKS_PER_INSERT):
-            chunk = links[start:start + LINKS_PER_INSERT]
-            cursor.execute(
-                f"INSERT INTO {link_table} (sequence, entry_id, previous_hash, entry_hash) "  # noqa: S608  # nosec B608
-                f"VALUES {', '.join(['(%s, %s, %s, %s)'] * len(chunk))}",
-                [value for link in chunk for value in link])
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(
+                    f"COPY {link_table} (sequence, entry_id, previous_hash, entry_hash) "
+                    "FROM STDIN") as copy:
+                for link in links:
+                    copy.write_row(link)
+        else:
+            _insert_links(cursor, link_table, links)
         cursor.execute(f"UPDATE {head_table} SET sequence = %s, entry_hash = %s WHERE id = 1",  # noqa: S608  # nosec B608
                        [sequence, running])
+
+
+def _insert_links(cursor, link_table: str, links: list[tuple]) -> None:
+    for start in range(0, len(links), LINKS_PER_INSERT):
+        chunk = links[start:start + LINKS_PER_INSERT]
+        cursor.execute(
+            f"INSERT INTO {link_table} (sequence, entry_id, previous_hash, entry_hash) "  # noqa: S608  # nosec B608
+            f"VALUES {', '.join(['(%s, %s, %s, %s)'] * len(chunk))}",
+            [value for link in chunk for value in link])
 
 
 def flush() -> None:

@@ -36,6 +36,7 @@ WORKERS = os.environ.get("BENCH_WORKERS", "4")
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = 8
 ACTION_OBJECTS = {"evidence": 3000, "approval": 3000, "redeem": 6000}
+WARM_OBJECTS = 600
 
 
 def label(n: int) -> str:
@@ -179,6 +180,11 @@ def bench_size(n: int) -> dict:
             say(page, f"{loaded['rps']:.0f} req/s, p99 {loaded['p99_ms']} ms")
         result["actions"] = {}
         for action, count in ACTION_OBJECTS.items():
+            # Warm every worker on objects of its own (a first request per worker
+            # pays for imports and connections), then measure on fresh ones.
+            warm = last_json(run(env, "-m", "bench.measure", "prepare", action,
+                                 str(folder / "warm"), str(WARM_OBJECTS)))
+            wrk(server.url, warm, CONNECTIONS, 2)
             spec = last_json(run(env, "-m", "bench.measure", "prepare", action, str(folder),
                                  str(count)))
             stop = threading.Event()
