@@ -127,16 +127,20 @@ def csv_export(size: int = 10_000) -> dict:
 
 
 def sweep(count: int) -> dict:
-    """The expiry sweep over ``count`` cases whose credential just ran out."""
+    """The expiry sweep over ``count`` cases whose credential just ran out, as
+    the minute task runs it (``SWEEP_WORKERS`` threads)."""
+    from django.conf import settings
+
     from recovery_console import workflow
 
     from .prepare import due_credentials
 
     due_credentials(count)
     started = time.perf_counter()
-    expired = workflow.expire_due()
+    expired = workflow.expire_due(workers=settings.SWEEP_WORKERS)
     elapsed = time.perf_counter() - started
-    return {"due": count, "expired": expired, "seconds": round(elapsed, 3)}
+    return {"due": count, "expired": expired, "seconds": round(elapsed, 3),
+            "workers": settings.SWEEP_WORKERS}
 
 
 def chain() -> dict:

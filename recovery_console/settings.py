@@ -349,6 +349,8 @@ RECOVERY_CASE_MAX_AGE_SECONDS = env_int("RECOVERY_CASE_MAX_AGE_SECONDS", 3 * 24 
 RECOVERY_CHANNEL_CODE_SECONDS = env_int("RECOVERY_CHANNEL_CODE_SECONDS", 10 * 60)
 RECOVERY_ATTESTATION_SECONDS = env_int("RECOVERY_ATTESTATION_SECONDS", 4 * 60 * 60)
 RECOVERY_SESSION_SECONDS = env_int("RECOVERY_SESSION_SECONDS", 15 * 60)
+# Threads (each with its own database connection) the minute sweep expires with.
+SWEEP_WORKERS = env_int("SWEEP_WORKERS", 2)
 # The development outbox page shows every notice's body (codes included):
 # only with DEBUG, or when a demo explicitly turns it on.
 DEV_OUTBOX_ENABLED = env_bool("DEV_OUTBOX_ENABLED", False)

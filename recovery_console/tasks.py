@@ -1,6 +1,7 @@
 """Celery tasks: thin wrappers that call the outbox and workflow services."""
 
 from celery import shared_task
+from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
@@ -40,7 +41,7 @@ def dispatch_due_notices() -> int:
 @shared_task
 def expire_overdue_recovery_cases() -> int:
     """Every minute: expire in bulk whatever is past its deadline."""
-    return workflow.expire_due()
+    return workflow.expire_due(workers=settings.SWEEP_WORKERS)
 
 
 @shared_task

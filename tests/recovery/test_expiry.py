@@ -74,6 +74,20 @@ def test_the_sweep_expires_many_cases_at_once_in_bulk(monkeypatch, django_assert
     assert chain.verify().intact
 
 
+@pytest.mark.django_db(transaction=True)
+def test_sweep_threads_split_the_due_cases_and_expire_each_exactly_once(
+        monkeypatch, recovery_reference_data):
+    cases = [recovery_case("low") for _ in range(7)]
+    monkeypatch.setattr(workflow, "SWEEP_BATCH", 2)
+    monkeypatch.setattr(clock, "now", lambda: timezone.now() + timedelta(days=4))
+    assert workflow.expire_due(workers=3) == 7
+    assert set(RecoveryCase.objects.filter(pk__in=[c.pk for c in cases])
+               .values_list("state", flat=True)) == {State.EXPIRED}
+    expired = LogEntry.objects.filter(additional_data__event="case_expired")
+    assert sorted(expired.values_list("object_id", flat=True)) == sorted(c.pk for c in cases)
+    assert chain.verify().intact
+
+
 def test_a_late_sweep_never_lets_an_expired_credential_work(monkeypatch):
     case, result = issued_case()
     later = result.credential.expires_at + timedelta(seconds=1)
