@@ -1,6 +1,9 @@
 """The yardstick: a bare Django view doing one indexed query (a unique-index
 lookup of an identity), through the same middleware, settings, gunicorn and
-database as the console's pages. Page throughput is reported as a ratio to it."""
+database as the console's pages. Page throughput is reported as a ratio to it.
+
+The same view behind the staff sign-in (session, user, OTP device, roles)
+shows what every staff page pays before doing anything of its own."""
 
 import random
 
@@ -9,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
 from accounts.models import Identity
+from accounts.roles import Role, staff_required
 
 
 @require_GET
@@ -17,3 +21,9 @@ def baseline(request: HttpRequest) -> HttpResponse:
     name = (Identity.objects.filter(directory_id=f"bench-{n:07d}")
             .values_list("display_name", flat=True).first())
     return HttpResponse(f"<p>{name}</p>", content_type="text/html; charset=utf-8")
+
+
+@require_GET
+@staff_required(Role.AGENT)
+def signed_in_baseline(request: HttpRequest) -> HttpResponse:
+    return baseline(request)

@@ -41,17 +41,13 @@ def pages(runs: int = 30) -> dict:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from accounts.roles import Role
-
-    from .prepare import page_requests, signed_in_cookie, staff_user
+    from .prepare import PAGE_ROLES, page_requests, signed_in_cookie, staff_user
 
     folder = Path(tempfile.mkdtemp(prefix="bench-pages-"))
     files = page_requests(folder)
-    who = {"baseline": None, "queue": Role.AGENT, "queue_filtered": Role.AGENT,
-           "case": Role.SUPERVISOR, "approvals": Role.SUPERVISOR}
     result = {}
     for page, path in files.items():
-        role = who[page]
+        role = PAGE_ROLES[page]
         client = _client(signed_in_cookie(staff_user(role) if role else None))
         paths = [line.split("\t")[1] for line in path.read_text().splitlines()]
         client.get(paths[0], secure=True)  # warm
@@ -64,6 +60,34 @@ def pages(runs: int = 30) -> dict:
             assert response.status_code == 200, (page, response.status_code)
             queries.append(len(captured.captured_queries))
         result[page] = {**_ms(times), "queries_min": min(queries), "queries_max": max(queries)}
+    return result
+
+
+def action_queries(runs: int = 5) -> dict:
+    """SQL statements one request of each action sends (in process, Django's
+    count: the COPY that writes a transaction's chain links is not in it)."""
+    import tempfile
+    from pathlib import Path
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from .prepare import main as prepare_main
+
+    result = {}
+    for action in ("evidence", "approval", "redeem"):
+        folder = Path(tempfile.mkdtemp(prefix=f"bench-{action}-"))
+        spec = prepare_main([action, str(folder), str(runs)])
+        client = _client(spec["cookie"])
+        counts = []
+        for line in Path(spec["file"]).read_text().splitlines()[:runs]:
+            method, path, body = line.split("\t")
+            with CaptureQueriesContext(connection) as captured:
+                response = client.post(path, body, secure=True,
+                                       content_type="application/x-www-form-urlencoded")
+            assert response.status_code in (200, 302), (action, response.status_code)
+            counts.append(len(captured.captured_queries))
+        result[action] = {"queries_min": min(counts), "queries_max": max(counts)}
     return result
 
 

@@ -59,6 +59,11 @@ def write(path: Path, lines: list[tuple[str, str, str]]) -> Path:
     return path
 
 
+PAGE_ROLES = {"baseline": None, "baseline_staff": Role.AGENT, "queue": Role.AGENT,
+              "queue_filtered": Role.AGENT, "case": Role.SUPERVISOR,
+              "approvals": Role.SUPERVISOR}
+
+
 def page_requests(folder: Path) -> dict[str, Path]:
     """GET requests for the pages: the case page over 500 closed cases with a
     full history (a different one each request)."""
@@ -66,6 +71,8 @@ def page_requests(folder: Path) -> dict[str, Path]:
                  .order_by("-opened_at").values_list("pk", flat=True)[:500])
     return {
         "baseline": write(folder / "baseline.txt", [("GET", "/bench/baseline/", "")]),
+        "baseline_staff": write(folder / "baseline_staff.txt",
+                                [("GET", "/bench/baseline/signed-in/", "")]),
         "queue": write(folder / "queue.txt", [("GET", "/queue/", "")]),
         "queue_filtered": write(folder / "queue_filtered.txt", [
             ("GET", f"/queue/?status=all&tier={tier}&page={page}", "")
@@ -142,8 +149,7 @@ def main(argv: list[str]) -> dict:
     what, folder = argv[0], Path(argv[1])
     folder.mkdir(parents=True, exist_ok=True)
     if what == "pages":
-        who = {"baseline": None, "queue": Role.AGENT, "queue_filtered": Role.AGENT,
-               "case": Role.SUPERVISOR, "approvals": Role.SUPERVISOR}
+        who = PAGE_ROLES
         return {name: {"file": str(path),
                        "cookie": signed_in_cookie(staff_user(who[name]) if who[name] else None)}
                 for name, path in page_requests(folder).items()}

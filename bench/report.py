@@ -8,7 +8,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-PAGES = [("queue", "Queue, open cases (agent)"),
+PAGES = [("baseline_staff", "Signed-in baseline: the same view behind the staff sign-in"),
+         ("queue", "Queue, open cases (agent)"),
          ("queue_filtered", "Queue, all states, tier filter, pages 2/7/20 (agent)"),
          ("case", "Case page, 500 different closed cases (supervisor)"),
          ("approvals", "Approvals page (supervisor)")]
@@ -52,14 +53,19 @@ def tables(results: dict[str, dict]) -> str:
                        f"{one['p99_ms']:.1f} | {many['rps']:.0f} | {many['p99_ms']:.1f} | "
                        f"{inproc['median_ms']:.1f} | {queries} |")
     out += ["", "### State-changing actions (8 concurrent clients, fresh object per request)", "",
-            "| action | size | req/s | p50 ms | p95 ms | p99 ms | requests | non-2xx/3xx |",
-            "|---|---|---|---|---|---|---|---|"]
+            "Statements: SQL per request, in process (Django's count, without the COPY of "
+            "the chain links).", "",
+            "| action | size | req/s | p50 ms | p95 ms | p99 ms | requests | non-2xx/3xx "
+            "| statements |", "|---|---|---|---|---|---|---|---|---|"]
     for action, title in ACTIONS:
         for size, r in results.items():
             a = r["actions"][action]
+            q = r.get("action_queries", {}).get(action)
+            statements = ("" if q is None else f"{q['queries_min']}" if q["queries_min"] ==
+                          q["queries_max"] else f"{q['queries_min']}–{q['queries_max']}")
             out.append(f"| {title} | {size} | {a['rps']:.0f} | {a['p50_ms']:.1f} | "
                        f"{a['p95_ms']:.1f} | {a['p99_ms']:.1f} | {a['requests']} | "
-                       f"{a['non_2xx_3xx']} |")
+                       f"{a['non_2xx_3xx']} | {statements} |")
     out += ["", "### Batch work", "",
             "| measurement | " + " | ".join(sizes) + " |", "|---|" + "---|" * len(sizes)]
     rows = [

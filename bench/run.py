@@ -202,6 +202,7 @@ def bench_size(n: int) -> dict:
         result["load_during"] = load()
     finally:
         server.stop()
+    result["action_queries"] = last_json(run(env, "-m", "bench.measure", "action_queries"))
     result["sweep"] = last_json(run(env, "-m", "bench.measure", "sweep", str(n)))
     say("sweep", result["sweep"])
     result["chain"] = last_json(run(env, "-m", "bench.measure", "chain"))

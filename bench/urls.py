@@ -9,4 +9,6 @@ from . import baseline
 urlpatterns = [
     *product_urlpatterns,
     path("bench/baseline/", baseline.baseline, name="bench_baseline"),
+    path("bench/baseline/signed-in/", baseline.signed_in_baseline,
+         name="bench_signed_in_baseline"),
 ]

@@ -68,10 +68,11 @@ class QueueFilters:
 
 
 def queue(user: User, filters: QueueFilters, page: int | str = 1, per_page: int = 25) -> Page:
-    """One page of the reset queue, oldest first. Two queries whatever the
-    number of cases: a count and the page (identity and agent joined)."""
+    """One page of the reset queue, oldest first. Three queries whatever the
+    number of cases: a count, the page's ids (sorted on the cases table alone)
+    and those cases with their identity and agent joined."""
     is_open = filters.status == "open" or filters.status in RecoveryCase.OPEN_STATES
-    cases = visible_cases(user, open_only=is_open).select_related("identity", "agent")
+    cases = visible_cases(user, open_only=is_open)
     if filters.status not in ("open", "all"):
         cases = cases.filter(state=filters.status)
     if filters.tier:
@@ -82,12 +83,16 @@ def queue(user: User, filters: QueueFilters, page: int | str = 1, per_page: int 
         cases = cases.filter(agent__isnull=True)
     if filters.kind:
         cases = cases.filter(identity__kind=filters.kind)
-    cases = cases.only(
+    ids = cases.order_by("-high_priority", "opened_at", "pk").values_list("pk", flat=True)
+    found = Paginator(ids, per_page).get_page(page)
+    rows = RecoveryCase.objects.filter(pk__in=list(found.object_list)).select_related(
+        "identity", "agent").only(
         "pk", "tier", "state", "source", "opened_at", "deadline", "agent_id", "high_priority",
         "identity__display_name", "identity__directory_id", "identity__kind",
         "agent__username", "agent__first_name", "agent__last_name",
-    ).order_by("-high_priority", "opened_at", "pk")
-    return Paginator(cases, per_page).get_page(page)
+    ).in_bulk()
+    found.object_list = [rows[pk] for pk in found.object_list if pk in rows]
+    return found
 
 
 @dataclass
