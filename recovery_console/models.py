@@ -527,6 +527,9 @@ class RecoverySession(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # The sweep's "is a session still live?" reads only the unused ones.
+        indexes = [models.Index(fields=["expires_at"], name="recovery_session_expiry_idx",
+                                condition=Q(used_at__isnull=True))]
 
     def __str__(self) -> str:
         return f"Recovery session for case {self.case_id}"
