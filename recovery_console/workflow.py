@@ -1043,7 +1043,10 @@ def expire_due(*, case_ids: list[int] | None = None, now: datetime | None = None
     if case_ids is not None:
         due = due.filter(pk__in=case_ids)
     due = due.order_by()  # any order: each batch stops at SWEEP_BATCH rows, unsorted
-    if workers > 1 and connections[due.db].vendor != "sqlite":  # SQLite: one writer at a time
+    connection = connections[due.db]
+    # Threads only outside a transaction (theirs could not see its rows), and
+    # not on SQLite (one writer at a time).
+    if workers > 1 and not connection.in_atomic_block and connection.vendor != "sqlite":
         with ThreadPoolExecutor(workers, thread_name_prefix="expiry-sweep") as pool:
             return sum(pool.map(_sweep_in_thread, [due] * workers, [now] * workers))
     return _sweep(due, now)

@@ -88,6 +88,15 @@ def test_sweep_threads_split_the_due_cases_and_expire_each_exactly_once(
     assert chain.verify().intact
 
 
+def test_inside_a_transaction_the_sweep_stays_in_it(monkeypatch):
+    # Threads would not see this (uncommitted) transaction's cases.
+    cases = [recovery_case("low") for _ in range(3)]
+    monkeypatch.setattr(clock, "now", lambda: timezone.now() + timedelta(days=4))
+    assert workflow.expire_due(workers=3) == 3
+    assert set(RecoveryCase.objects.filter(pk__in=[c.pk for c in cases])
+               .values_list("state", flat=True)) == {State.EXPIRED}
+
+
 def test_a_late_sweep_never_lets_an_expired_credential_work(monkeypatch):
     case, result = issued_case()
     later = result.credential.expires_at + timedelta(seconds=1)
