@@ -3,6 +3,7 @@
 import shutil
 import socket
 import subprocess
+import threading
 import time
 
 
@@ -44,11 +45,40 @@ class ThrowawayRedis:
             self.process.wait(timeout=10)
 
 
-def wait_for(predicate, timeout: float = 20.0) -> bool:
-    """Poll ``predicate`` until it holds (for work done by other processes)."""
+def wait_for(predicate, timeout: float = 20.0):
+    """Poll ``predicate`` until it gives a true value (for work done by other
+    processes) and return that value; None if it never does in time."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():
-            return True
+        value = predicate()
+        if value:
+            return value
         time.sleep(0.1)
-    return False
+    return None
+
+
+def race(*calls) -> tuple[list, list]:
+    """Run the calls in threads released together, each on its own database
+    connection; return (results, the WorkflowErrors raised)."""
+    from django.db import connection
+
+    from recovery_console.workflow import WorkflowError
+
+    barrier = threading.Barrier(len(calls))
+    results, refused = [], []
+
+    def run(call):
+        try:
+            barrier.wait(timeout=20)
+            results.append(call())
+        except WorkflowError as refusal:
+            refused.append(refusal)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results, refused

@@ -1,6 +1,5 @@
 """Tasks go through the configured broker (Redis in CI) to a real worker."""
 
-import time
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -8,20 +7,11 @@ from django.core.cache import cache
 
 from recovery_console.celery import app
 from recovery_console.tasks import BEAT_HEARTBEAT_KEY, record_beat_heartbeat
+from tests.services import wait_for
 
 
 def test_the_running_console_never_executes_tasks_eagerly():
     assert app.conf.task_always_eager is False
-
-
-def wait_for(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    return None
 
 
 @pytest.mark.django_db(transaction=True)

@@ -5,7 +5,6 @@ import hashlib
 import hmac
 import json
 import threading
-import time
 from contextlib import nullcontext
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -22,6 +21,7 @@ from recovery_console.celery import app
 from recovery_console.models import Notice
 from recovery_console.tasks import deliver_notice, dispatch_due_notices
 from tests.factories import IdentityFactory
+from tests.services import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -44,15 +44,6 @@ def owe_email(identity, channel, key="decision-1", subject="Your access was rest
     return notices.owe(key=key, medium=Notice.Medium.EMAIL, event="recovery_completed",
                        subject=subject, body="Your passkey was replaced.", identity=identity,
                        channel=channel)
-
-
-def wait_for(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,7 +1,6 @@
 """Nothing outlives its deadline: a task at each deadline, a sweep every
 minute, and a check at every use."""
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -17,6 +16,7 @@ from recovery_console.models import RecoveryCase, RecoveryCredential
 from recovery_console.tasks import expire_overdue_recovery_cases
 from tests.factories import recovery_case, staff
 from tests.recovery.support import approved
+from tests.services import wait_for
 
 pytestmark = pytest.mark.django_db
 State = RecoveryCase.State
@@ -28,15 +28,6 @@ def issued_case():
     result = workflow.issue_credential(case, agent)
     case.refresh_from_db()
     return case, result
-
-
-def wait_for(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_a_credential_that_ran_out_unused_expires_its_case_with_an_audit_entry(monkeypatch):
