@@ -175,6 +175,14 @@ def session_of(page):
 
 
 @pytest.fixture
+def agent():
+    """A staff member with the agent role (not signed in)."""
+    from tests.factories import staff
+
+    return staff("agent")
+
+
+@pytest.fixture
 def recovery_reference_data():
     """Transactional tests flush the database after each test (and other
     transactional tests may have run before): put back what migrations

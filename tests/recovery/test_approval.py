@@ -18,11 +18,6 @@ pytestmark = pytest.mark.django_db
 State = RecoveryCase.State
 
 
-@pytest.fixture
-def agent():
-    return staff("agent")
-
-
 def awaiting(tier, agent, **identity_fields):
     case = verify(recovery_case(tier, agent=agent, **identity_fields), agent)
     workflow.request_approval(case, agent)

@@ -16,11 +16,6 @@ State = RecoveryCase.State
 
 
 @pytest.fixture
-def agent():
-    return staff("agent")
-
-
-@pytest.fixture
 def agent_client(client, agent):
     return sign_in_client(client, agent)
 

@@ -1,42 +1,18 @@
 """Races on PostgreSQL: two decisions at the same moment, exactly one wins.
 Real threads with their own connections; no mocks, no sleeps."""
 
-import threading
 
 import pytest
-from django.db import connection
 
 from recovery_console import workflow
 from recovery_console.models import Approval, RecoveryCase, RecoverySession
-from recovery_console.workflow import WorkflowError
 from tests.factories import recovery_case, staff
+from tests.services import race
 
 from .support import approved, refusals, step_up_now, verify
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("recovery_reference_data")]
-
-
-def race(*calls):
-    """Run the calls in threads released together; return (results, refusals)."""
-    barrier = threading.Barrier(len(calls))
-    results, refused = [], []
-
-    def run(call):
-        try:
-            barrier.wait(timeout=10)
-            results.append(call())
-        except WorkflowError as refusal:
-            refused.append(refusal)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return results, refused
 
 
 def test_two_concurrent_approvals_of_a_high_case_exactly_one_wins(on_postgres):

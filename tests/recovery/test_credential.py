@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.models import PasskeyCredential
 from recovery_console import clock, workflow
 from recovery_console.models import RecoveryCase, RecoveryCredential, RecoverySession
-from tests.factories import recovery_case, staff
+from tests.factories import recovery_case
 from tests.sessions import passkey_for, sign_in_client
 from tests.soft_authenticator import SoftAuthenticator
 
@@ -21,11 +21,6 @@ from .support import approved, channel_of, refusals
 
 pytestmark = pytest.mark.django_db
 State = RecoveryCase.State
-
-
-@pytest.fixture
-def agent():
-    return staff("agent")
 
 
 @pytest.fixture

@@ -41,11 +41,6 @@ def ask_self_service(identifier):
     return Client().post(reverse("recovery:self_service"), {"identifier": identifier})
 
 
-@pytest.fixture
-def agent():
-    return staff("agent")
-
-
 def test_a_contractors_sponsor_attests_even_at_a_tier_without_attestation(client, agent):
     sponsor_user = staff("agent")  # any person with a channel; here also staff
     contractor = reachable_identity(kind="contractor",

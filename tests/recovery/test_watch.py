@@ -47,11 +47,6 @@ def recover(case, agent, client=None, address="198.51.100.7"):
 
 
 @pytest.fixture
-def agent():
-    return staff("agent")
-
-
-@pytest.fixture
 def completed(agent, settings):
     settings.WEBAUTHN_ORIGINS = ["http://localhost:8000"]
     case = approved(recovery_case("low", agent=agent), agent)

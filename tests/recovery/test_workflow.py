@@ -40,11 +40,6 @@ State = RecoveryCase.State
 
 
 @pytest.fixture
-def agent():
-    return staff("agent")
-
-
-@pytest.fixture
 def supervisors():
     return staff("supervisor"), staff("supervisor")
 

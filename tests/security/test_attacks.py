@@ -17,14 +17,13 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 from datetime import timedelta
 
 import pytest
 from auditlog.models import LogEntry
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -59,6 +58,7 @@ from tests.recovery.support import (
     step_of,
     verify,
 )
+from tests.services import race
 from tests.sessions import passkey_for, sign_in_client
 from tests.soft_authenticator import SoftAuthenticator
 
@@ -133,32 +133,12 @@ def test_a_superuser_without_the_supervisor_role_cannot_approve():
 
 # --- races (PostgreSQL, real threads, own connections) ------------------------
 
-def race(calls):
-    """Run the calls in threads released together; return their results."""
-    barrier = threading.Barrier(len(calls))
-    results = []
-
-    def run(call):
-        try:
-            barrier.wait(timeout=20)
-            results.append(call())
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("recovery_reference_data")
 def test_sixteen_concurrent_approvals_exactly_one_wins(on_postgres):
     case, _agent = awaiting_approval("high")
     clients = [sign_in_client(Client(), staff("supervisor")) for _ in range(16)]
-    statuses = race([
+    statuses, _ = race(*[
         (lambda c=c: c.post(decide_url(case), {"decision": "approve", "reason": "Fine."})
          .status_code) for c in clients])
     assert sorted(statuses) == [302] + [409] * 15
@@ -176,8 +156,8 @@ def test_sixteen_concurrent_redemptions_exactly_one_wins(on_postgres):
     issued = workflow.issue_credential(case, agent)
     url = redeem_url(issued.credential)
     clients = [Client(REMOTE_ADDR=f"198.51.100.{i + 1}") for i in range(16)]
-    statuses = race([(lambda c=c: c.post(url, {"code": issued.code}).status_code)
-                     for c in clients])
+    statuses, _ = race(*[(lambda c=c: c.post(url, {"code": issued.code}).status_code)
+                         for c in clients])
     assert statuses.count(302) == 1
     assert set(statuses) <= {302, 400, 429}
     assert RecoverySession.objects.filter(case=case).count() == 1
@@ -187,11 +167,6 @@ def test_sixteen_concurrent_redemptions_exactly_one_wins(on_postgres):
 
 
 # --- deadlines, to the second -------------------------------------------------
-
-@pytest.fixture
-def agent():
-    return staff("agent")
-
 
 @pytest.fixture
 def agent_client(agent):
