@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import wraps
+from queue import Empty, SimpleQueue
 
 from auditlog.models import LogEntry
 from django.conf import settings
@@ -1028,9 +1029,14 @@ def expire_due(*, case_ids: list[int] | None = None, now: datetime | None = None
     and recovery session's deadline (``case_ids``). Use is checked against the
     deadlines anyway: a late or lost sweep never lets anything work longer.
 
-    ``workers`` threads, each with its own database connection, take disjoint
-    batches (SKIP LOCKED): a mass expiry keeps the database and the hashing of
-    the audit chain busy on more than one core."""
+    The due cases are listed once, by id, then expired SWEEP_BATCH at a time:
+    each batch locks its cases (SKIP LOCKED: one a person is acting on right
+    now waits for the next sweep) and checks again that they are still due.
+    Asking the database for "the next due batch" instead would rescan every
+    case already expired in this sweep: their old index entries stay until
+    the table is vacuumed. ``workers`` threads, each with its own database
+    connection, take batches from the list: a mass expiry keeps the database
+    and the hashing of the audit chain busy on more than one core."""
     now = now or clock.now()
     live_credential = RecoveryCredential.objects.filter(
         case=OuterRef("pk"), used_at__isnull=True, voided_at__isnull=True, expires_at__gt=now)
@@ -1042,48 +1048,55 @@ def expire_due(*, case_ids: list[int] | None = None, now: datetime | None = None
     )
     if case_ids is not None:
         due = due.filter(pk__in=case_ids)
-    due = due.order_by()  # any order: each batch stops at SWEEP_BATCH rows, unsorted
+    ids = list(due.order_by("pk").values_list("pk", flat=True))
+    batches = SimpleQueue()
+    for start in range(0, len(ids), SWEEP_BATCH):
+        batches.put(ids[start:start + SWEEP_BATCH])
     connection = connections[due.db]
     # Threads only outside a transaction (theirs could not see its rows), and
     # not on SQLite (one writer at a time).
+    workers = min(workers, len(ids) // SWEEP_BATCH + 1)
     if workers > 1 and not connection.in_atomic_block and connection.vendor != "sqlite":
         with ThreadPoolExecutor(workers, thread_name_prefix="expiry-sweep") as pool:
-            return sum(pool.map(_sweep_in_thread, [due] * workers, [now] * workers))
-    return _sweep(due, now)
+            return sum(pool.map(_sweep_in_thread, [due] * workers, [batches] * workers,
+                                [now] * workers))
+    return _sweep(due, batches, now)
 
 
-def _sweep_in_thread(due: QuerySet[RecoveryCase], now: datetime) -> int:
+def _sweep_in_thread(due: QuerySet[RecoveryCase], batches: SimpleQueue, now: datetime) -> int:
     try:
-        return _sweep(due, now)
+        return _sweep(due, batches, now)
     finally:
         connections.close_all()  # this thread's own connection
 
 
-def _sweep(due: QuerySet[RecoveryCase], now: datetime) -> int:
+def _sweep(due: QuerySet[RecoveryCase], batches: SimpleQueue, now: datetime) -> int:
     total = 0
     while True:
+        try:
+            ids = batches.get_nowait()
+        except Empty:
+            return total
         with transaction.atomic():
-            batch = list(due.select_for_update(skip_locked=True)
-                         .values_list("pk", "deadline")[:SWEEP_BATCH])
+            batch = list(due.filter(pk__any_of=ids).order_by().select_for_update(skip_locked=True)
+                         .values_list("pk", "deadline"))
             if batch:
                 _expire_batch(batch, now)
         total += len(batch)
-        if len(batch) < SWEEP_BATCH:
-            return total
 
 
 def _expire_batch(batch: list[tuple[int, datetime]], now: datetime) -> None:
     ids = [pk for pk, _ in batch]
-    RecoveryCase.objects.filter(pk__in=ids).update(
+    RecoveryCase.objects.filter(pk__any_of=ids).update(
         state=State.EXPIRED, closed_at=now, updated_at=now,
         closing_reason="Deadline passed, or the recovery credential ran out unused.")
-    ChannelCode.objects.filter(case_id__in=ids, used_at__isnull=True,
+    ChannelCode.objects.filter(case_id__any_of=ids, used_at__isnull=True,
                                voided_at__isnull=True).update(voided_at=now)
-    Attestation.objects.filter(case_id__in=ids, answered_at__isnull=True,
+    Attestation.objects.filter(case_id__any_of=ids, answered_at__isnull=True,
                                voided_at__isnull=True).update(voided_at=now)
-    RecoveryCredential.objects.filter(case_id__in=ids, used_at__isnull=True,
+    RecoveryCredential.objects.filter(case_id__any_of=ids, used_at__isnull=True,
                                       voided_at__isnull=True).update(voided_at=now)
-    RecoverySession.objects.filter(case_id__in=ids, used_at__isnull=True,
+    RecoverySession.objects.filter(case_id__any_of=ids, used_at__isnull=True,
                                    expires_at__gt=now).update(expires_at=now)
     record_many("case_expired", RecoveryCase, [
         (pk, {"by": "sweep", "reason": "deadline" if deadline <= now else "credential_ran_out",

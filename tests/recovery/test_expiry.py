@@ -1,12 +1,13 @@
 """Nothing outlives its deadline: a task at each deadline, a sweep every
 minute, and a check at every use."""
 
+import threading
 from datetime import timedelta
 
 import pytest
 from auditlog.models import LogEntry
 from celery.contrib.testing.worker import start_worker
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from audit import chain
@@ -76,6 +77,40 @@ def test_sweep_threads_split_the_due_cases_and_expire_each_exactly_once(
                .values_list("state", flat=True)) == {State.EXPIRED}
     expired = LogEntry.objects.filter(additional_data__event="case_expired")
     assert sorted(expired.values_list("object_id", flat=True)) == sorted(c.pk for c in cases)
+    assert chain.verify().intact
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sweep_skips_a_case_someone_holds_locked_and_expires_it_next_time(
+        monkeypatch, recovery_reference_data, on_postgres):
+    # A person acting on a case right now (their transaction holds its row)
+    # neither waits for the sweep nor is waited for: the next sweep takes it.
+    held, others = recovery_case("low"), [recovery_case("low") for _ in range(3)]
+    monkeypatch.setattr(clock, "now", lambda: timezone.now() + timedelta(days=4))
+    locked, release = threading.Event(), threading.Event()
+
+    def hold():
+        try:
+            with transaction.atomic():
+                RecoveryCase.objects.select_for_update().get(pk=held.pk)
+                locked.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(timeout=10)
+        assert workflow.expire_due(workers=2) == 3
+    finally:
+        release.set()
+        holder.join(timeout=30)
+    states = dict(RecoveryCase.objects.values_list("pk", "state"))
+    assert {states[c.pk] for c in others} == {State.EXPIRED}
+    assert states[held.pk] == State.NEW
+    assert workflow.expire_due(workers=2) == 1
+    assert RecoveryCase.objects.get(pk=held.pk).state == State.EXPIRED
     assert chain.verify().intact
 
 
