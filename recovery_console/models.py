@@ -251,9 +251,11 @@ class RecoveryCase(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
         related_name="opened_recovery_cases",
     )
+    # No index of its own: case_agent_idx (agent, state) serves every lookup
+    # by agent, and each index is one more write when the sweep closes a case.
     agent = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-        related_name="claimed_recovery_cases",
+        related_name="claimed_recovery_cases", db_index=False,
     )
     opened_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
