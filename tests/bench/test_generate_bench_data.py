@@ -20,7 +20,8 @@ from recovery_console.models import (
     RecoverySession,
 )
 
-pytestmark = pytest.mark.django_db
+# transaction=True: the command vacuums, which PostgreSQL refuses inside a transaction.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("recovery_reference_data")]
 
 
 @pytest.fixture
