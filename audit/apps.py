@@ -9,6 +9,7 @@ class AuditConfig(AppConfig):
         from auditlog.models import LogEntry
         from auditlog.registry import auditlog
 
+        from . import lookups  # noqa: F401 - registers __any_of
         from .models import Finding, SamplingReport
 
         post_save.connect(_chain_new_entry, sender=LogEntry,

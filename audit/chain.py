@@ -87,7 +87,7 @@ def chain_now(connection, entry_ids: Iterable[int]) -> None:
             found = cursor.fetchone()
         sequence, running = found
         # Entries rolled back with a savepoint are simply not found.
-        rows = (LogEntry.objects.using(connection.alias).filter(pk__in=ids).order_by("pk")
+        rows = (LogEntry.objects.using(connection.alias).filter(pk__any_of=ids).order_by("pk")
                 .values(*HASHED_FIELDS))
         links = []
         for row in rows:
@@ -192,7 +192,7 @@ def _links_with_entries() -> Iterator[tuple[ChainLink, dict | None]]:
         if not links:
             return
         rows = {row["id"]: row for row in LogEntry.objects.filter(
-            pk__in=[link.entry_id for link in links]).values(*HASHED_FIELDS)}
+            pk__any_of=[link.entry_id for link in links]).values(*HASHED_FIELDS)}
         for link in links:
             yield link, rows.get(link.entry_id)
         last = links[-1].sequence

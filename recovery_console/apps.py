@@ -40,7 +40,7 @@ class RecoveryConfig(AppConfig):
                              dispatch_uid="recovery-role-permissions")
         from auditlog.registry import auditlog
 
-        from . import lookups, models  # noqa: F401 - lookups registers __any_of
+        from . import models
 
         auditlog.register(models.VerificationScript)
         auditlog.register(models.ScriptStep)

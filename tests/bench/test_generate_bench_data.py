@@ -21,7 +21,8 @@ from recovery_console.models import (
 )
 
 # transaction=True: the command vacuums, which PostgreSQL refuses inside a transaction.
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("recovery_reference_data")]
+pytestmark = [pytest.mark.django_db(transaction=True),
+              pytest.mark.usefixtures("recovery_reference_data")]
 
 
 @pytest.fixture

@@ -1,10 +1,11 @@
 """``id__any_of=[...]``: ``id IN (...)`` for integer keys that stays one
 parameter on PostgreSQL (``id = ANY(%s)``, the list sent as one array).
 
-The expiry sweep works on thousands of ids at a time. With ``__in`` every id
-is a parameter of its own, and building and binding those statements (six
-per batch) took the sweep's threads longer than the database took to run
-them. Elsewhere (SQLite) it is ``__in``."""
+The expiry sweep and the audit chain work on thousands of ids at a time. With
+``__in`` every id is a parameter of its own, and building and binding those
+statements took longer than the database took to run them. Elsewhere
+(SQLite) it is ``__in``. Registered by the audit app, which every other app
+builds on."""
 
 from django.db.models import ForeignKey, IntegerField
 from django.db.models.lookups import In
