@@ -1055,7 +1055,7 @@ def expire_due(*, case_ids: list[int] | None = None, now: datetime | None = None
     connection = connections[due.db]
     # Threads only outside a transaction (theirs could not see its rows), and
     # not on SQLite (one writer at a time).
-    workers = min(workers, len(ids) // SWEEP_BATCH + 1)
+    workers = min(workers, batches.qsize())  # no thread without a batch
     if workers > 1 and not connection.in_atomic_block and connection.vendor != "sqlite":
         with ThreadPoolExecutor(workers, thread_name_prefix="expiry-sweep") as pool:
             return sum(pool.map(_sweep_in_thread, [due] * workers, [batches] * workers,
