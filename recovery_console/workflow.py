@@ -122,8 +122,11 @@ def _audit_refusal(event: str, refusal: WorkflowError, arguments: dict) -> None:
 
 # --- rights and state -------------------------------------------------------
 
-def _lock(case: RecoveryCase) -> RecoveryCase:
-    return RecoveryCase.objects.select_for_update().get(pk=case.pk)
+def _lock(case_id: int) -> RecoveryCase:
+    """The case re-read and locked until the transaction ends, with its
+    identity (read, not locked): every decision checks whose recovery it is."""
+    return (RecoveryCase.objects.select_for_update(of=("self",)).select_related("identity")
+            .get(pk=case_id))
 
 
 def _require_role(user: User | None, *roles: Role) -> None:
@@ -324,7 +327,7 @@ def open_case(identity: Identity, *, source: str, actor: User | None = None,
 def claim(case: RecoveryCase, agent: User, *, request: HttpRequest | None = None) -> RecoveryCase:
     """An agent takes an unclaimed open case; only they may work it from now on."""
     _require_role(agent, Role.AGENT)
-    case = _lock(case)
+    case = _lock(case.pk)
     _require_state(case, *RecoveryCase.OPEN_STATES, doing="claim a case")
     _require_subject_is_not(case, agent, "work on")
     if case.agent_id == agent.pk:
@@ -343,7 +346,7 @@ def claim(case: RecoveryCase, agent: User, *, request: HttpRequest | None = None
 def unclaim(case: RecoveryCase, agent: User, *,
             request: HttpRequest | None = None) -> RecoveryCase:
     """The holding agent gives a case back to the queue."""
-    case = _lock(case)
+    case = _lock(case.pk)
     _require_holder(case, agent)
     _require_state(case, *RecoveryCase.OPEN_STATES, doing="give back a case")
     _move(case, case.state, clock.now(), agent=None, claimed_at=None)
@@ -360,7 +363,7 @@ def send_channel_code(case: RecoveryCase, agent: User, step: ScriptStep,
                       request: HttpRequest | None = None) -> ChannelCode:
     """Send a 6-digit code, valid 10 minutes, to a registered channel of the
     subject (never to an address the caller gives). Replaces an unused one."""
-    case = _lock(case)
+    case = _lock(case.pk)
     _require_holder(case, agent)
     _require_state(case, State.VERIFYING, doing="send a code")
     _require_step(case, step, Kind.CHANNEL_CODE)
@@ -396,7 +399,7 @@ def check_channel_code(case: RecoveryCase, agent: User, step: ScriptStep, code: 
                        request: HttpRequest | None = None) -> Evidence:
     """Check the code the caller reads back. The attempt is counted before
     comparing; a wrong code is failed evidence, five wrong codes kill it."""
-    case = _lock(case)
+    case = _lock(case.pk)
     _require_holder(case, agent)
     _require_state(case, State.VERIFYING, doing="check a code")
     _require_step(case, step, Kind.CHANNEL_CODE)
@@ -436,7 +439,7 @@ def record_evidence(case: RecoveryCase, agent: User, step: ScriptStep, *, passed
     knowledge step. A TOTP code is checked through django-otp, not believed;
     a document keeps only its type and last 4 characters; knowledge counts
     only in the low tier, and never alone."""
-    case = _lock(case)
+    case = _lock(case.pk)
     _require_holder(case, agent)
     _require_state(case, State.VERIFYING, doing="record evidence")
     _require_step(case, step, *AGENT_RECORDED_KINDS)
@@ -499,7 +502,7 @@ def request_attestation(case: RecoveryCase, agent: User, step: ScriptStep, *,
                         request: HttpRequest | None = None) -> Attestation:
     """Send the manager, sponsor or owner a link on their own registered
     channel, asking them to confirm or refuse the request."""
-    case = _lock(case)
+    case = _lock(case.pk)
     _require_holder(case, agent)
     _require_state(case, State.VERIFYING, doing="ask for an attestation")
     _require_step(case, step, Kind.ATTESTATION)
@@ -563,7 +566,7 @@ def answer_attestation(token: str, confirm: bool, *,
                    .filter(token_digest=tokens.digest("attestation", token)).first())
     if attestation is None:
         raise WorkflowError("This link is not valid.", reason="unknown_link", target=Attestation)
-    case = _lock(attestation.case)
+    case = _lock(attestation.case_id)
     if attestation.answered_at is not None:
         raise WorkflowError("This request was already answered.", reason="answered",
                             target=case)
@@ -624,7 +627,7 @@ def mark_verified(case: RecoveryCase, agent: User, *,
                   request: HttpRequest | None = None) -> RecoveryCase:
     """Mark a case verified; refused unless every required step passed.
     (Recording the last passing evidence does this by itself.)"""
-    case = _lock(case)
+    case = _lock(case.pk)
     _require_holder(case, agent)
     _require_state(case, State.VERIFYING, doing="mark the case verified")
     _verify_if_complete(case, agent, clock.now(), request)
@@ -637,7 +640,7 @@ def mark_verified(case: RecoveryCase, agent: User, *,
 def fail(case: RecoveryCase, agent: User, reason: str, *,
          request: HttpRequest | None = None) -> RecoveryCase:
     """The holding agent ends verification as failed (the caller could not prove it)."""
-    case = _lock(case)
+    case = _lock(case.pk)
     _require_holder(case, agent)
     _require_state(case, State.VERIFYING, doing="fail verification")
     _require_reason(reason)
@@ -653,7 +656,7 @@ def fail(case: RecoveryCase, agent: User, reason: str, *,
 def request_approval(case: RecoveryCase, agent: User, *,
                      request: HttpRequest | None = None) -> RecoveryCase:
     """The holding agent sends a verified high-risk case to supervisors."""
-    case = _lock(case)
+    case = _lock(case.pk)
     _require_holder(case, agent)
     _require_state(case, State.VERIFIED, doing="ask for approval")
     if case.rules.approvals_required == 0:
@@ -717,7 +720,7 @@ def approve(case: RecoveryCase, approver: User, reason: str, *, step_up: dict | 
     """A supervisor who stepped up approves; the case is approved once the
     policy's number of distinct supervisors did. Never the case's agent, its
     opener, anyone who worked it, or its subject; never twice."""
-    case = _lock(case)
+    case = _lock(case.pk)
     now = clock.now()
     _require_eligible_approver(case, approver, step_up, reason, now)
     approval = Approval.objects.create(
@@ -746,7 +749,7 @@ def deny(case: RecoveryCase, approver: User, reason: str, *, step_up: dict | Non
          request: HttpRequest | None = None) -> Approval:
     """A supervisor who stepped up refuses the reset; the case is closed as
     denied and the subject is told on every channel."""
-    case = _lock(case)
+    case = _lock(case.pk)
     now = clock.now()
     _require_eligible_approver(case, approver, step_up, reason, now)
     approval = Approval.objects.create(
@@ -771,7 +774,7 @@ def issue_credential(case: RecoveryCase, agent: User, *, channel: RecoveryChanne
     """Issue the recovery credential of an approved case: sent to a registered
     channel, or (no channel) shown once for the agent to read out. Voids the
     previous one; every channel is told a credential was issued."""
-    case = _lock(case)
+    case = _lock(case.pk)
     _require_holder(case, agent)
     _require_state(case, State.APPROVED, State.CREDENTIAL_ISSUED, doing="issue a credential")
     if case.rules.path == "rotation":
@@ -861,8 +864,7 @@ def _consume_credential(credential: RecoveryCredential, code: str, now: datetime
             f"The code does not match. {left} {'try' if left == 1 else 'tries'} left.",
             reason="wrong_code", target=credential.case, credential=credential.pk,
         )
-    case = (RecoveryCase.objects.select_for_update(of=("self",)).select_related("identity")
-            .get(pk=credential.case_id))
+    case = _lock(credential.case_id)
     # The deadline holds by the application's clock and the database's alike.
     won = RecoveryCredential.objects.filter(
         pk=credential.pk, used_at__isnull=True, voided_at__isnull=True, expires_at__gt=now,
@@ -906,7 +908,7 @@ def complete(recovery_session: RecoverySession, passkey: PasskeyCredential, *,
     ends, and the subject, their manager/sponsor/owner and monitoring are told."""
     now = clock.now()
     session = RecoverySession.objects.select_for_update().get(pk=recovery_session.pk)
-    case = _lock(session.case)
+    case = _lock(session.case_id)
     if session.used_at is not None or session.expires_at <= now:
         raise WorkflowError("This recovery session has ended. Ask the service desk for a new "
                             "recovery credential.", reason="session_ended", target=case)
@@ -1003,7 +1005,7 @@ def expire(case: RecoveryCase, *, actor: User | None = None,
            request: HttpRequest | None = None) -> RecoveryCase:
     """Close an open case whose deadline passed (the sweep calls this);
     its credentials, codes, links and sessions die with it."""
-    case = _lock(case)
+    case = _lock(case.pk)
     now = clock.now()
     _require_state(case, *RecoveryCase.OPEN_STATES, doing="expire a case")
     if case.deadline > now:
@@ -1110,7 +1112,7 @@ def cancel(case: RecoveryCase, actor: User, reason: str, *,
            request: HttpRequest | None = None) -> RecoveryCase:
     """The holding agent, or a supervisor, cancels an open case (a duplicate,
     the person found their key). Outstanding secrets are voided."""
-    case = _lock(case)
+    case = _lock(case.pk)
     if Role.SUPERVISOR not in roles_of(actor):
         _require_holder(case, actor)
     _require_state(case, *RecoveryCase.OPEN_STATES, doing="cancel a case")
@@ -1197,7 +1199,7 @@ def record_rotation(case: RecoveryCase, agent: User, reference: str, note: str =
     records that the account's credential was rotated (after the owner's
     attestation and a security admin's approval). Completes the case and
     tells the owner and security monitoring."""
-    case = _lock(case)
+    case = _lock(case.pk)
     _require_holder(case, agent)
     _require_state(case, State.APPROVED, doing="record a credential rotation")
     if case.rules.path != "rotation":
