@@ -149,9 +149,9 @@ def main(argv: list[str]) -> dict:
     what, folder = argv[0], Path(argv[1])
     folder.mkdir(parents=True, exist_ok=True)
     if what == "pages":
-        who = PAGE_ROLES
         return {name: {"file": str(path),
-                       "cookie": signed_in_cookie(staff_user(who[name]) if who[name] else None)}
+                       "cookie": signed_in_cookie(staff_user(PAGE_ROLES[name])
+                                                  if PAGE_ROLES[name] else None)}
                 for name, path in page_requests(folder).items()}
     count = int(argv[2])
     build, role = {"evidence": (evidence_requests, Role.AGENT),
