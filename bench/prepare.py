@@ -129,7 +129,7 @@ def redemption_requests(folder: Path, count: int) -> Path:
     data.finish()
     handles = RecoveryCredential.objects.filter(
         case_id__in=[pk for pk, _ in cases]).values_list("handle", flat=True)
-    body = urlencode({"code": REDEEM_CODE, "csrfmiddlewaretoken": CSRF})
+    body = urlencode({"code": REDEEM_CODE, "passkeys": "supported", "csrfmiddlewaretoken": CSRF})
     return write(folder / "redeem.txt", [("POST", f"/recover/{h}/", body) for h in handles])
 
 

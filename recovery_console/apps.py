@@ -40,7 +40,7 @@ class RecoveryConfig(AppConfig):
                              dispatch_uid="recovery-role-permissions")
         from auditlog.registry import auditlog
 
-        from . import models
+        from . import basis, models  # noqa: F401  (basis connects its receivers)
 
         auditlog.register(models.VerificationScript)
         auditlog.register(models.ScriptStep)

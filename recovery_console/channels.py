@@ -14,7 +14,7 @@ from accounts.models import RecoveryChannel, User
 from accounts.roles import Role, roles_of
 from audit.events import record_many
 
-from . import alerts, clock
+from . import alerts, clock, workflow
 from .models import Alert, RecoveryPolicy
 
 
@@ -56,13 +56,18 @@ def revoke_stale(admin: User, channel_ids: list[int], *,
         raise ChannelError("Choose at least one channel to revoke.")
     now = clock.now()
     with transaction.atomic():
-        ids = list(stale_channels().select_for_update().filter(pk__in=channel_ids)
-                   .values_list("pk", flat=True))
-        if not ids:
+        revoked = list(stale_channels().select_for_update().filter(pk__in=channel_ids)
+                       .select_related("identity"))
+        if not revoked:
             raise ChannelError("None of the chosen channels is stale and live any more.")
+        ids = [channel.pk for channel in revoked]
         RecoveryChannel.objects.filter(pk__in=ids).update(revoked_at=now, changed_at=now)
         record_many("channel_revoked", RecoveryChannel,
                     [(pk, {"reason": "stale", "bulk": True}) for pk in ids], actor=admin)
+        # A bulk update sends no save signal: end what rested on these channels here.
+        for channel in revoked:
+            workflow.void_basis(channel.identity, "channel_revoked", channel=channel,
+                                actor=admin, request=request)
     return len(ids)
 
 

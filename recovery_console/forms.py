@@ -123,13 +123,39 @@ class SelfServiceForm(forms.Form):
     )
 
 
+NO_PASSKEYS = ("This browser cannot create a passkey (JavaScript is off or passkeys are not "
+               "supported), so your code was not used. Open the link in an up-to-date browser "
+               "with JavaScript on, or call the service desk.")
+
+
 class RedeemForm(forms.Form):
+    """The code, and the browser's word (set by static/js/passkey.js) that it
+    can create the passkey the recovery ends with: redeeming consumes the
+    credential, so a browser that cannot finish must not start."""
+
     code = forms.CharField(
         max_length=40, label="Recovery code",
         help_text="The code you received or the service desk read to you.",
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code",
                                       "autocapitalize": "characters"}),
     )
+    passkeys = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def clean(self):
+        if self.cleaned_data.get("passkeys") != "supported":
+            raise forms.ValidationError(NO_PASSKEYS, code="no_passkeys")
+        return super().clean()
+
+
+class ReadOutRedeemForm(RedeemForm):
+    """For a credential read out on the phone: its short reference and the code."""
+
+    reference = forms.CharField(
+        max_length=20, label="Reference",
+        help_text="The 8 characters the service desk gave you with the code, like ABCD-EF23.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters"}),
+    )
+    field_order = ["reference", "code"]
 
 
 class AttestationForm(forms.Form):

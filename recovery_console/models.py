@@ -475,6 +475,9 @@ class RecoveryCredential(models.Model):
     case = models.ForeignKey(RecoveryCase, on_delete=models.PROTECT, related_name="credentials")
     identity = models.ForeignKey(Identity, on_delete=models.PROTECT, related_name="+")
     handle = models.CharField(max_length=64, unique=True)
+    # What the person types at the short fixed address when the credential
+    # is read out on the phone (with the code): a lookup, not a secret.
+    reference = models.CharField(max_length=16, unique=True, null=True, blank=True)
     code_digest = models.CharField(max_length=64)
     issued_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
@@ -484,12 +487,16 @@ class RecoveryCredential(models.Model):
         "accounts.RecoveryChannel", null=True, blank=True, on_delete=models.PROTECT,
         related_name="+",
     )
+    # Keyed hash of the delivery channel as it was at issue (kind, address,
+    # device): a channel changed by any path no longer matches.
+    channel_fingerprint = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     attempts = models.PositiveSmallIntegerField(default=0)
     max_attempts = models.PositiveSmallIntegerField(default=5)
     used_at = models.DateTimeField(null=True, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
+    void_cause = models.CharField(max_length=30, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -40,12 +40,14 @@ def owe(*, key: str, medium: str, event: str, subject: str, body: str,
 
 
 def owe_to_identity(identity: Identity, *, decision: str, event: str, subject: str,
-                    body: str, case: RecoveryCase | None = None) -> list[Notice]:
+                    body: str, case: RecoveryCase | None = None,
+                    skip_channel_id: int | None = None) -> list[Notice]:
     """Notify an identity on every registered (unrevoked) email and phone
-    channel, not only the newest: a notice the attacker controls is no notice."""
+    channel, not only the newest: a notice the attacker controls is no notice.
+    ``skip_channel_id``: a channel that just changed, and may be the attacker's."""
     channels = identity.channels.filter(
         revoked_at__isnull=True, kind__in=list(MEDIUM_FOR_CHANNEL)
-    )
+    ).exclude(pk=skip_channel_id)
     return [
         owe(key=f"{decision}:channel:{channel.pk}", medium=MEDIUM_FOR_CHANNEL[channel.kind],
             event=event, subject=subject, body=body, identity=identity, channel=channel,

@@ -41,6 +41,27 @@ def new_handle() -> str:
     return secrets.token_urlsafe(16)
 
 
+REFERENCE_SYMBOLS = 8  # 8 * log2(31) ≈ 40 bits: a lookup no one can enumerate
+
+
+def new_reference() -> str:
+    """What a person types, with the code, at the short fixed address when the
+    credential was read out: the link's handle is too long to say aloud."""
+    raw = "".join(secrets.choice(ALPHABET) for _ in range(REFERENCE_SYMBOLS))
+    return f"{raw[:4]}-{raw[4:]}"
+
+
+def normalise_reference(typed: str) -> str:
+    raw = "".join(ch for ch in typed.upper() if ch.isalnum())
+    return f"{raw[:4]}-{raw[4:]}" if len(raw) == REFERENCE_SYMBOLS else raw
+
+
+def channel_fingerprint(kind: str, address: str, device_id: int | None) -> str:
+    """A keyed hash of what a channel reaches, so a credential can tell later
+    whether the channel it went to is still the same one."""
+    return digest("channel", f"{kind}:{address}:{device_id or ''}")
+
+
 def new_credential_code() -> str:
     raw = "".join(secrets.choice(ALPHABET) for _ in range(CREDENTIAL_SYMBOLS))
     return "-".join(raw[i:i + 5] for i in range(0, CREDENTIAL_SYMBOLS, 5))

@@ -28,6 +28,7 @@ recovery_patterns = (
         path("outbox/", views.outbox, name="outbox"),
         path("attest/<str:token>/", views.attestation, name="attestation"),
         path("recover/", views.self_service_request, name="self_service"),
+        path("code/", views.redeem_read_out, name="redeem_read_out"),
         path("recover/enrol/", views.enrol, name="enrol"),
         path("recover/enrol/options/", views.enrol_options, name="enrol_options"),
         path("recover/enrol/verify/", views.enrol_verify, name="enrol_verify"),

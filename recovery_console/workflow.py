@@ -11,6 +11,7 @@ Views, admin actions, tasks and commands call these; none re-implements them.
 
 from __future__ import annotations
 
+import hmac
 import inspect
 import ipaddress
 from collections.abc import Callable
@@ -82,6 +83,12 @@ class IssuedCredential:
     credential: RecoveryCredential
     code: str  # shown once, to be read out; never stored
     link: str
+
+    @property
+    def read_out_address(self) -> str:
+        """The short fixed address a person types after a phone call, as said aloud."""
+        url = _site_link("recovery:redeem_read_out")
+        return url.split("://", 1)[-1].rstrip("/")
 
 
 @dataclass
@@ -194,14 +201,138 @@ def _check_channel(case: RecoveryCase, channel: RecoveryChannel, now: datetime,
                             reason="recent_channel", channel=channel.pk)
 
 
-def _void_live_secrets(case: RecoveryCase, now: datetime) -> None:
+def _void_live_secrets(case: RecoveryCase, now: datetime, cause: str, *,
+                       actor: User | None = None, request: HttpRequest | None = None) -> bool:
+    """Void every live code, link, recovery credential and recovery session
+    of ``case``; audit the voiding of a credential or session with its cause.
+    True when a credential or session was live (the subject must be told)."""
     case.channel_codes.filter(used_at__isnull=True, voided_at__isnull=True).update(voided_at=now)
     case.attestations.filter(answered_at__isnull=True, voided_at__isnull=True).update(
         voided_at=now)
+    credentials = []
     for credential in case.credentials.filter(used_at__isnull=True, voided_at__isnull=True):
-        credential.voided_at = now
-        credential.save(update_fields=["voided_at"])
-    case.sessions.filter(used_at__isnull=True, expires_at__gt=now).update(expires_at=now)
+        credential.voided_at, credential.void_cause = now, cause[:30]
+        credential.save(update_fields=["voided_at", "void_cause"])
+        credentials.append(credential.pk)
+    sessions = list(case.sessions.filter(used_at__isnull=True, expires_at__gt=now)
+                    .values_list("pk", flat=True))
+    RecoverySession.objects.filter(pk__in=sessions).update(expires_at=now)
+    if not credentials and not sessions:
+        return False
+    record("credential_voided", target=case, actor=actor, request=request, cause=cause,
+           credentials=credentials, sessions=sessions)
+    return True
+
+
+# Facts a live recovery credential or recovery session rests on; when one of
+# them no longer holds, the credential and session die (DESIGN: "The basis of
+# a credential"). The words complete "... no longer works: <words>".
+BASIS_CAUSES = {
+    "identity_inactive": "the account was deactivated",
+    "channel_revoked": "the channel it was sent to was revoked",
+    "channel_changed": "the channel it was sent to was changed",
+    "channel_stale": "the channel it was sent to is no longer confirmed",
+    "repudiated": "someone answered \u201cthis wasn't me\u201d to an earlier recovery",
+    "case_cancelled": "the recovery case was cancelled",
+    "case_expired": "the recovery case ran out of time",
+}
+
+
+def _basis_refusal(case: RecoveryCase, credential: RecoveryCredential,
+                   now: datetime) -> str | None:
+    """Which fact a credential (or the session it opened) rested on no longer
+    holds, or None. Checked at every use, so a path that changed a fact
+    without voiding still cannot restore access."""
+    if not case.identity.is_active:
+        return "identity_inactive"
+    if case.state != State.CREDENTIAL_ISSUED:
+        return "case_cancelled" if case.state == State.CANCELLED else "case_state"
+    if credential.channel_id is not None:
+        channel = RecoveryChannel.objects.filter(pk=credential.channel_id).first()
+        if channel is None or channel.revoked_at is not None:
+            return "channel_revoked"
+        if not hmac.compare_digest(credential.channel_fingerprint, tokens.channel_fingerprint(
+                channel.kind, channel.address, channel.totp_device_id)):
+            return "channel_changed"
+        if not channel.is_usable(case.rules.channel_max_age, now=now):
+            return "channel_stale"
+    if Repudiation.objects.filter(case__identity_id=case.identity_id,
+                                  used_at__gte=credential.created_at).exists():
+        return "repudiated"
+    return None
+
+
+def _void_basis(identity_id: int, cause: str, now: datetime, *,
+                channel_id: int | None = None, actor: User | None = None,
+                request: HttpRequest | None = None) -> list[int]:
+    """Stop every recovery of the identity that rests on the fact that just
+    changed: its live credential and session are voided and its case is
+    cancelled (a new case starts again from verification); codes and
+    attestation links waiting on a changed channel die too. The subject (on
+    the channels that remain) and security monitoring are told."""
+    if channel_id is not None:
+        ChannelCode.objects.filter(channel_id=channel_id, used_at__isnull=True,
+                                   voided_at__isnull=True).update(voided_at=now)
+        Attestation.objects.filter(channel_id=channel_id, answered_at__isnull=True,
+                                   voided_at__isnull=True).update(voided_at=now)
+    cases = (RecoveryCase.objects.select_for_update(of=("self",)).select_related("identity")
+             .filter(identity_id=identity_id, state__in=RecoveryCase.OPEN_STATES).order_by("pk"))
+    stopped = []
+    for case in cases:
+        if cause != "identity_inactive" and not _rests_on(case, cause, channel_id, now):
+            continue
+        reason = f"Recovery stopped: {BASIS_CAUSES[cause]}."
+        voided = _close(case, State.CANCELLED, now, reason, cause=cause, actor=actor,
+                        request=request)
+        record("case_cancelled", target=case, actor=actor, request=request, reason=reason,
+               cause=cause)
+        if voided:
+            _tell_credential_voided(case, cause, skip_channel_id=channel_id)
+        stopped.append(case.pk)
+    return stopped
+
+
+def _rests_on(case: RecoveryCase, cause: str, channel_id: int | None, now: datetime) -> bool:
+    """Does a live credential or session of ``case`` rest on the changed fact?"""
+    live = Q(case=case) & (Q(used_at__isnull=True, voided_at__isnull=True, expires_at__gt=now)
+                           | Q(session__used_at__isnull=True, session__expires_at__gt=now))
+    if channel_id is not None:
+        live &= Q(channel_id=channel_id)
+    return RecoveryCredential.objects.filter(live).exists()
+
+
+def _tell_credential_voided(case: RecoveryCase, cause: str,
+                            skip_channel_id: int | None = None) -> None:
+    words = BASIS_CAUSES.get(cause, "the recovery case was closed")
+    notices.owe_to_identity(
+        case.identity, case=case, decision=f"credential-voided:{case.pk}",
+        event="recovery_credential_voided", skip_channel_id=skip_channel_id,
+        subject="Your recovery credential no longer works",
+        body=(f"The recovery credential issued for your account no longer works: {words}. "
+              "If you still need access, call the service desk. If you did not ask to "
+              "recover your account, tell the service desk now."),
+    )
+    notices.owe_to_monitoring(
+        case=case, decision=f"credential-voided:{case.pk}", event="recovery_credential_voided",
+        identity=case.identity, subject="Recovery credential voided",
+        body=f"Case {case.pk}: a live recovery credential or session was voided ({cause}).",
+    )
+
+
+@_decision("credential_void")
+def void_basis(identity: Identity, cause: str, *, channel: RecoveryChannel | None = None,
+               actor: User | None = None, request: HttpRequest | None = None) -> list[int]:
+    """A fact a recovery rests on changed (``cause``, one of BASIS_CAUSES):
+    the identity was deactivated, a channel was revoked or changed, a recovery
+    was repudiated. Voids what rested on it and cancels its case, audited with
+    the cause; returns the cancelled cases' ids. Called by whatever changed
+    the fact (recovery_console.basis connects every save of an identity or a
+    channel), in the same transaction; nobody's right to change the fact is
+    checked here, only its consequence."""
+    if cause not in BASIS_CAUSES:
+        raise ValueError(f"unknown cause {cause!r}")
+    return _void_basis(identity.pk, cause, clock.now(), channel_id=channel.pk if channel else None,
+                       actor=actor, request=request)
 
 
 def _move(case: RecoveryCase, state: str, now: datetime, **fields) -> None:
@@ -791,10 +922,13 @@ def issue_credential(case: RecoveryCase, agent: User, *, channel: RecoveryChanne
     lifetime = min(rules.credential_lifetime, timedelta(hours=24))
     credential = RecoveryCredential.objects.create(
         case=case, identity=case.identity, handle=handle,
+        reference=None if channel else _unused_reference(),
         code_digest=tokens.digest("recovery-credential", code), issued_by=agent,
         delivery=(RecoveryCredential.Delivery.CHANNEL if channel
                   else RecoveryCredential.Delivery.READ_OUT),
         channel=channel, created_at=now, expires_at=now + lifetime,
+        channel_fingerprint=tokens.channel_fingerprint(
+            channel.kind, channel.address, channel.totp_device_id) if channel else "",
         max_attempts=rules.max_redemption_attempts,
     )
     link = _site_link("recovery:redeem", handle)
@@ -822,22 +956,50 @@ def issue_credential(case: RecoveryCase, agent: User, *, channel: RecoveryChanne
     return IssuedCredential(credential=credential, code=code, link=link)
 
 
+def _unused_reference() -> str:
+    while True:
+        reference = tokens.new_reference()
+        if not RecoveryCredential.objects.filter(reference=reference).exists():
+            return reference
+
+
 def redeem(handle: str, code: str, *, request: HttpRequest | None = None) -> OpenedSession:
     """Redeem a recovery credential (anyone holding its link and code).
 
     The attempt is counted and committed before the code is compared; the
     credential is then consumed by a conditional UPDATE so exactly one of
-    two concurrent redemptions wins. Opens a short recovery session whose
-    only power is enrolling a passkey."""
+    two concurrent redemptions wins, and only while the facts it rests on
+    still hold (``_basis_refusal``: a broken one is voided on the spot).
+    Opens a short recovery session whose only power is enrolling a passkey."""
+    return _redeem(Q(handle=handle), code, request)
+
+
+def redeem_read_out(reference: str, code: str, *,
+                    request: HttpRequest | None = None) -> OpenedSession:
+    """Redeem a credential the agent read out on the phone: the person types
+    its short reference and the code at one fixed address. Same code, lifetime,
+    attempt limit and single use as a link."""
+    reference = tokens.normalise_reference(reference)
+    return _redeem(Q(reference=reference, delivery=RecoveryCredential.Delivery.READ_OUT)
+                   if reference else Q(pk__in=[]), code, request)
+
+
+def _redeem(lookup: Q, code: str, request: HttpRequest | None) -> OpenedSession:
     now = clock.now()
-    credential = _count_redemption(handle, now, request=request)
-    return _consume_credential(credential, code, now, request=request)
+    credential = _count_redemption(lookup, now, request=request)
+    try:
+        return _consume_credential(credential, code, now, request=request)
+    except WorkflowError as refusal:
+        if refusal.reason in BASIS_CAUSES:
+            void_basis(credential.identity, refusal.reason, channel=credential.channel,
+                       request=request)
+        raise
 
 
 @_decision("credential_redeem")
-def _count_redemption(handle: str, now: datetime, *,
+def _count_redemption(lookup: Q, now: datetime, *,
                       request: HttpRequest | None = None) -> RecoveryCredential:
-    credential = RecoveryCredential.objects.filter(handle=handle).first()
+    credential = RecoveryCredential.objects.filter(lookup).first()
     if credential is None:
         raise WorkflowError(REDEEM_REFUSED, reason="unknown", target=RecoveryCredential)
     counted = RecoveryCredential.objects.filter(
@@ -869,8 +1031,11 @@ def _consume_credential(credential: RecoveryCredential, code: str, now: datetime
     won = RecoveryCredential.objects.filter(
         pk=credential.pk, used_at__isnull=True, voided_at__isnull=True, expires_at__gt=now,
     ).filter(expires_at__gt=Now()).update(used_at=now)
-    if not won or case.state != State.CREDENTIAL_ISSUED:
+    if not won:
         raise WorkflowError(REDEEM_REFUSED, reason="used", target=case, credential=credential.pk)
+    broken = _basis_refusal(case, credential, now)
+    if broken:
+        raise WorkflowError(REDEEM_REFUSED, reason=broken, target=case, credential=credential.pk)
     token = tokens.new_token()
     session = RecoverySession.objects.create(
         case=case, identity=case.identity, credential=credential,
@@ -891,13 +1056,22 @@ def _consume_credential(credential: RecoveryCredential, code: str, now: datetime
 
 
 def recovery_session_for(token: str | None) -> RecoverySession | None:
-    """The live recovery session a browser holds, if any."""
+    """The live recovery session a browser holds, if any, and only while the
+    facts its credential rested on hold (a broken one is voided now)."""
     if not token:
         return None
-    return (RecoverySession.objects.select_related("case", "identity__user")
-            .filter(token_digest=tokens.digest("recovery-session", token),
-                    used_at__isnull=True, expires_at__gt=clock.now())
-            .filter(expires_at__gt=Now()).first())
+    now = clock.now()
+    session = (RecoverySession.objects
+               .select_related("case__identity", "identity__user", "credential__channel")
+               .filter(token_digest=tokens.digest("recovery-session", token),
+                       used_at__isnull=True, expires_at__gt=now)
+               .filter(expires_at__gt=Now()).first())
+    if session is None:
+        return None
+    broken = _basis_refusal(session.case, session.credential, now)
+    if broken in BASIS_CAUSES:
+        void_basis(session.identity, broken, channel=session.credential.channel)
+    return None if broken else session
 
 
 @_decision("case_complete")
@@ -907,7 +1081,8 @@ def complete(recovery_session: RecoverySession, passkey: PasskeyCredential, *,
     old passkeys are revoked (per policy), every other session of the person
     ends, and the subject, their manager/sponsor/owner and monitoring are told."""
     now = clock.now()
-    session = RecoverySession.objects.select_for_update().get(pk=recovery_session.pk)
+    session = (RecoverySession.objects.select_for_update(of=("self",))
+               .select_related("credential").get(pk=recovery_session.pk))
     case = _lock(session.case_id)
     if session.used_at is not None or session.expires_at <= now:
         raise WorkflowError("This recovery session has ended. Ask the service desk for a new "
@@ -917,6 +1092,10 @@ def complete(recovery_session: RecoverySession, passkey: PasskeyCredential, *,
         raise WorkflowError("The passkey does not belong to the account being recovered.",
                             reason="foreign_passkey", target=case)
     _require_state(case, State.CREDENTIAL_ISSUED, doing="complete the recovery")
+    broken = _basis_refusal(case, session.credential, now)
+    if broken:
+        raise WorkflowError("This recovery can no longer be completed. Ask the service desk "
+                            "for help.", reason=broken, target=case)
     session.used_at = now
     session.save(update_fields=["used_at"])
     revoked = []
@@ -961,6 +1140,9 @@ def complete_enrolment(recovery_session: RecoverySession,
             else f"passkey_{refusal.reason}"
         record("case_complete_refused", target=recovery_session.case, actor=None,
                request=request, reason=reason, message=refusal.message)
+        if reason in BASIS_CAUSES:
+            void_basis(recovery_session.identity, reason,
+                       channel=recovery_session.credential.channel, request=request)
         raise
 
 
@@ -973,9 +1155,15 @@ def _end_sessions(user: User) -> str:
     return "all before now"
 
 
-def _close(case: RecoveryCase, state: str, now: datetime, reason: str, **fields) -> None:
-    _void_live_secrets(case, now)
+def _close(case: RecoveryCase, state: str, now: datetime, reason: str, *,
+           cause: str = "", actor: User | None = None, request: HttpRequest | None = None,
+           **fields) -> bool:
+    """Close ``case``; its live secrets die with it. True when a recovery
+    credential or session was still live."""
+    voided = _void_live_secrets(case, now, cause or f"case_{state}", actor=actor,
+                                request=request)
     _move(case, state, now, closed_at=now, closing_reason=reason[:500], **fields)
+    return voided
 
 
 def _owe_closing_notices(case: RecoveryCase, outcome: str, subject: str, body: str,
@@ -1010,9 +1198,11 @@ def expire(case: RecoveryCase, *, actor: User | None = None,
     _require_state(case, *RecoveryCase.OPEN_STATES, doing="expire a case")
     if case.deadline > now:
         raise WorkflowError("This case has not reached its deadline.", reason="not_due")
-    _close(case, State.EXPIRED, now, "Deadline passed.")
+    voided = _close(case, State.EXPIRED, now, "Deadline passed.", actor=actor, request=request)
     record("case_expired", target=case, actor=actor, request=request,
            deadline=case.deadline.isoformat())
+    if voided:
+        _tell_credential_voided(case, "case_expired")
     return case
 
 
@@ -1118,8 +1308,10 @@ def cancel(case: RecoveryCase, actor: User, reason: str, *,
     _require_state(case, *RecoveryCase.OPEN_STATES, doing="cancel a case")
     _require_reason(reason, limit=500)
     now = clock.now()
-    _close(case, State.CANCELLED, now, reason.strip())
+    voided = _close(case, State.CANCELLED, now, reason.strip(), actor=actor, request=request)
     record("case_cancelled", target=case, actor=actor, request=request, reason=reason.strip())
+    if voided:
+        _tell_credential_voided(case, "case_cancelled")
     return case
 
 
@@ -1174,6 +1366,8 @@ def repudiate(token: str, *, request: HttpRequest | None = None) -> RecoveryCase
     PasskeyCredential.objects.filter(pk=repudiation.passkey_id, revoked_at__isnull=True).update(
         revoked_at=now, confirmed=False)
     ended = _end_sessions(identity.user) if identity.user else "none"
+    # A recovery already handed out rests on nobody having said "not me".
+    _void_basis(identity.pk, "repudiated", now, request=request)
     follow_up = (RecoveryCase.objects.select_for_update()
                  .filter(identity=identity, state__in=RecoveryCase.OPEN_STATES).first())
     if follow_up is None:

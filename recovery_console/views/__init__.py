@@ -10,6 +10,7 @@ from .public import (
     outbox,
     recovered,
     redeem,
+    redeem_read_out,
     self_service_request,
 )
 from .staff import (
@@ -31,7 +32,7 @@ from .staff import (
 __all__ = [
     "approvals", "attestation", "cancel", "case_detail", "claim", "decide", "enrol",
     "enrol_options", "enrol_verify", "home", "issue_credential", "open_case", "outbox",
-    "queue", "record_rotation", "recovered", "redeem", "request_approval",
+    "queue", "record_rotation", "recovered", "redeem", "redeem_read_out", "request_approval",
     "self_service_request", "step_action",
     "unclaim",
 ]

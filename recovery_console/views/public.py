@@ -89,20 +89,52 @@ def redeem(request, handle: str):
     """GET only shows the form (opening the link uses nothing); POST redeems."""
     form = forms.RedeemForm(request.POST or None)
     if request.method == "POST":
-        if form.is_valid():
-            try:
-                # A handle that cannot exist (a NUL byte, say) is looked up as no handle.
-                known = handle if HANDLE.fullmatch(handle) else ""
-                opened = workflow.redeem(known, form.cleaned_data["code"], request=request)
-            except WorkflowError as refusal:
-                form.add_error(None, refusal.message)
-            else:
-                if request.session.session_key:
-                    request.session.cycle_key()  # a new key for the new power
-                request.session[RECOVERY_SESSION_KEY] = opened.token
-                return redirect("recovery:enrol")
-        return render(request, "recovery/redeem.html", {"form": form}, status=400)
+        # A handle that cannot exist (a NUL byte, say) is looked up as no handle.
+        known = handle if HANDLE.fullmatch(handle) else ""
+        return _redeem(request, form, lambda: workflow.redeem(
+            known, form.cleaned_data["code"], request=request))
     return render(request, "recovery/redeem.html", {"form": form})
+
+
+def _read_out_reference(request) -> str | None:
+    return tokens.normalise_reference(request.POST.get("reference", "")[:20]) or None
+
+
+def _refused_read_out(request):
+    form = forms.ReadOutRedeemForm(request.POST)
+    form.is_valid()
+    form.add_error(None, TOO_MANY_REDEMPTIONS)
+    return render(request, "recovery/redeem_read_out.html", {"form": form}, status=429)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@ratelimit.rate_limited(ratelimit.REDEEM,
+                        subject=lambda request: f"reference:{_read_out_reference(request)}",
+                        refused=_refused_read_out, target=RecoveryCredential)
+def redeem_read_out(request):
+    """The short fixed address for a credential read out on the phone: the
+    person types its reference and the code (the link is too long to say)."""
+    form = forms.ReadOutRedeemForm(request.POST or None)
+    if request.method == "POST":
+        return _redeem(request, form, lambda: workflow.redeem_read_out(
+            form.cleaned_data["reference"], form.cleaned_data["code"], request=request),
+            template="recovery/redeem_read_out.html")
+    return render(request, "recovery/redeem_read_out.html", {"form": form})
+
+
+def _redeem(request, form, redeem, template="recovery/redeem.html"):
+    if form.is_valid():
+        try:
+            opened = redeem()
+        except WorkflowError as refusal:
+            form.add_error(None, refusal.message)
+        else:
+            if request.session.session_key:
+                request.session.cycle_key()  # a new key for the new power
+            request.session[RECOVERY_SESSION_KEY] = opened.token
+            return redirect("recovery:enrol")
+    return render(request, template, {"form": form}, status=400)
 
 
 def _recovery_session(request):

@@ -49,6 +49,35 @@
     return postJSON(url, { credential: credential.toJSON() });
   }
 
+  function passkeysSupported() {
+    return Boolean(window.PublicKeyCredential && PublicKeyCredential.parseCreationOptionsFromJSON
+      && PublicKeyCredential.parseRequestOptionsFromJSON && navigator.credentials);
+  }
+
+  // Passkey buttons and forms that lead to one start hidden or disabled: a
+  // page without this script (JavaScript off) shows its <noscript> advice
+  // instead of a button that would do nothing.
+  function reveal() {
+    var supported = passkeysSupported();
+    document.querySelectorAll("[data-passkey]").forEach(function (button) {
+      button.hidden = !supported;
+    });
+    document.querySelectorAll("form[data-needs-passkeys]").forEach(function (form) {
+      var flag = form.querySelector('input[name="passkeys"]');
+      if (flag) { flag.value = supported ? "supported" : ""; }
+      form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = !supported; });
+    });
+    document.querySelectorAll("[data-passkey-unsupported]").forEach(function (note) {
+      note.hidden = supported;
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", reveal);
+  } else {
+    reveal();
+  }
+
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-passkey]");
     if (!button) { return; }

@@ -37,9 +37,10 @@ def step_url(case, kind):
 
 def redeem_over_http(handle, code):
     subject = Client()
-    assert subject.post(f"/recover/{handle}/", {"code": "AAAAA-AAAAA-AAAAA-AAAAA"}) \
-        .status_code == 400
-    assert subject.post(f"/recover/{handle}/", {"code": code}).status_code == 302
+    wrong = {"code": "AAAAA-AAAAA-AAAAA-AAAAA", "passkeys": "supported"}
+    assert subject.post(f"/recover/{handle}/", wrong).status_code == 400
+    right = {"code": code, "passkeys": "supported"}
+    assert subject.post(f"/recover/{handle}/", right).status_code == 302
     assert subject.get("/recover/enrol/").status_code == 200
     return subject.session[RECOVERY_SESSION_KEY]
 

@@ -79,3 +79,9 @@ def approved(case: RecoveryCase, agent, *supervisors) -> RecoveryCase:
             workflow.approve(case, supervisor, "Evidence is complete.", step_up=step_up_now())
     case.refresh_from_db()
     return case
+
+
+def redeeming(code: str) -> dict:
+    """What a browser that can create passkeys posts to redeem a credential
+    (static/js/passkey.js vouches for the browser in ``passkeys``)."""
+    return {"code": code, "passkeys": "supported"}

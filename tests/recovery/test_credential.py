@@ -17,7 +17,7 @@ from tests.factories import recovery_case
 from tests.sessions import passkey_for, sign_in_client
 from tests.soft_authenticator import SoftAuthenticator
 
-from .support import approved, channel_of, refusals
+from .support import approved, channel_of, redeeming, refusals
 
 pytestmark = pytest.mark.django_db
 State = RecoveryCase.State
@@ -49,7 +49,8 @@ def test_agent_issues_a_credential_shown_once_to_read_out(agent, low_case):
     page = response.content.decode()
     code = response.context["issued"].code
     assert code in page and credential.code_digest not in page
-    assert redeem_url(credential) in page
+    # Read out on the phone: a short reference and one fixed address, not the link.
+    assert credential.reference in page and "localhost:8000/code" in page
     low_case.refresh_from_db()
     assert low_case.state == State.CREDENTIAL_ISSUED
 
@@ -70,15 +71,15 @@ def test_opening_the_link_uses_nothing_and_redeeming_needs_post(client, agent, l
         assert client.get(redeem_url(issued.credential)).status_code == 200
     issued.credential.refresh_from_db()
     assert issued.credential.attempts == 0 and issued.credential.used_at is None
-    response = client.post(redeem_url(issued.credential), {"code": issued.code})
+    response = client.post(redeem_url(issued.credential), redeeming(issued.code))
     assert response.status_code == 302 and response.url == reverse("recovery:enrol")
     assert client.get(reverse("recovery:enrol")).status_code == 200
 
 
 def test_a_replayed_credential_is_refused(client, agent, low_case):
     issued = workflow.issue_credential(low_case, agent)
-    client.post(redeem_url(issued.credential), {"code": issued.code})
-    again = Client().post(redeem_url(issued.credential), {"code": issued.code})
+    client.post(redeem_url(issued.credential), redeeming(issued.code))
+    again = Client().post(redeem_url(issued.credential), redeeming(issued.code))
     assert again.status_code == 400
     assert "cannot be used" in again.content.decode()
     assert RecoverySession.objects.count() == 1
@@ -89,7 +90,7 @@ def test_an_expired_credential_is_refused(client, agent, low_case, monkeypatch):
     issued = workflow.issue_credential(low_case, agent)
     later = timezone.now() + timedelta(minutes=61)
     monkeypatch.setattr(clock, "now", lambda: later)
-    response = client.post(redeem_url(issued.credential), {"code": issued.code})
+    response = client.post(redeem_url(issued.credential), redeeming(issued.code))
     assert response.status_code == 400
     assert not RecoverySession.objects.exists()
     assert refusals("credential_redeem", "expired").exists()
@@ -98,7 +99,7 @@ def test_an_expired_credential_is_refused(client, agent, low_case, monkeypatch):
 def test_a_voided_credential_is_refused(client, agent, low_case):
     first = workflow.issue_credential(low_case, agent)
     workflow.issue_credential(low_case, agent)
-    response = client.post(redeem_url(first.credential), {"code": first.code})
+    response = client.post(redeem_url(first.credential), redeeming(first.code))
     assert response.status_code == 400
     assert refusals("credential_redeem", "voided").exists()
 
@@ -106,18 +107,18 @@ def test_a_voided_credential_is_refused(client, agent, low_case):
 def test_a_foreign_credential_code_is_refused(client, agent, low_case):
     mine = workflow.issue_credential(low_case, agent)
     theirs = workflow.issue_credential(approved(recovery_case("low", agent=agent), agent), agent)
-    response = client.post(redeem_url(mine.credential), {"code": theirs.code})
+    response = client.post(redeem_url(mine.credential), redeeming(theirs.code))
     assert response.status_code == 400
     assert "does not match. 4 tries left" in response.content.decode()
     response = client.post(reverse("recovery:redeem", args=["no-such-handle"]),
-                           {"code": theirs.code})
+                           redeeming(theirs.code))
     assert response.status_code == 400
     assert refusals("credential_redeem", "unknown").exists()
 
 
 def test_an_over_long_code_is_a_form_error_and_counts_nothing(client, agent, low_case):
     issued = workflow.issue_credential(low_case, agent)
-    response = client.post(redeem_url(issued.credential), {"code": "A" * 41})
+    response = client.post(redeem_url(issued.credential), redeeming("A" * 41))
     assert response.status_code == 400
     issued.credential.refresh_from_db()
     assert issued.credential.attempts == 0
@@ -135,7 +136,7 @@ def test_the_user_enrols_a_passkey_which_completes_the_case_and_the_old_one_stop
     user = low_case.identity.user
     old, old_soft = passkey_for(user)
     issued = workflow.issue_credential(low_case, agent)
-    client.post(redeem_url(issued.credential), {"code": issued.code})
+    client.post(redeem_url(issued.credential), redeeming(issued.code))
     options = post_json(client, reverse("recovery:enrol_options")).json()
     assert options["user"]["name"] == user.username
     soft = SoftAuthenticator()
@@ -165,7 +166,7 @@ def test_the_user_enrols_a_passkey_which_completes_the_case_and_the_old_one_stop
 
 def test_enrolment_refuses_a_wrong_content_type(client, agent, low_case):
     issued = workflow.issue_credential(low_case, agent)
-    client.post(redeem_url(issued.credential), {"code": issued.code})
+    client.post(redeem_url(issued.credential), redeeming(issued.code))
     response = client.post(reverse("recovery:enrol_verify"), {"credential": "x"})
     assert response.status_code == 415
     low_case.refresh_from_db()
@@ -174,7 +175,7 @@ def test_enrolment_refuses_a_wrong_content_type(client, agent, low_case):
 
 def test_a_bad_passkey_response_completes_nothing_and_is_audited(client, agent, low_case):
     issued = workflow.issue_credential(low_case, agent)
-    client.post(redeem_url(issued.credential), {"code": issued.code})
+    client.post(redeem_url(issued.credential), redeeming(issued.code))
     post_json(client, reverse("recovery:enrol_options"))
     response = post_json(client, reverse("recovery:enrol_verify"), {"credential": {"id": "x"}})
     assert response.status_code == 400
@@ -187,7 +188,7 @@ def test_a_bad_passkey_response_completes_nothing_and_is_audited(client, agent, 
 
 def test_an_expired_recovery_session_cannot_enrol(client, agent, low_case, monkeypatch):
     issued = workflow.issue_credential(low_case, agent)
-    client.post(redeem_url(issued.credential), {"code": issued.code})
+    client.post(redeem_url(issued.credential), redeeming(issued.code))
     later = timezone.now() + timedelta(minutes=16)
     monkeypatch.setattr(clock, "now", lambda: later)
     assert client.get(reverse("recovery:enrol")).status_code == 403

@@ -20,7 +20,7 @@ from tests.factories import RecoveryChannelFactory, recovery_case, staff
 from tests.sessions import sign_in_client
 from tests.soft_authenticator import SoftAuthenticator
 
-from .support import approved
+from .support import approved, redeeming
 
 pytestmark = pytest.mark.django_db
 State = RecoveryCase.State
@@ -35,7 +35,7 @@ def recover(case, agent, client=None, address="198.51.100.7"):
     client = client or Client(REMOTE_ADDR=address)
     issued = workflow.issue_credential(case, agent)
     client.post(reverse("recovery:redeem", args=[issued.credential.handle]),
-                {"code": issued.code})
+                redeeming(issued.code))
     options = post_json(client, reverse("recovery:enrol_options")).json()
     soft = SoftAuthenticator()
     response = post_json(client, reverse("recovery:enrol_verify"),

@@ -54,6 +54,7 @@ from tests.recovery.support import (
     channel_of,
     code_sent,
     events,
+    redeeming,
     refusals,
     step_of,
     verify,
@@ -180,7 +181,7 @@ def test_a_credential_works_until_one_second_before_its_deadline(
     case = approved(recovery_case("low", agent=agent), agent)
     issued = workflow.issue_credential(case, agent)
     travel(monkeypatch, issued.credential.expires_at + timedelta(seconds=offset))
-    response = Client().post(redeem_url(issued.credential), {"code": issued.code})
+    response = Client().post(redeem_url(issued.credential), redeeming(issued.code))
     assert response.status_code == (302 if works else 400)
     assert RecoverySession.objects.exists() == works
     assert refusals("credential_redeem", "expired").exists() != works
@@ -207,7 +208,7 @@ def test_a_recovery_session_works_until_one_second_before_its_deadline(
     case = approved(recovery_case("low", agent=agent), agent)
     issued = workflow.issue_credential(case, agent)
     client = Client()
-    client.post(redeem_url(issued.credential), {"code": issued.code})
+    client.post(redeem_url(issued.credential), redeeming(issued.code))
     session = RecoverySession.objects.get(case=case)
     travel(monkeypatch, session.expires_at + timedelta(seconds=offset))
     assert client.get(reverse("recovery:enrol")).status_code == (200 if works else 403)
@@ -261,10 +262,10 @@ def test_redemption_attempts_are_counted_per_credential_across_sessions_and_addr
     issued = workflow.issue_credential(case, agent)
     for i in range(issued.credential.max_attempts):
         response = Client(REMOTE_ADDR=f"203.0.113.{i + 1}").post(
-            redeem_url(issued.credential), {"code": "AAAAA-BBBBB-CCCCC-DDDDD"})
+            redeem_url(issued.credential), redeeming("AAAAA-BBBBB-CCCCC-DDDDD"))
         assert response.status_code == 400
     response = Client(REMOTE_ADDR="203.0.113.99").post(redeem_url(issued.credential),
-                                                       {"code": issued.code})
+                                                       redeeming(issued.code))
     assert response.status_code == 400
     assert "cannot be used" in response.content.decode()
     issued.credential.refresh_from_db()
@@ -545,7 +546,7 @@ def recover_through_http(agent, identity, seen: list[str]):
     person = Client()
     link = issued.link.removeprefix(settings.SITE_URL)
     redeem_page = go(person, "get", link)
-    go(person, "post", link, {"code": issued.code.lower().replace("-", " ")})
+    go(person, "post", link, redeeming(issued.code.lower().replace("-", " ")))
     session_token = person.session["recovery_session"]
     go(person, "get", reverse("recovery:enrol"))
     options = post_json(person, reverse("recovery:enrol_options")).json()
@@ -559,7 +560,7 @@ def recover_through_http(agent, identity, seen: list[str]):
     go(Client(), "get", reverse("recovery:repudiate", args=[not_me]))
     go(Client(), "get", reverse("recovery:repudiate", args=[not_me + "x"]))
     go(Client(), "post", reverse("recovery:redeem", args=[issued.credential.handle]),
-       {"code": issued.code})
+       redeeming(issued.code))
     case.refresh_from_db()
     assert case.state == State.COMPLETED
     return {"credential code": issued.code,
@@ -610,7 +611,7 @@ def test_recovery_ends_every_other_session_of_the_person(webauthn_origin):
     assert laptop.get(reverse("accounts:passkeys")).status_code == 200
     issued = workflow.issue_credential(case, agent)
     person = Client()
-    person.post(redeem_url(issued.credential), {"code": issued.code})
+    person.post(redeem_url(issued.credential), redeeming(issued.code))
     options = post_json(person, reverse("recovery:enrol_options")).json()
     post_json(person, reverse("recovery:enrol_verify"),
               {"credential": SoftAuthenticator().create(options)})
@@ -662,15 +663,15 @@ def test_redemption_is_limited_per_address_and_the_real_person_gets_in_after_the
     same_network = "192.0.2.10"
     attacker = Client(REMOTE_ADDR=same_network)
     for n in range(3):
-        attacker.post(reverse("recovery:redeem", args=[f"guess-{n}"]), {"code": "AAAAA"})
+        attacker.post(reverse("recovery:redeem", args=[f"guess-{n}"]), redeeming("AAAAA"))
     person = Client(REMOTE_ADDR=same_network)
-    response = person.post(redeem_url(issued.credential), {"code": issued.code})
+    response = person.post(redeem_url(issued.credential), redeeming(issued.code))
     assert response.status_code == 429
     issued.credential.refresh_from_db()
     assert issued.credential.attempts == 0
     assert Client(REMOTE_ADDR="192.0.2.11").get(redeem_url(issued.credential)).status_code == 200
     later_window(monkeypatch, ratelimit.REDEEM)
-    response = person.post(redeem_url(issued.credential), {"code": issued.code})
+    response = person.post(redeem_url(issued.credential), redeeming(issued.code))
     assert response.status_code == 302
 
 
@@ -681,11 +682,11 @@ def test_redemption_is_limited_per_credential_whatever_the_address(agent, settin
     issued = workflow.issue_credential(case, agent)
     for n in range(2):
         Client(REMOTE_ADDR=f"192.0.2.{n + 20}").post(redeem_url(issued.credential),
-                                                     {"code": "AAAAA"})
+                                                     redeeming("AAAAA"))
     person = Client(REMOTE_ADDR="192.0.2.30")
-    assert person.post(redeem_url(issued.credential), {"code": issued.code}).status_code == 429
+    assert person.post(redeem_url(issued.credential), redeeming(issued.code)).status_code == 429
     later_window(monkeypatch, ratelimit.REDEEM)
-    assert person.post(redeem_url(issued.credential), {"code": issued.code}).status_code == 302
+    assert person.post(redeem_url(issued.credential), redeeming(issued.code)).status_code == 302
 
 
 @pytest.mark.django_db
@@ -768,7 +769,7 @@ def test_redeeming_a_credential_rotates_a_planted_session_key(agent):
     issued = workflow.issue_credential(case, agent)
     client = Client()
     planted = planted_session(client)
-    client.post(redeem_url(issued.credential), {"code": issued.code})
+    client.post(redeem_url(issued.credential), redeeming(issued.code))
     assert client.session.session_key != planted
     attacker = Client()
     attacker.cookies[settings.SESSION_COOKIE_NAME] = planted

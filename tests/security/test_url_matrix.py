@@ -129,6 +129,7 @@ TABLE = [
     Row("recovery:enrol_verify", roles(405), roles(403), METHOD_FIRST, public=True),
     Row("recovery:recovered", roles(200), roles(405), METHOD_FIRST, public=True),
     Row("recovery:redeem", roles(200), roles(400), METHOD_FIRST, ("handle",), public=True),
+    Row("recovery:redeem_read_out", roles(200), roles(400), METHOD_FIRST, public=True),
     Row("recovery:repudiate", roles(200), roles(400), METHOD_FIRST, ("unknown_token",),
         public=True),
     # Security admins: alerts and stale channels.
