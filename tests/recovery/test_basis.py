@@ -25,6 +25,7 @@ from recovery_console.models import (
 )
 from tests import admin_forms
 from tests.factories import recovery_case, staff
+from tests.services import race
 from tests.sessions import sign_in_client
 from tests.soft_authenticator import SoftAuthenticator
 
@@ -257,3 +258,37 @@ def test_a_read_out_credential_rests_on_the_identity_not_on_a_channel(world):
         "passkeys": "supported"})
     assert response.status_code == 400
     assert refusals("credential_redeem", "identity_inactive").exists()
+
+
+def test_deactivating_an_identity_cancels_its_open_case_before_any_credential(agent):
+    case = recovery_case("low", agent=agent)
+    response = admin_forms.change(security_admin(), case.identity, is_active=None)
+    assert response.status_code == 302
+    case.refresh_from_db()
+    assert case.state == State.CANCELLED
+    assert events("case_cancelled").get(object_pk=str(case.pk)).additional_data["cause"] == \
+        "identity_inactive"
+    assert not events("credential_voided").exists()  # nothing was live to void
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("recovery_reference_data")
+@pytest.mark.parametrize("run", range(4))
+def test_a_revocation_racing_a_redemption_never_leaves_a_live_session(on_postgres, agent, run):
+    """Whichever commits first, the other sees it: the redemption refuses, or
+    the revocation voids the session it just opened."""
+    case = approved(recovery_case("low", agent=agent), agent)
+    email = channel_of(case, "email")
+    issued = workflow.issue_credential(case, agent, channel=email)
+
+    def revoke():
+        channel = RecoveryChannel.objects.get(pk=email.pk)
+        channel.revoked_at = timezone.now()
+        channel.save()
+
+    race(lambda: workflow.redeem(issued.credential.handle, issued.code), revoke)
+    case.refresh_from_db()
+    assert case.state == State.CANCELLED
+    assert not RecoverySession.objects.filter(case=case, expires_at__gt=timezone.now()).exists()
+    issued.credential.refresh_from_db()
+    assert issued.credential.used_at is not None or issued.credential.voided_at is not None

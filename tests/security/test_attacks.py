@@ -157,7 +157,7 @@ def test_sixteen_concurrent_redemptions_exactly_one_wins(on_postgres):
     issued = workflow.issue_credential(case, agent)
     url = redeem_url(issued.credential)
     clients = [Client(REMOTE_ADDR=f"198.51.100.{i + 1}") for i in range(16)]
-    statuses, _ = race(*[(lambda c=c: c.post(url, {"code": issued.code}).status_code)
+    statuses, _ = race(*[(lambda c=c: c.post(url, redeeming(issued.code)).status_code)
                          for c in clients])
     assert statuses.count(302) == 1
     assert set(statuses) <= {302, 400, 429}
