@@ -5,6 +5,7 @@ import secrets
 from datetime import timedelta
 
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django_otp.models import Device
@@ -117,6 +118,16 @@ class Identity(models.Model):
         if kwargs.get("update_fields") is not None and "directory_id" in kwargs["update_fields"]:
             kwargs["update_fields"] = {*kwargs["update_fields"], "directory_key"}
         super().save(*args, **kwargs)
+
+    def clean(self):
+        """Refuse, with a message on the field, a directory id another identity
+        already has in canonical form (the database refuses it regardless)."""
+        super().clean()
+        taken = Identity.objects.filter(directory_key=canonical(self.directory_id or ""))
+        if self.directory_id and taken.exclude(pk=self.pk).exists():
+            raise ValidationError({"directory_id": (
+                "Another identity already has this directory id, or one that differs only in "
+                "letter case or character width.")})
 
 
 class PasskeyCredential(Device):
