@@ -99,7 +99,8 @@ def test_the_worker_audits_an_unknown_identifier_without_keeping_or_logging_it(c
     assert refused.remote_addr == "203.0.113.8"
     assert refused.additional_data["identifier_digest"] == tokens.digest(
         "self-service-identifier", "nobody@example.org")
-    everything = json.dumps([e.additional_data for e in LogEntry.objects.all()]).lower()
+    everything = json.dumps([[e.additional_data, e.changes, e.object_repr]
+                             for e in LogEntry.objects.all()]).lower()
     assert "nobody" not in everything
     assert "nobody" not in caplog.text.lower()
     assert not SelfServiceRequest.objects.exists()
