@@ -5,10 +5,13 @@ import secrets
 from datetime import timedelta
 
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from .identifiers import canonical, validate_identifier
 
 
 def new_user_handle() -> str:
@@ -23,9 +26,19 @@ class User(AbstractUser):
     # Every session signed in before this moment is over (set when access is
     # recovered or repudiated): one row to write, however many sessions exist.
     sessions_valid_after = models.DateTimeField(null=True, blank=True)
+    email = models.EmailField("email address", blank=True, validators=[validate_identifier])
+    # The email's canonical form (accounts.identifiers), kept by save(): what
+    # a self-service request is matched against. Not unique: see SECURITY.md.
+    email_key = models.TextField(blank=True, db_index=True, editable=False)
 
     class Meta:
         db_table = "accounts_user"
+
+    def save(self, *args, **kwargs):
+        self.email_key = canonical(self.email)
+        if kwargs.get("update_fields") is not None and "email" in kwargs["update_fields"]:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "email_key"}
+        super().save(*args, **kwargs)
 
 
 class Identity(models.Model):
@@ -50,7 +63,11 @@ class Identity(models.Model):
         max_length=64,
         unique=True,
         help_text="Identifier in the HR or partner directory.",
+        validators=[validate_identifier],
     )
+    # The directory id's canonical form (accounts.identifiers), kept by save():
+    # unique, so two ids that differ only in case or width cannot both exist.
+    directory_key = models.TextField(unique=True, editable=False)
     display_name = models.CharField(max_length=150)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.EMPLOYEE)
     privileged = models.BooleanField(
@@ -96,6 +113,22 @@ class Identity(models.Model):
     def __str__(self) -> str:
         return f"{self.display_name} ({self.directory_id})"
 
+    def save(self, *args, **kwargs):
+        self.directory_key = canonical(self.directory_id)
+        if kwargs.get("update_fields") is not None and "directory_id" in kwargs["update_fields"]:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "directory_key"}
+        super().save(*args, **kwargs)
+
+    def clean(self):
+        """Refuse, with a message on the field, a directory id another identity
+        already has in canonical form (the database refuses it regardless)."""
+        super().clean()
+        taken = Identity.objects.filter(directory_key=canonical(self.directory_id or ""))
+        if self.directory_id and taken.exclude(pk=self.pk).exists():
+            raise ValidationError({"directory_id": (
+                "Another identity already has this directory id, or one that differs only in "
+                "letter case or character width.")})
+
 
 class PasskeyCredential(Device):
     """A WebAuthn credential. Also a django-otp device, so a session signed
@@ -133,8 +166,12 @@ class RecoveryChannel(models.Model):
     identity = models.ForeignKey(Identity, on_delete=models.CASCADE, related_name="channels")
     kind = models.CharField(max_length=10, choices=Kind.choices)
     address = models.CharField(
-        max_length=254, blank=True, help_text="Email address or phone number"
+        max_length=254, blank=True, help_text="Email address or phone number",
+        validators=[validate_identifier],
     )
+    # Email channels: the address's canonical form (accounts.identifiers),
+    # kept by save(); what a self-service request is matched against.
+    address_key = models.TextField(blank=True, db_index=True, editable=False)
     totp_device = models.OneToOneField(
         TOTPDevice, null=True, blank=True, on_delete=models.SET_NULL, related_name="channel"
     )
@@ -155,6 +192,13 @@ class RecoveryChannel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.masked_address}".strip()
+
+    def save(self, *args, **kwargs):
+        self.address_key = canonical(self.address) if self.kind == self.Kind.EMAIL else ""
+        if kwargs.get("update_fields") is not None and \
+                {"address", "kind"} & set(kwargs["update_fields"]):
+            kwargs["update_fields"] = {*kwargs["update_fields"], "address_key"}
+        super().save(*args, **kwargs)
 
     @property
     def masked_address(self) -> str:

@@ -4,6 +4,7 @@ is audited like any other refusal. Browsers still get ``maxlength``."""
 
 from django import forms
 
+from accounts.identifiers import validate_identifier
 from accounts.models import Identity, RecoveryChannel
 
 from .models import RecoveryCase, Tier
@@ -112,12 +113,24 @@ class IssueForm(forms.Form):
         )
 
 
+class IdentifierField(forms.CharField):
+    """A directory id or email address as typed: only plain spaces around it
+    are dropped; an invisible or control character anywhere is refused with
+    a message saying which, never cleaned away silently."""
+
+    def __init__(self, **kwargs):
+        super().__init__(strip=False, validators=[validate_identifier], **kwargs)
+
+    def to_python(self, value):
+        return super().to_python(value).strip(" ")
+
+
 class OpenCaseForm(forms.Form):
-    directory_id = forms.CharField(max_length=64, label="Directory id of the person")
+    directory_id = IdentifierField(max_length=64, label="Directory id of the person")
 
 
 class SelfServiceForm(forms.Form):
-    identifier = forms.CharField(
+    identifier = IdentifierField(
         max_length=254, label="Your work email address or directory id",
         widget=forms.TextInput(attrs={"autocomplete": "username"}),
     )

@@ -646,3 +646,24 @@ class CredentialRotation(models.Model):
 
     def __str__(self) -> str:
         return f"Rotation for case {self.case_id}"
+
+
+class SelfServiceRequest(models.Model):
+    """A self-service request waiting to be resolved by a worker.
+
+    The request page only writes this row and answers, whatever the
+    identifier names, so its timing says nothing about whether an account
+    exists; ``workflow.resolve_self_service_request`` opens the case (or
+    audits the refusal) and deletes the row. The identifier is kept only that
+    long, and this model is not audited by django-auditlog (its entries
+    would keep it)."""
+
+    identifier = models.CharField(max_length=254, help_text="As typed; deleted once resolved.")
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["received_at"], name="self_service_received_idx")]
+
+    def __str__(self) -> str:
+        return f"Self-service request {self.pk}"

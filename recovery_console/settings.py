@@ -300,6 +300,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "recovery_console.tasks.dispatch_due_notices",
         "schedule": 60.0,
     },
+    "resolve-overdue-self-service-requests": {
+        "task": "recovery_console.tasks.resolve_overdue_self_service_requests",
+        "schedule": 60.0,
+    },
     "expire-overdue-recovery-cases": {
         "task": "recovery_console.tasks.expire_overdue_recovery_cases",
         "schedule": 60.0,

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from . import channels, outbox, workflow
+from . import channels, outbox, self_service, workflow
 
 BEAT_HEARTBEAT_KEY = "beat-heartbeat"
 
@@ -55,3 +55,19 @@ def expire_recovery_case(case_id: int) -> int:
 def mark_stale_channels() -> int:
     """Daily: flag recovery channels unconfirmed past the policy's age."""
     return channels.mark_stale()
+
+
+@shared_task(acks_late=True)
+def resolve_self_service_request(request_id: int) -> str:
+    """Open the case a self-service request asked for, or audit why not."""
+    return workflow.resolve_self_service_request(request_id)
+
+
+@shared_task
+def resolve_overdue_self_service_requests() -> int:
+    """Every minute: resolve requests whose task was lost (broker down when
+    they were recorded, worker killed); resolving twice does nothing."""
+    ids = self_service.overdue()
+    for request_id in ids:
+        workflow.resolve_self_service_request(request_id)
+    return len(ids)

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from functools import wraps
 from queue import Empty, SimpleQueue
 
+from auditlog import context as auditlog_context
 from auditlog.models import LogEntry
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -31,11 +32,12 @@ from django.http import HttpRequest
 from django.urls import reverse
 from guardian.shortcuts import assign_perm, remove_perm
 
+from accounts.identifiers import canonical, identities_named
 from accounts.models import Identity, PasskeyCredential, RecoveryChannel, User
 from accounts.roles import Role, roles_of
 from audit.events import client_address, record, record_many
 
-from . import alerts, clock, notices, populations, schedule, tokens
+from . import alerts, clock, notices, populations, schedule, self_service, tokens
 from .models import (
     Alert,
     Approval,
@@ -49,6 +51,7 @@ from .models import (
     RecoverySession,
     Repudiation,
     ScriptStep,
+    SelfServiceRequest,
     Tier,
 )
 from .risk import RECENT_CASE_WINDOW, assess
@@ -361,28 +364,54 @@ def _relation(identity: Identity) -> tuple[str, Identity | None]:
 
 # --- opening and claiming ---------------------------------------------------
 
-def request_self_service(identifier: str, *, request: HttpRequest | None = None) -> None:
-    """An end user asks for recovery. Opens a case when ``identifier`` (a
-    directory id or a registered email address) names an active identity
-    whose tier allows it. Returns nothing either way: the page must not
-    reveal whether an account exists. Every outcome is audited. (Requests
-    are rate-limited per person asked about and per address by the view:
-    ``accounts.ratelimit.SELF_SERVICE``.)"""
-    identifier = identifier.strip()[:254]
-    identity = (Identity.objects.filter(
-        Q(directory_id__iexact=identifier) | Q(user__email__iexact=identifier)
-        | Q(channels__kind=RecoveryChannel.Kind.EMAIL, channels__address__iexact=identifier,
-            channels__revoked_at__isnull=True)).distinct().first() if identifier else None)
-    if identity is None:
-        record("case_open_refused", target=Identity, actor=None, request=request,
-               reason="unknown_account", message="No identity matches.",
-               identifier=identifier)
-        return
-    try:
-        open_case(identity, source=RecoveryCase.Source.SELF_SERVICE, request=request)
-    except WorkflowError:
-        pass  # audited by open_case; the person sees the same page regardless
+def request_self_service(identifier: str, *, request: HttpRequest | None = None
+                         ) -> SelfServiceRequest:
+    """An end user asks for recovery. Records the request and queues its
+    resolution (``resolve_self_service_request``) for a worker, and nothing
+    else: the same work, and so the same time, whether or not ``identifier``
+    names anyone. The page must not reveal whether an account exists.
+    (Requests are rate-limited per person asked about and per address by the
+    view: ``accounts.ratelimit.SELF_SERVICE``.)"""
+    with transaction.atomic():
+        pending = SelfServiceRequest.objects.create(
+            identifier=identifier.strip()[:254], client_address=client_address(request),
+            received_at=clock.now())
+        self_service.resolve_on_commit(pending.pk)
+    return pending
 
+
+def resolve_self_service_request(request_id: int) -> str:
+    """Resolve one recorded self-service request, once: open a case when the
+    identifier (a directory id or a registered email address, compared in
+    canonical form) names exactly one identity whose tier allows it;
+    otherwise audit the refusal. The row, and with it the identifier, is
+    deleted in the same transaction. Run by a worker, or by the sweep for a
+    task that was lost; a second run finds nothing and does nothing."""
+    with transaction.atomic():
+        pending = (SelfServiceRequest.objects.select_for_update(skip_locked=True)
+                   .filter(pk=request_id).first())
+        if pending is None or not SelfServiceRequest.objects.filter(pk=pending.pk).delete()[0]:
+            return "skipped"  # resolved already, or being resolved right now
+        with auditlog_context.set_actor(None, remote_addr=pending.client_address):
+            return _resolve_self_service(pending)
+
+
+def _resolve_self_service(pending: SelfServiceRequest) -> str:
+    named = list(identities_named(pending.identifier)[:2])
+    if len(named) != 1:
+        unknown = not named
+        record("case_open_refused", target=Identity, actor=None,
+               reason="unknown_account" if unknown else "ambiguous_account",
+               message="No identity matches." if unknown else "More than one identity matches.",
+               identifier_digest=tokens.digest("self-service-identifier",
+                                               canonical(pending.identifier)),
+               requested_at=pending.received_at.isoformat())
+        return "unknown" if unknown else "ambiguous"
+    try:
+        open_case(named[0], source=RecoveryCase.Source.SELF_SERVICE)
+    except WorkflowError:
+        return "refused"  # audited by open_case; the person saw the same page regardless
+    return "opened"
 
 
 @_decision("case_open")

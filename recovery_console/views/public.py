@@ -14,6 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import ratelimit, webauthn
+from accounts.identifiers import canonical
 from accounts.models import Identity
 
 from .. import forms, selectors, tokens, workflow
@@ -27,7 +28,9 @@ TOO_MANY_REDEMPTIONS = ("Too many attempts from your network or with this link. 
 
 
 def _requested_identifier(request) -> str | None:
-    return request.POST.get("identifier", "").strip()[:254] or None
+    """Counted in canonical form: case or width variants of one identifier
+    are one person asked about."""
+    return canonical(request.POST.get("identifier", "").strip()[:254]) or None
 
 
 @require_http_methods(["GET", "POST"])
@@ -38,7 +41,8 @@ def _requested_identifier(request) -> str | None:
 )
 def self_service_request(request):
     """The same page and status whether or not an account matches, and
-    whether or not the request was over a rate limit."""
+    whether or not the request was over a rate limit; and the same work:
+    the request is recorded here and resolved by a worker."""
     form = forms.SelfServiceForm(request.POST or None)
     if request.method == "POST":
         if form.is_valid():

@@ -11,6 +11,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import ratelimit
+from accounts.identifiers import canonical
 from accounts.models import Identity
 from accounts.roles import Role, roles_of, staff_required
 from accounts.stepup import last_step_up, step_up_required
@@ -127,7 +128,8 @@ def queue(request):
 def open_case(request):
     form = forms.OpenCaseForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        identity = Identity.objects.filter(directory_id=form.cleaned_data["directory_id"]).first()
+        identity = Identity.objects.filter(
+            directory_key=canonical(form.cleaned_data["directory_id"])).first()
         if identity is None:
             form.add_error("directory_id", "No identity has this directory id.")
         else:

@@ -8,8 +8,8 @@ import re
 from auditlog.models import LogEntry
 from django.utils import timezone
 
-from recovery_console import workflow
-from recovery_console.models import Notice, RecoveryCase, ScriptStep
+from recovery_console import tasks, workflow
+from recovery_console.models import Notice, RecoveryCase, ScriptStep, SelfServiceRequest
 
 
 def events(name: str):
@@ -19,6 +19,13 @@ def events(name: str):
 def refusals(decision: str, reason: str | None = None):
     found = events(f"{decision}_refused")
     return found.filter(additional_data__reason=reason) if reason else found
+
+
+def resolve_self_service_requests() -> list[str]:
+    """What a worker does after each self-service request: the resolution
+    task, run here in-process for every request still recorded."""
+    return [tasks.resolve_self_service_request(pk)
+            for pk in SelfServiceRequest.objects.order_by("pk").values_list("pk", flat=True)]
 
 
 def step_of(case: RecoveryCase, kind: str) -> ScriptStep:

@@ -20,7 +20,7 @@ from recovery_console.models import (
 from tests.factories import reachable_identity, staff
 from tests.sessions import sign_in_client
 
-from .support import approved, pass_code_step, step_of, verify
+from .support import approved, pass_code_step, resolve_self_service_requests, step_of, verify
 from .test_watch import recover
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +38,10 @@ def open_at_desk(client, identity, agent):
 
 
 def ask_self_service(identifier):
-    return Client().post(reverse("recovery:self_service"), {"identifier": identifier})
+    """The request, then what the worker does with it."""
+    response = Client().post(reverse("recovery:self_service"), {"identifier": identifier})
+    resolve_self_service_requests()
+    return response
 
 
 def test_a_contractors_sponsor_attests_even_at_a_tier_without_attestation(client, agent):

@@ -10,7 +10,13 @@ from recovery_console import workflow
 from recovery_console.models import Attestation, Notice, RecoveryCase
 from tests.factories import IdentityFactory, reachable_identity, recovery_case, staff
 
-from .support import attestation_token, pass_code_step, refusals, step_of
+from .support import (
+    attestation_token,
+    pass_code_step,
+    refusals,
+    resolve_self_service_requests,
+    step_of,
+)
 
 pytestmark = pytest.mark.django_db
 REQUEST = reverse("recovery:self_service")
@@ -20,9 +26,16 @@ def ask(client, identifier):
     return client.post(REQUEST, {"identifier": identifier})
 
 
+def ask_and_resolve(client, identifier):
+    """The request, then what the worker does with it."""
+    response = ask(client, identifier)
+    resolve_self_service_requests()
+    return response
+
+
 def test_self_service_request_opens_a_case_and_tells_every_registered_channel(client):
     identity = reachable_identity()
-    response = ask(client, identity.channels.get(kind="email").address.upper())
+    response = ask_and_resolve(client, identity.channels.get(kind="email").address.upper())
     assert response.status_code == 200
     case = RecoveryCase.objects.get(identity=identity)
     assert case.source == "self_service" and case.opened_by is None
@@ -32,10 +45,10 @@ def test_self_service_request_opens_a_case_and_tells_every_registered_channel(cl
 def test_self_service_answers_the_same_whether_or_not_an_account_exists(client):
     identity = reachable_identity()
     restricted = IdentityFactory(kind="service_account", owner=identity)
-    known = ask(client, identity.directory_id)
-    unknown = ask(client, "nobody@example.org")
-    not_allowed = ask(client, restricted.directory_id)
-    already_open = ask(client, identity.directory_id)
+    known = ask_and_resolve(client, identity.directory_id)
+    unknown = ask_and_resolve(client, "nobody@example.org")
+    not_allowed = ask_and_resolve(client, restricted.directory_id)
+    already_open = ask_and_resolve(client, identity.directory_id)
     pages = {re.sub(r'name="csrf-token" content="[^"]*"', "", r.content.decode())
              for r in (known, unknown, not_allowed, already_open)}
     assert {r.status_code for r in (known, unknown, not_allowed, already_open)} == {200}
@@ -101,7 +114,7 @@ def test_self_service_requests_are_limited_per_address_without_saying_so(client,
     for _ in range(2):
         ask(client, "nobody@example.org")
     identity = reachable_identity()
-    response = ask(client, identity.directory_id)
+    response = ask_and_resolve(client, identity.directory_id)
     assert response.status_code == 200
     assert "Request received" in response.content.decode()
     assert not RecoveryCase.objects.exists()

@@ -33,6 +33,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.identifiers import canonical
 from accounts.models import Identity, RecoveryChannel, User
 from accounts.roles import Role
 from audit.chain import HASHED_FIELDS, entry_hash
@@ -165,8 +166,10 @@ class BenchData:
             group = Group.objects.get(name=role)
             users = []
             for i in range(count):
+                email = f"{PREFIX}{role}-{i:03d}@example.org"
+                # bulk_create skips User.save(): the canonical key is set here.
                 user = User(username=f"{PREFIX}{role}-{i:03d}", first_name=role.title(),
-                            last_name=f"{i:03d}", email=f"{PREFIX}{role}-{i:03d}@example.org")
+                            last_name=f"{i:03d}", email=email, email_key=canonical(email))
                 user.set_unusable_password()
                 users.append(user)
             User.objects.bulk_create(users)
@@ -197,8 +200,9 @@ class BenchData:
             kind = rng.choices([k for k, _ in KINDS], [w for _, w in KINDS])[0]
             if not managers or n % 50 == 0:
                 kind = Identity.Kind.EMPLOYEE
-            row = {
-                "id": pk, "directory_id": f"{PREFIX}{label}{n:07d}",
+            directory_id = f"{PREFIX}{label}{n:07d}"
+            row = {  # COPY skips save(): canonical keys are written here
+                "id": pk, "directory_id": directory_id, "directory_key": canonical(directory_id),
                 "display_name": f"{rng.choice(FIRST)} {rng.choice(LAST)} {n}",
                 "kind": kind, "privileged": rng.random() < 0.03,
                 "data_sensitivity": rng.choices(["low", "medium", "high"], [60, 30, 10])[0],
@@ -216,8 +220,8 @@ class BenchData:
             confirmed = self.now - timedelta(days=rng.randint(1, 120))
             self.channels[pk] = [
                 {"id": self.out.next_id(RecoveryChannel), "identity_id": pk, "kind": kind_,
-                 "address": address, "verified_at": created, "last_confirmed_at": confirmed,
-                 "changed_at": created}
+                 "address": address, "address_key": canonical(address) if kind_ == "email" else "",
+                 "verified_at": created, "last_confirmed_at": confirmed, "changed_at": created}
                 for kind_, address in (("email", f"p{n}@example.org"), ("phone", f"+4477{n:08d}"))
             ]
         self.out.copy(Identity, made)
