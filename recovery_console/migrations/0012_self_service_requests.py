@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('recovery', '0010_case_agent_single_index'),
+        ('recovery', '0011_credential_basis_and_reference'),
     ]
 
     operations = [
