@@ -10,6 +10,10 @@ from django.utils import timezone
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from .validators import validate_no_control_characters
+
+ONE_LINE = [validate_no_control_characters]
+
 
 def new_user_handle() -> str:
     return secrets.token_hex(32)
@@ -18,6 +22,10 @@ def new_user_handle() -> str:
 class User(AbstractUser):
     """A person who signs in: staff (by role group) or an identity's own account."""
 
+    # Shown on every staff page and in the audit trail: one line each.
+    first_name = models.CharField("first name", max_length=150, blank=True,
+                                  validators=ONE_LINE)
+    last_name = models.CharField("last name", max_length=150, blank=True, validators=ONE_LINE)
     # WebAuthn user handle: random, never the username or the primary key.
     passkey_handle = models.CharField(max_length=64, unique=True, default=new_user_handle)
     # Every session signed in before this moment is over (set when access is
@@ -51,7 +59,7 @@ class Identity(models.Model):
         unique=True,
         help_text="Identifier in the HR or partner directory.",
     )
-    display_name = models.CharField(max_length=150)
+    display_name = models.CharField(max_length=150, validators=ONE_LINE)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.EMPLOYEE)
     privileged = models.BooleanField(
         default=False, help_text="Administrators and executives: always high tier or above."
@@ -60,11 +68,12 @@ class Identity(models.Model):
         max_length=10, choices=Sensitivity.choices, default=Sensitivity.LOW
     )
     traveller = models.BooleanField(default=False)
-    department = models.CharField(max_length=100, blank=True)
-    partner_organisation = models.CharField(max_length=150, blank=True)
+    department = models.CharField(max_length=100, blank=True, validators=ONE_LINE)
+    partner_organisation = models.CharField(max_length=150, blank=True, validators=ONE_LINE)
     contract_ends_on = models.DateField(null=True, blank=True)
     directory_phone = models.CharField(
-        max_length=32, blank=True, help_text="The number agents call back, from the directory."
+        max_length=32, blank=True, help_text="The number agents call back, from the directory.",
+        validators=ONE_LINE,
     )
     manager = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports"
@@ -133,7 +142,8 @@ class RecoveryChannel(models.Model):
     identity = models.ForeignKey(Identity, on_delete=models.CASCADE, related_name="channels")
     kind = models.CharField(max_length=10, choices=Kind.choices)
     address = models.CharField(
-        max_length=254, blank=True, help_text="Email address or phone number"
+        max_length=254, blank=True, help_text="Email address or phone number",
+        validators=ONE_LINE,
     )
     totp_device = models.OneToOneField(
         TOTPDevice, null=True, blank=True, on_delete=models.SET_NULL, related_name="channel"
