@@ -10,6 +10,7 @@ from django.utils import timezone
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from .timezones import validate_time_zone
 from .validators import validate_no_control_characters
 
 ONE_LINE = [validate_no_control_characters]
@@ -31,6 +32,10 @@ class User(AbstractUser):
     # Every session signed in before this moment is over (set when access is
     # recovered or repudiated): one row to write, however many sessions exist.
     sessions_valid_after = models.DateTimeField(null=True, blank=True)
+    # IANA name; empty: the zone the browser reports, else UTC.
+    time_zone = models.CharField(
+        "time zone", max_length=64, blank=True, validators=[validate_time_zone],
+        help_text="Times on pages show in this zone. Empty: your browser's zone.")
 
     class Meta:
         db_table = "accounts_user"
