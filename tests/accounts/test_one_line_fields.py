@@ -2,6 +2,7 @@
 admin (and anything calling ``full_clean``) refuses a line break or control
 character in them with a clear message, and nothing changes."""
 
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -10,6 +11,7 @@ from django.core.exceptions import ValidationError
 
 from accounts.models import Identity, RecoveryChannel, User
 from accounts.validators import validate_no_control_characters
+from recovery_console.models import Notice
 from tests.factories import IdentityFactory, RecoveryChannelFactory, staff
 from tests.sessions import sign_in_client
 
@@ -17,6 +19,7 @@ pytestmark = pytest.mark.django_db
 
 # CR, LF, NEL (C1), LINE SEPARATOR, CSI (C1), and ESC, TAB, PARAGRAPH SEPARATOR.
 BREAKERS = ["\r", "\n", "\x85", "\u2028", "\x9b", "\x1b", "\t", "\u2029"]
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 MESSAGE = "Enter this on one line: line breaks and control characters are not allowed"
 
 
@@ -161,3 +164,26 @@ def test_full_clean_refuses_a_display_name_with_a_line_break_or_control(breaker)
                                   "ana.lima+desk@example.org", ""])
 def test_ordinary_names_addresses_and_numbers_pass(text):
     validate_no_control_characters(text)
+
+
+def test_a_passkey_name_with_line_breaks_or_controls_is_stored_and_told_as_one_line(client):
+    """The name arrives with the finished ceremony (the authenticator already
+    holds the passkey), so it is made one line rather than refused."""
+    from tests.accounts.test_passkeys import REG_VERIFY, post_json, start_registration
+    from tests.soft_authenticator import SoftAuthenticator
+
+    agent = staff("agent")
+    sign_in_client(client, agent)
+    identity = IdentityFactory(user=agent)
+    RecoveryChannelFactory(identity=identity, kind="email")
+    soft = SoftAuthenticator()
+    name = "Laptop\r\nBcc: x@evil.test\u2028\x85\x9b31m\x1b[0m  key"
+    response = post_json(client, REG_VERIFY,
+                         {"credential": soft.create(start_registration(client)), "name": name})
+    assert response.status_code == 200
+    stored = agent.passkeycredential_set.get().name
+    assert stored == "Laptop Bcc: x@evil.test 31m [0m key"
+    notice = Notice.objects.get(event="passkey_added")
+    first_line = notice.body.split("\n")[0]
+    assert first_line == f"A passkey named “{stored}” was added to your account."
+    assert not CONTROL.search(first_line)
