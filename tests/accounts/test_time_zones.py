@@ -5,12 +5,13 @@ the zone their browser reported, else UTC), labelled with it, inside a
 import csv
 import io
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from auditlog.models import LogEntry
 from django.conf import settings
+from django.test import Client
 from django.urls import reverse
 
 from audit.sampling import SampleRequest, draw_sample
@@ -200,3 +201,23 @@ def test_no_template_formats_a_time_without_the_viewers_zone():
         for number, line in enumerate(path.read_text().splitlines(), 1)
         if unlabelled.search(line)]
     assert offenders == []
+
+
+def test_the_enrolment_page_shows_when_the_session_ends_in_the_browsers_zone():
+    """A public page: the person recovering has no preference, their browser's zone counts."""
+    from recovery_console import workflow
+    from recovery_console.models import RecoverySession
+    from tests.recovery.support import approved
+
+    agent = staff("agent")
+    case = approved(recovery_case("low", agent=agent), agent)
+    issued = workflow.issue_credential(case, agent)
+    subject = Client()
+    subject.cookies["tz"] = "Asia%2FKolkata"
+    subject.post(reverse("recovery:redeem", args=[issued.credential.handle]),
+                 {"code": issued.code})
+    page = subject.get(reverse("recovery:enrol")).content.decode()
+    ends = RecoverySession.objects.get(case=case).expires_at.astimezone(UTC)
+    in_kolkata = ends + timedelta(hours=5, minutes=30)
+    assert (f'<time datetime="{ends.strftime("%Y-%m-%dT%H:%M:%SZ")}">'
+            f'{in_kolkata.strftime("%H:%M")} IST</time>') in page
