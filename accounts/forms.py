@@ -1,5 +1,8 @@
 from django import forms
 
+from .models import User
+from .timezones import zone_names
+
 
 class StaffSignInForm(forms.Form):
     username = forms.CharField(max_length=150, widget=forms.TextInput(
@@ -26,8 +29,6 @@ class StepUpForm(forms.Form):
 
 
 def _zone_choices() -> list[tuple[str, str]]:
-    from .timezones import zone_names
-
     return [("", "My browser's zone (UTC without JavaScript)")] + [
         (name, name.replace("_", " ")) for name in sorted(zone_names())]
 
@@ -41,7 +42,5 @@ class TimeZoneForm(forms.ModelForm):
                                           "(for example Europe/Paris)."})
 
     class Meta:
-        from .models import User
-
         model = User
         fields = ["time_zone"]

@@ -1,8 +1,8 @@
 """Times on pages: in the viewer's zone (activated for the request by
 ``accounts.timezones.ViewerTimeZoneMiddleware``), labelled with that zone,
 inside ``<time datetime="…">`` holding the instant in UTC (ISO 8601).
+A template builtin (settings.TEMPLATES): no ``{% load %}`` needed.
 
-    {% load times %}
     {{ case.deadline|when }}            29 Nov 2026, 14:05 CET
     {{ evidence.created_at|when:"j M, H:i:s" }}
     {{ case.opened_at|ago }}            3 hours (the moment in its title)
