@@ -1,5 +1,8 @@
 from django import forms
 
+from .models import User
+from .timezones import zone_names
+
 
 class StaffSignInForm(forms.Form):
     username = forms.CharField(max_length=150, widget=forms.TextInput(
@@ -23,3 +26,21 @@ class StepUpForm(forms.Form):
         error_messages={"invalid": "Enter the 6-digit code from your authenticator app."},
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )
+
+
+def _zone_choices() -> list[tuple[str, str]]:
+    return [("", "My browser's zone (UTC without JavaScript)")] + [
+        (name, name.replace("_", " ")) for name in sorted(zone_names())]
+
+
+class TimeZoneForm(forms.ModelForm):
+    """A staff member's own time zone for the times pages show."""
+
+    time_zone = forms.ChoiceField(
+        choices=_zone_choices, required=False, label="Show times in",
+        error_messages={"invalid_choice": "Choose a time zone from the list "
+                                          "(for example Europe/Paris)."})
+
+    class Meta:
+        model = User
+        fields = ["time_zone"]

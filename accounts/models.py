@@ -12,6 +12,10 @@ from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from .identifiers import canonical, validate_identifier
+from .timezones import validate_time_zone
+from .validators import validate_no_control_characters
+
+ONE_LINE = [validate_no_control_characters]
 
 
 def new_user_handle() -> str:
@@ -21,6 +25,10 @@ def new_user_handle() -> str:
 class User(AbstractUser):
     """A person who signs in: staff (by role group) or an identity's own account."""
 
+    # Shown on every staff page and in the audit trail: one line each.
+    first_name = models.CharField("first name", max_length=150, blank=True,
+                                  validators=ONE_LINE)
+    last_name = models.CharField("last name", max_length=150, blank=True, validators=ONE_LINE)
     # WebAuthn user handle: random, never the username or the primary key.
     passkey_handle = models.CharField(max_length=64, unique=True, default=new_user_handle)
     # Every session signed in before this moment is over (set when access is
@@ -30,6 +38,10 @@ class User(AbstractUser):
     # The email's canonical form (accounts.identifiers), kept by save(): what
     # a self-service request is matched against. Not unique: see SECURITY.md.
     email_key = models.TextField(blank=True, db_index=True, editable=False)
+    # IANA name; empty: the zone the browser reports, else UTC.
+    time_zone = models.CharField(
+        "time zone", max_length=64, blank=True, validators=[validate_time_zone],
+        help_text="Times on pages show in this zone. Empty: your browser's zone.")
 
     class Meta:
         db_table = "accounts_user"
@@ -68,7 +80,7 @@ class Identity(models.Model):
     # The directory id's canonical form (accounts.identifiers), kept by save():
     # unique, so two ids that differ only in case or width cannot both exist.
     directory_key = models.TextField(unique=True, editable=False)
-    display_name = models.CharField(max_length=150)
+    display_name = models.CharField(max_length=150, validators=ONE_LINE)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.EMPLOYEE)
     privileged = models.BooleanField(
         default=False, help_text="Administrators and executives: always high tier or above."
@@ -77,11 +89,12 @@ class Identity(models.Model):
         max_length=10, choices=Sensitivity.choices, default=Sensitivity.LOW
     )
     traveller = models.BooleanField(default=False)
-    department = models.CharField(max_length=100, blank=True)
-    partner_organisation = models.CharField(max_length=150, blank=True)
+    department = models.CharField(max_length=100, blank=True, validators=ONE_LINE)
+    partner_organisation = models.CharField(max_length=150, blank=True, validators=ONE_LINE)
     contract_ends_on = models.DateField(null=True, blank=True)
     directory_phone = models.CharField(
-        max_length=32, blank=True, help_text="The number agents call back, from the directory."
+        max_length=32, blank=True, help_text="The number agents call back, from the directory.",
+        validators=ONE_LINE,
     )
     manager = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports"
@@ -167,6 +180,7 @@ class RecoveryChannel(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices)
     address = models.CharField(
         max_length=254, blank=True, help_text="Email address or phone number",
+        # Refuses control, format and invisible characters (one line, as ONE_LINE).
         validators=[validate_identifier],
     )
     # Email channels: the address's canonical form (accounts.identifiers),

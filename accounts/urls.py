@@ -15,6 +15,7 @@ urlpatterns = [
     path("accounts/step-up/passkey/verify/", views.step_up_passkey_verify,
          name="step_up_passkey_verify"),
     path("my/sign-in/", views.portal_sign_in, name="portal_sign_in"),
+    path("my/time-zone/", views.time_zone, name="time_zone"),
     path("my/passkeys/", views.passkeys, name="passkeys"),
     path("my/passkeys/add/", views.passkey_add, name="passkey_add"),
     path("my/passkeys/add/options/", views.passkey_register_options,

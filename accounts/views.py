@@ -1,4 +1,5 @@
 from functools import wraps
+from urllib.parse import unquote
 
 from django.contrib import messages
 from django.contrib.auth import logout
@@ -16,9 +17,11 @@ from audit.events import client_address, record
 
 from . import throttle, webauthn
 from .auth import SignInRefused, sign_in_staff, sign_in_with_passkey
-from .forms import StaffSignInForm, StepUpForm
-from .roles import is_staff_member
+from .forms import StaffSignInForm, StepUpForm, TimeZoneForm
+from .roles import is_staff_member, staff_required
 from .stepup import mark_stepped_up, step_up_required
+from .timezones import COOKIE_NAME as ZONE_COOKIE
+from .timezones import zone_or_none
 
 
 def safe_next(request, default: str = "/") -> str:
@@ -138,6 +141,22 @@ def step_up_passkey_verify(request):
     mark_stepped_up(request, passkey)
     record("step_up", target=request.user, request=request, method="passkey")
     return JsonResponse({"redirect": safe_next(request)})
+
+
+@staff_required()
+@require_http_methods(["GET", "POST"])
+def time_zone(request):
+    """A staff member's own choice of the zone pages show times in."""
+    form = TimeZoneForm(request.POST or None, instance=request.user)
+    if form.is_valid():
+        form.save(commit=False).save(update_fields=["time_zone"])
+        chosen = form.cleaned_data["time_zone"] or "your browser's zone"
+        messages.success(request, f"Times now show in {chosen}.")
+        return redirect("accounts:time_zone")
+    browser_zone = zone_or_none(unquote(request.COOKIES.get(ZONE_COOKIE, "")))
+    return render(request, "accounts/time_zone.html",
+                  {"form": form, "browser_zone": browser_zone},
+                  status=400 if form.errors else 200)
 
 
 @verified_required

@@ -45,6 +45,7 @@ from webauthn.helpers.structs import (
 from audit.events import record
 
 from .models import PasskeyCredential, User
+from .validators import CONTROL_CHARACTERS
 
 MAX_BODY_BYTES = 16 * 1024
 CEREMONY_SECONDS = 300
@@ -85,6 +86,12 @@ def registration_options(request: HttpRequest, user: User) -> str:
     return options_to_json(options)
 
 
+def one_line_label(text) -> str:
+    """The passkey's name as one line of at most 64 characters. Not refused:
+    the authenticator has already made the passkey when the name arrives."""
+    return " ".join(CONTROL_CHARACTERS.sub(" ", str(text)).split())[:64] or "Passkey"
+
+
 def register_passkey(request: HttpRequest, user: User, body: bytes,
                      name: str = "Passkey") -> PasskeyCredential:
     """Verify a registration response and store the new passkey for ``user``."""
@@ -104,7 +111,7 @@ def register_passkey(request: HttpRequest, user: User, body: bytes,
         except InvalidRegistrationResponse as exc:
             raise PasskeyError(f"The passkey could not be verified: {exc}", "invalid") from exc
         credential_id = bytes_to_base64url(verified.credential_id)
-        label = str(payload.get("name") or name).strip()[:64] or "Passkey"
+        label = one_line_label(payload.get("name") or name)
         try:
             with transaction.atomic():
                 passkey = PasskeyCredential.objects.create(

@@ -1,5 +1,5 @@
 import csv
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django.contrib import messages
 from django.http import StreamingHttpResponse
@@ -89,8 +89,15 @@ class _Echo:
         return value
 
 
+# Column names are what auditors' tooling reads: kept. The *_at columns are
+# ISO 8601 in UTC (+00:00), as the report page says beside the link.
 CSV_COLUMNS = ["position", "case", "opened_at", "tier", "identity_kind", "agent", "outcome",
                "stratum", "finding", "note", "finding_by", "finding_at"]
+
+
+def _utc(moment) -> str:
+    """CSV times are ISO 8601 in UTC, whatever zone the auditor's pages use."""
+    return moment.astimezone(UTC).isoformat()
 
 
 def _safe(value) -> str:
@@ -111,11 +118,11 @@ def report_csv(request, pk):
             finding = getattr(s, "finding", None)
             case = s.case
             yield writer.writerow([_safe(v) for v in (
-                s.position, case.pk, case.opened_at.isoformat(), case.tier,
+                s.position, case.pk, _utc(case.opened_at), case.tier,
                 case.identity.kind, case.agent.username if case.agent else "", case.state,
                 s.stratum, finding.verdict if finding else "", finding.note if finding else "",
                 finding.auditor.username if finding else "",
-                finding.recorded_at.isoformat() if finding else "")])
+                _utc(finding.recorded_at) if finding else "")])
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="sampling-report-{report.pk}.csv"'

@@ -2,14 +2,14 @@
 must see (recoveries, alerts). Chosen by the MONITORING_SINK setting.
 
 An event is a small JSON object with a correlation id (the case) and never a
-secret: no codes, links or message bodies.
+secret: no codes, links or message bodies. Every sink writes it as one line:
+no raw control character or line separator, whatever a field holds.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import logging.handlers
 import urllib.request
@@ -17,6 +17,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from recovery_console.ops.logs import one_line_json
 
 
 class DeliveryFailed(Exception):
@@ -35,7 +37,8 @@ def _jsonl(event: dict, idempotency_key: str) -> None:
     path = Path(settings.MONITORING_JSONL_PATH)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as out:
-        out.write(json.dumps({**event, "idempotency_key": idempotency_key}, sort_keys=True) + "\n")
+        out.write(one_line_json({**event, "idempotency_key": idempotency_key}, sort_keys=True)
+                  + "\n")
 
 
 def signature(body: bytes) -> str:
@@ -48,7 +51,7 @@ def _webhook(event: dict, idempotency_key: str) -> None:
     url = settings.MONITORING_WEBHOOK_URL
     if not url.startswith(("https://", "http://")) or not settings.MONITORING_WEBHOOK_SECRET:
         raise ImproperlyConfigured("The webhook sink needs MONITORING_WEBHOOK_URL and _SECRET")
-    body = json.dumps(event, sort_keys=True).encode()
+    body = one_line_json(event, sort_keys=True).encode()
     request = urllib.request.Request(  # noqa: S310 - scheme checked above
         url, data=body, method="POST",
         headers={"Content-Type": "application/json", "Idempotency-Key": idempotency_key,
@@ -77,8 +80,8 @@ def _syslog(event: dict, idempotency_key: str) -> None:
         _syslog_logger.addHandler(logging.handlers.SysLogHandler(address=target))
         _syslog_logger.propagate = False
     _syslog_logger.warning("recovery-console %s",
-                           json.dumps({**event, "idempotency_key": idempotency_key},
-                                      sort_keys=True))
+                           one_line_json({**event, "idempotency_key": idempotency_key},
+                                         sort_keys=True))
 
 
 SINKS = {"jsonl": _jsonl, "webhook": _webhook, "syslog": _syslog}

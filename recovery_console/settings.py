@@ -83,6 +83,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "accounts.middleware.SessionLifetimeMiddleware",
+    "accounts.timezones.ViewerTimeZoneMiddleware",
     "audit.middleware.AuditContextMiddleware",
 ]
 
@@ -102,6 +103,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.roles.roles_context",
             ],
+            # ``when`` and ``ago``: every time on a page, in the viewer's zone, labelled.
+            "builtins": ["recovery_console.templatetags.times"],
         },
     },
 ]

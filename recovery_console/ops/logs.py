@@ -5,6 +5,11 @@ Links that carry secrets (``/recover/<handle>/``, ``/attest/<token>/``) are
 redacted from every message, wherever it comes from (Django's own "Not
 Found: <path>" warnings included); codes and passwords are never passed to a
 logger in the first place.
+
+A line is one line whatever a field holds: every C0 and C1 control character
+and Unicode line or paragraph separator is escaped in the written line (a
+request path with U+2028 or U+009B would otherwise split the line for
+``splitlines()`` and colour a terminal).
 """
 
 from __future__ import annotations
@@ -31,6 +36,29 @@ _SECRET_PATHS = re.compile(
 # Extra attributes worth keeping when a caller (or Django) passes them.
 _EXTRA_FIELDS = ("method", "path", "status", "status_code", "duration_ms", "task_id",
                  "task_name", "remote_addr")
+
+
+# C0, DEL, C1 (U+0085 NEL and U+009B CSI among them), and the Unicode line and
+# paragraph separators: what splits a line or drives a terminal.
+LINE_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escape_char(match: re.Match) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control and line separator written as ``\\uXXXX``:
+    a terminal shows it, nothing splits or colours the line. Inside a JSON
+    document the escape is JSON's own, so the value parses back unchanged."""
+    return LINE_BREAKING.sub(_escape_char, text)
+
+
+def one_line_json(value, **options) -> str:
+    """``json.dumps(value)`` as a single line with no raw control character or
+    line separator, whatever string the value holds (keys, nested values).
+    ``json.dumps`` escapes C0 controls itself, not DEL, C1 or U+2028/U+2029."""
+    return escape_controls(json.dumps(value, **options))
 
 
 def redact(text: str) -> str:
@@ -82,16 +110,28 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = redact(self.formatException(record.exc_info))
         if record.stack_info:
             entry["stack"] = redact(self.formatStack(record.stack_info))
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return one_line_json(entry, default=str, ensure_ascii=False)
 
 
 class PlainFormatter(logging.Formatter):
-    """Human-readable lines for a terminal, redacted like the JSON ones."""
+    """Human-readable lines for a terminal, redacted like the JSON ones. The
+    line itself has its controls escaped; a traceback keeps its own lines, each
+    escaped and indented, so nothing in it passes for a line of its own."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        line = redact(super().format(record))
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        line = escape_controls(redact(super().formatMessage(record)))
         request_id = getattr(record, "request_id", None)
-        return f"{line} [request {request_id}]" if request_id else line
+        return f"{line} [request {escape_controls(str(request_id))}]" if request_id else line
+
+    def formatException(self, ei) -> str:  # noqa: N802 - logging's name
+        return _indented(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802 - logging's name
+        return _indented(super().formatStack(stack_info))
+
+
+def _indented(text: str) -> str:
+    return "\n".join("    | " + escape_controls(redact(line)) for line in text.split("\n"))
 
 
 request_log = logging.getLogger("recovery_console.request")

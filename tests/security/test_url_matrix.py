@@ -81,6 +81,11 @@ TABLE = [
         roles(200, anonymous=LOGIN), GUARD_FIRST, public=True),
     Row("accounts:step_up_passkey_verify", roles(405, anonymous=LOGIN),
         roles(400, anonymous=LOGIN), GUARD_FIRST, public=True),
+    # One's own time zone for the times pages show (an own-account page like
+    # one's passkeys, auditors included): staff only; an empty POST shows the
+    # form again.
+    Row("accounts:time_zone", roles(200, anonymous=LOGIN, end_user=403),
+        roles(200, anonymous=LOGIN, end_user=403), GUARD_FIRST, public=True),
     Row("accounts:passkeys", roles(200, anonymous=LOGIN), roles(200, anonymous=LOGIN),
         ANY_METHOD, public=True),
     Row("accounts:passkey_add", roles(200, anonymous=LOGIN), roles(200, anonymous=LOGIN),

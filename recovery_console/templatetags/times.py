@@ -1,0 +1,71 @@
+"""Times on pages: in the viewer's zone (activated for the request by
+``accounts.timezones.ViewerTimeZoneMiddleware``), labelled with that zone,
+inside ``<time datetime="…">`` holding the instant in UTC (ISO 8601).
+A template builtin (settings.TEMPLATES): no ``{% load %}`` needed.
+
+    {{ case.deadline|when }}            29 Nov 2026, 14:05 CET
+    {{ evidence.created_at|when:"j M, H:i:s" }}
+    {{ case.opened_at|ago }}            3 hours (the moment in its title)
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from django import template
+from django.utils import dateformat, timezone
+from django.utils.html import format_html
+from django.utils.timesince import timesince
+
+register = template.Library()
+
+DEFAULT_FORMAT = "j M Y, H:i"
+# Format characters that show a time of day: such a text gets the zone's label.
+_TIME_OF_DAY = set("aAfgGhHiPsu")
+
+
+def zone_label(moment: datetime) -> str:
+    """The zone's abbreviation at ``moment`` (CET, EDT, UTC), or its offset
+    from UTC where the zone has no letters for it (UTC+05:45)."""
+    name = moment.tzname() or ""
+    if name.isascii() and name.isalpha():
+        return name
+    offset = int(moment.utcoffset().total_seconds()) // 60
+    hours, minutes = divmod(abs(offset), 60)
+    return f"UTC{'-' if offset < 0 else '+'}{hours:02d}:{minutes:02d}"
+
+
+def _utc_iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _aware(value: datetime) -> datetime:
+    return timezone.make_aware(value, UTC) if timezone.is_naive(value) else value
+
+
+def local_text(value: datetime, fmt: str = DEFAULT_FORMAT) -> str:
+    """``value`` in the viewer's zone as ``fmt``, with the zone's label."""
+    local = timezone.localtime(_aware(value))
+    text = dateformat.format(local, fmt)
+    return f"{text} {zone_label(local)}" if _TIME_OF_DAY & set(fmt) else text
+
+
+@register.filter
+def when(value, fmt: str = DEFAULT_FORMAT):
+    """A moment in the viewer's zone, labelled, in a ``<time>`` element."""
+    if isinstance(value, datetime):
+        return format_html('<time datetime="{}">{}</time>', _utc_iso(_aware(value)),
+                           local_text(value, fmt))
+    if isinstance(value, date):
+        return format_html('<time datetime="{}">{}</time>', value.isoformat(),
+                           dateformat.format(value, fmt))
+    return ""
+
+
+@register.filter
+def ago(value):
+    """How long ago ``value`` was ("3 hours"), with the moment in the title."""
+    if not isinstance(value, datetime):
+        return ""
+    return format_html('<time datetime="{}" title="{}">{}</time>', _utc_iso(_aware(value)),
+                       local_text(value), timesince(_aware(value)))
