@@ -84,6 +84,16 @@ def validate_identifier(value: str) -> None:
                               params={"character": describe(character), "position": position})
 
 
+def validate_one_line_identifier(value: str) -> None:
+    """For a value that is both an identifier and a line staff read (a channel
+    address): line breaks and controls get the one-line message, other
+    invisible characters the identifier's; one message either way."""
+    from .validators import validate_no_control_characters
+
+    validate_no_control_characters(value)
+    validate_identifier(value)
+
+
 def identities_named(identifier: str):
     """Identities ``identifier`` names, by equality of canonical forms: a
     directory id, the identity's user email, or an unrevoked email channel.

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from .identifiers import canonical, validate_identifier
+from .identifiers import canonical, validate_identifier, validate_one_line_identifier
 from .timezones import validate_time_zone
 from .validators import validate_no_control_characters
 
@@ -180,8 +180,7 @@ class RecoveryChannel(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices)
     address = models.CharField(
         max_length=254, blank=True, help_text="Email address or phone number",
-        # Refuses control, format and invisible characters (one line, as ONE_LINE).
-        validators=[validate_identifier],
+        validators=[validate_one_line_identifier],
     )
     # Email channels: the address's canonical form (accounts.identifiers),
     # kept by save(); what a self-service request is matched against.

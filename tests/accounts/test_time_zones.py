@@ -207,7 +207,7 @@ def test_the_enrolment_page_shows_when_the_session_ends_in_the_browsers_zone():
     """A public page: the person recovering has no preference, their browser's zone counts."""
     from recovery_console import workflow
     from recovery_console.models import RecoverySession
-    from tests.recovery.support import approved
+    from tests.recovery.support import approved, redeeming
 
     agent = staff("agent")
     case = approved(recovery_case("low", agent=agent), agent)
@@ -215,7 +215,7 @@ def test_the_enrolment_page_shows_when_the_session_ends_in_the_browsers_zone():
     subject = Client()
     subject.cookies["tz"] = "Asia%2FKolkata"
     subject.post(reverse("recovery:redeem", args=[issued.credential.handle]),
-                 {"code": issued.code})
+                 redeeming(issued.code))
     page = subject.get(reverse("recovery:enrol")).content.decode()
     ends = RecoverySession.objects.get(case=case).expires_at.astimezone(UTC)
     in_kolkata = ends + timedelta(hours=5, minutes=30)
