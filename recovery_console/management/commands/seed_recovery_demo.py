@@ -25,6 +25,7 @@ import re
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import wraps
 
 import cbor2
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -133,6 +134,18 @@ def _sent_at_the_time(notice: Notice) -> None:
     monitoring must not see old decisions as new ones)."""
 
 
+def _story(tell: Callable[..., Story]) -> Callable[..., Story | None]:
+    """A story about the demo identity named by its directory id; none when
+    that identity is missing or already has an open case."""
+
+    @wraps(tell)
+    def about(self: DemoHistory, directory_id: str, *args, **kwargs) -> Story | None:
+        identity = self.identities.get(directory_id)
+        return None if identity is None else tell(self, identity, *args, **kwargs)
+
+    return about
+
+
 class DemoHistory:
     """Plays stories: each a sequence of workflow decisions at their moments."""
 
@@ -194,9 +207,6 @@ class DemoHistory:
     def _minutes(self, low: int, high: int) -> timedelta:
         return timedelta(minutes=self.rng.randint(low, high), seconds=self.rng.randint(0, 59))
 
-    def _take(self, directory_id: str) -> Identity | None:
-        return self.identities.get(directory_id)
-
     # --- what happened ---------------------------------------------------------
 
     def history(self) -> list[Story]:
@@ -254,8 +264,8 @@ class DemoHistory:
                            reason="Duplicate: the sponsor asked the desk to wait until the "
                                   "contractor's laptop is replaced."),
             # Expired.
-            self.expired_unclaimed("emp-020", self._day(38, 18, 40)),
-            self.expired_waiting("ptn-003", d.agent, self._day(24, 10, 50)),
+            self.expired("emp-020", None, self._day(38, 18, 40)),
+            self.expired("ptn-003", d.agent, self._day(24, 10, 50)),
             self.expired_unredeemed("emp-009", d.agent2, self._day(11, 11, 25)),
         ]
         return [story for story in plan if story is not None]
@@ -278,15 +288,10 @@ class DemoHistory:
 
     # --- stories ---------------------------------------------------------------
 
-    def completed(self, who: str, agent: User, t: datetime, *, approvers=(),
+    @_story
+    def completed(self, identity: Identity, agent: User, t: datetime, *, approvers=(),
                   source: str = Source.DESK, delivery: str = "channel",
-                  wrong_code_first: bool = False, alert_handled: bool = False) -> Story | None:
-        identity = self._take(who)
-        return None if identity is None else self._completed(
-            identity, agent, t, approvers, source, delivery, wrong_code_first, alert_handled)
-
-    def _completed(self, identity, agent, t, approvers, source, delivery, wrong_code_first,
-                   alert_handled) -> Story:
+                  wrong_code_first: bool = False, alert_handled: bool = False) -> Story:
         t = yield t
         self._lost_passkey(identity, t)
         case = self._open(identity, agent, source)
@@ -300,11 +305,8 @@ class DemoHistory:
         t = yield from self._approve(case, agent, approvers, t)
         yield from self._restore(case, agent, t, delivery)
 
-    def rotated(self, who: str, agent: User, t: datetime) -> Story | None:
-        identity = self._take(who)
-        return None if identity is None else self._rotated(identity, agent, t)
-
-    def _rotated(self, identity, agent, t) -> Story:
+    @_story
+    def rotated(self, identity: Identity, agent: User, t: datetime) -> Story:
         t = yield t
         case = self._open(identity, agent)
         t = yield t + self._minutes(1, 5)
@@ -315,12 +317,9 @@ class DemoHistory:
         workflow.record_rotation(case, agent, f"CHG-{10000 + case.pk * 37}",
                                  "Key rotated in the vault; the old key was revoked.")
 
-    def denied(self, who: str, agent: User, t: datetime, approver: User,
-               reason: str) -> Story | None:
-        identity = self._take(who)
-        return None if identity is None else self._denied(identity, agent, t, approver, reason)
-
-    def _denied(self, identity, agent, t, approver, reason) -> Story:
+    @_story
+    def denied(self, identity: Identity, agent: User, t: datetime, approver: User,
+               reason: str) -> Story:
         t = yield t
         self._lost_passkey(identity, t)
         case = self._open(identity, agent)
@@ -332,11 +331,8 @@ class DemoHistory:
         t = yield t + self._minutes(10, 50)
         workflow.deny(case, approver, reason, step_up=self._step_up(approver, t))
 
-    def failed_codes(self, who: str, agent: User, t: datetime) -> Story | None:
-        identity = self._take(who)
-        return None if identity is None else self._failed_codes(identity, agent, t)
-
-    def _failed_codes(self, identity, agent, t) -> Story:
+    @_story
+    def failed_codes(self, identity: Identity, agent: User, t: datetime) -> Story:
         t = yield t
         self._lost_passkey(identity, t)
         case = self._open(identity, agent)
@@ -352,11 +348,8 @@ class DemoHistory:
         workflow.fail(case, agent, "The caller read back three wrong codes and could not say "
                                    "which phone the code went to.")
 
-    def refused_by_attester(self, who: str, agent: User, t: datetime) -> Story | None:
-        identity = self._take(who)
-        return None if identity is None else self._refused_by_attester(identity, agent, t)
-
-    def _refused_by_attester(self, identity, agent, t) -> Story:
+    @_story
+    def refused_by_attester(self, identity: Identity, agent: User, t: datetime) -> Story:
         t = yield t
         self._lost_passkey(identity, t)
         case = self._open(identity, agent)
@@ -364,11 +357,8 @@ class DemoHistory:
         workflow.claim(case, agent)
         t = yield from self._verify(case, agent, t, attester_confirms=False)
 
-    def failed_callback(self, who: str, agent: User, t: datetime) -> Story | None:
-        identity = self._take(who)
-        return None if identity is None else self._failed_callback(identity, agent, t)
-
-    def _failed_callback(self, identity, agent, t) -> Story:
+    @_story
+    def failed_callback(self, identity: Identity, agent: User, t: datetime) -> Story:
         t = yield t
         self._lost_passkey(identity, t)
         case = self._open(identity, agent)
@@ -383,12 +373,9 @@ class DemoHistory:
         t = yield t + self._minutes(1, 4)
         workflow.fail(case, agent, "Callback: the account holder did not make this request.")
 
-    def cancelled(self, who: str, agent: User, t: datetime, *, by: User,
-                  reason: str) -> Story | None:
-        identity = self._take(who)
-        return None if identity is None else self._cancelled(identity, agent, t, by, reason)
-
-    def _cancelled(self, identity, agent, t, by, reason) -> Story:
+    @_story
+    def cancelled(self, identity: Identity, agent: User, t: datetime, *, by: User,
+                  reason: str) -> Story:
         t = yield t
         self._lost_passkey(identity, t)
         case = self._open(identity, agent)
@@ -397,16 +384,10 @@ class DemoHistory:
         t = yield t + self._minutes(3, 25)
         workflow.cancel(case, by, reason)
 
-    def expired_unclaimed(self, who: str, t: datetime) -> Story | None:
-        identity = self._take(who)
-        return None if identity is None else self._expired(identity, None, t)
-
-    def expired_waiting(self, who: str, agent: User, t: datetime) -> Story | None:
-        identity = self._take(who)
-        return None if identity is None else self._expired(identity, agent, t)
-
-    def _expired(self, identity, agent, t) -> Story:
-        """Nobody finished it: the minute sweep closes it at its deadline."""
+    @_story
+    def expired(self, identity: Identity, agent: User | None, t: datetime) -> Story:
+        """Nobody finished it (nobody claimed it, or the caller never read the
+        code back): the minute sweep closes it at its deadline."""
         t = yield t
         self._lost_passkey(identity, t)
         case = self._open(identity, agent, Source.DESK if agent else Source.SELF_SERVICE)
@@ -419,13 +400,9 @@ class DemoHistory:
         t = yield case.deadline + timedelta(seconds=40)
         workflow.expire_due(case_ids=[case.pk], now=t)
 
-    def expired_unredeemed(self, who: str, agent: User, t: datetime, *,
-                           approvers=()) -> Story | None:
-        identity = self._take(who)
-        return None if identity is None else self._expired_unredeemed(identity, agent, t,
-                                                                      approvers)
-
-    def _expired_unredeemed(self, identity, agent, t, approvers) -> Story:
+    @_story
+    def expired_unredeemed(self, identity: Identity, agent: User, t: datetime, *,
+                           approvers=()) -> Story:
         """The credential was issued and never used: the sweep expires the case
         once it runs out."""
         t = yield t
@@ -442,20 +419,14 @@ class DemoHistory:
 
     # --- open cases ------------------------------------------------------------
 
-    def opened(self, who: str, agent: User | None, t: datetime) -> Story | None:
-        identity = self._take(who)
-        return None if identity is None else self._opened(identity, agent, t)
-
-    def _opened(self, identity, agent, t) -> Story:
+    @_story
+    def opened(self, identity: Identity, agent: User | None, t: datetime) -> Story:
         yield t
         self._lost_passkey(identity, t)
         self._open(identity, agent, Source.DESK if agent else Source.SELF_SERVICE)
 
-    def waiting_for_code(self, who: str, agent: User, t: datetime) -> Story | None:
-        identity = self._take(who)
-        return None if identity is None else self._waiting_for_code(identity, agent, t)
-
-    def _waiting_for_code(self, identity, agent, t) -> Story:
+    @_story
+    def waiting_for_code(self, identity: Identity, agent: User, t: datetime) -> Story:
         t = yield t
         self._lost_passkey(identity, t)
         case = self._open(identity, agent)
@@ -465,11 +436,8 @@ class DemoHistory:
         step = case.script.steps.get(kind=Kind.CHANNEL_CODE)
         workflow.send_channel_code(case, agent, step, self._channel(case))
 
-    def waiting_for_attestation(self, who: str, agent: User, t: datetime) -> Story | None:
-        identity = self._take(who)
-        return None if identity is None else self._waiting_for_attestation(identity, agent, t)
-
-    def _waiting_for_attestation(self, identity, agent, t) -> Story:
+    @_story
+    def waiting_for_attestation(self, identity: Identity, agent: User, t: datetime) -> Story:
         t = yield t
         self._lost_passkey(identity, t)
         case = self._open(identity, agent)
@@ -480,11 +448,8 @@ class DemoHistory:
         step = case.script.steps.get(kind=Kind.ATTESTATION)
         workflow.request_attestation(case, agent, step)
 
-    def waiting_for_approval(self, who: str, agent: User, t: datetime) -> Story | None:
-        identity = self._take(who)
-        return None if identity is None else self._waiting_for_approval(identity, agent, t)
-
-    def _waiting_for_approval(self, identity, agent, t) -> Story:
+    @_story
+    def waiting_for_approval(self, identity: Identity, agent: User, t: datetime) -> Story:
         t = yield t
         self._lost_passkey(identity, t)
         case = self._open(identity, agent)
@@ -496,11 +461,8 @@ class DemoHistory:
             yield t + timedelta(minutes=2)
             workflow.request_approval(case, agent)
 
-    def ready_to_issue(self, who: str, agent: User, t: datetime) -> Story | None:
-        identity = self._take(who)
-        return None if identity is None else self._ready_to_issue(identity, agent, t)
-
-    def _ready_to_issue(self, identity, agent, t) -> Story:
+    @_story
+    def ready_to_issue(self, identity: Identity, agent: User, t: datetime) -> Story:
         t = yield t
         self._lost_passkey(identity, t)
         case = self._open(identity, agent)
