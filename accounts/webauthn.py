@@ -110,27 +110,43 @@ def register_passkey(request: HttpRequest, user: User, body: bytes,
             )
         except InvalidRegistrationResponse as exc:
             raise PasskeyError(f"The passkey could not be verified: {exc}", "invalid") from exc
-        credential_id = bytes_to_base64url(verified.credential_id)
         label = one_line_label(payload.get("name") or name)
         try:
-            with transaction.atomic():
-                passkey = PasskeyCredential.objects.create(
-                    user=user, name=label, confirmed=True, credential_id=credential_id,
-                    public_key=verified.credential_public_key, sign_count=verified.sign_count,
-                    transports=_transports(credential),
-                    aaguid=verified.aaguid, backed_up=verified.credential_backed_up,
-                )
-                record("passkey_registered", target=passkey, actor=user, request=request,
-                       passkey=passkey.pk)
-                _notify_passkey_change(user, f"passkey-added:{passkey.pk}", "passkey_added",
-                                       f"A passkey named “{label}” was added to your account.")
-                _watch_enrolment(user, passkey, request)
+            passkey = store_passkey(
+                user, name=label, credential_id=bytes_to_base64url(verified.credential_id),
+                public_key=verified.credential_public_key, sign_count=verified.sign_count,
+                transports=_transports(credential), aaguid=verified.aaguid,
+                backed_up=verified.credential_backed_up, request=request,
+            )
         except IntegrityError as exc:
             raise PasskeyError("This passkey is already registered.", "duplicate") from exc
     except PasskeyError as refusal:
         record("passkey_registration_refused", target=user, actor=None, request=request,
                reason=refusal.reason)
         raise
+    return passkey
+
+
+def store_passkey(user: User, *, name: str, credential_id: str, public_key: bytes,
+                  sign_count: int = 0, transports: list[str] | None = None, aaguid: str = "",
+                  backed_up: bool = False,
+                  request: HttpRequest | None = None) -> PasskeyCredential:
+    """Keep a passkey whose registration was verified: audited, the owner told
+    on every channel, and an alert if it lands in a recovery's watch period.
+    Only ``register_passkey`` (after the ceremony) and the demo history call it."""
+    from recovery_console import clock
+
+    with transaction.atomic():
+        passkey = PasskeyCredential.objects.create(
+            user=user, name=name, confirmed=True, credential_id=credential_id,
+            public_key=public_key, sign_count=sign_count, transports=transports or [],
+            aaguid=aaguid, backed_up=backed_up, created_at=clock.now(),
+        )
+        record("passkey_registered", target=passkey, actor=user, request=request,
+               passkey=passkey.pk)
+        _notify_passkey_change(user, f"passkey-added:{passkey.pk}", "passkey_added",
+                               f"A passkey named “{name}” was added to your account.")
+        _watch_enrolment(user, passkey, request)
     return passkey
 
 

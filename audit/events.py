@@ -15,7 +15,6 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 from django.http import HttpRequest
-from django.utils import timezone
 
 
 def client_address(request: HttpRequest | None) -> str | None:
@@ -77,8 +76,10 @@ def record_many(event: str, model: type[models.Model], items: list[tuple[int, di
     if not items:
         return 0
     content_type = ContentType.objects.get_for_model(model)
+    from recovery_console import clock
+
     label = model._meta.verbose_name.capitalize()
-    now = timezone.now()
+    now = clock.now()
     actor_id = actor.pk if actor is not None else None
     connection = transaction.get_connection()
     if connection.vendor != "postgresql":

@@ -19,6 +19,11 @@ class SampleForm(forms.Form):
     seed = forms.IntegerField(required=False, min_value=0, max_value=2**62,
                               help_text="Leave empty for a new random sample; give a report's "
                                         "seed to draw it again.")
+    include_open = forms.BooleanField(
+        required=False, label="Include open cases",
+        help_text="By default only closed cases are drawn: an open case's story is not "
+                  "finished. Tick to draw from open cases too (to redraw a report, give its "
+                  "seed and the same choice).")
 
     def clean(self):
         data = super().clean()

@@ -52,6 +52,10 @@ class SamplingReport(models.Model):
     sample_rate = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)
     strata = models.JSONField(default=list, blank=True)
     seed = models.BigIntegerField()
+    include_open = models.BooleanField(
+        default=False,
+        help_text="Drawn from open cases as well; by default only closed cases (whose story "
+                  "is complete) are sampled.")
     population = models.PositiveIntegerField()
 
     class Meta:

@@ -45,6 +45,7 @@ class SampleRequest:
     sample_rate: Decimal | None = None
     strata: tuple[str, ...] = ()
     seed: int | None = None
+    include_open: bool = False
 
 
 def cases_opened_between(start: date, end: date):
@@ -57,18 +58,25 @@ def cases_opened_between(start: date, end: date):
 def draw_sample(auditor: User, wanted: SampleRequest, *,
                 request: HttpRequest | None = None) -> SamplingReport:
     """Draw and store a sample. Only auditors may; the same inputs and seed
-    always give the same cases."""
+    always give the same cases. Only closed cases are drawn (an open case's
+    story is not finished: nothing to review yet) unless ``include_open``."""
     _require_auditor(auditor)
     strata = _validate(wanted)
     fields = [STRATUM_FIELDS[s] for s in strata]
-    rows = list(cases_opened_between(wanted.period_start, wanted.period_end)
-                .order_by("pk").values_list("pk", *fields))
+    opened = cases_opened_between(wanted.period_start, wanted.period_end)
+    population = opened if wanted.include_open else opened.exclude(
+        state__in=RecoveryCase.OPEN_STATES)
+    rows = list(population.order_by("pk").values_list("pk", *fields))
     if not rows:
+        if opened.exists():
+            raise SamplingError("Every case opened in this period is still open: tick "
+                                "“Include open cases” or choose another period.")
         raise SamplingError("No recovery cases were opened in this period: choose another one.")
     size = wanted.sample_size or math.ceil(Decimal(len(rows)) * wanted.sample_rate)
     if size > len(rows):
+        which = "" if wanted.include_open else " (closed cases only)"
         raise SamplingError(f"The sample size ({size}) is larger than the {len(rows)} cases "
-                            f"opened in this period.")
+                            f"opened in this period{which}.")
     seed = wanted.seed if wanted.seed is not None else secrets.randbits(62)
     groups: dict[str, list[int]] = defaultdict(list)
     for pk, *values in rows:
@@ -79,6 +87,7 @@ def draw_sample(auditor: User, wanted: SampleRequest, *,
             title=wanted.title, created_by=auditor, period_start=wanted.period_start,
             period_end=wanted.period_end, sample_size=wanted.sample_size,
             sample_rate=wanted.sample_rate, strata=list(strata), seed=seed, population=len(rows),
+            include_open=wanted.include_open,
         )
         SampledCase.objects.bulk_create(
             SampledCase(report=report, case_id=pk, stratum=label, position=i)
@@ -86,6 +95,7 @@ def draw_sample(auditor: User, wanted: SampleRequest, *,
         )
         record("sample_drawn", target=report, actor=auditor, request=request, seed=seed,
                population=len(rows), sampled=len(chosen), strata=list(strata),
+               include_open=wanted.include_open,
                period=[wanted.period_start.isoformat(), wanted.period_end.isoformat()])
     return report
 

@@ -30,6 +30,7 @@ def reports(request):
                 title=data["title"], period_start=data["period_start"],
                 period_end=data["period_end"], sample_size=data["sample_size"],
                 sample_rate=data["sample_rate"], strata=tuple(data["strata"]), seed=data["seed"],
+                include_open=data["include_open"],
             ), request=request)
         except SamplingError as refusal:
             form.add_error(None, refusal.message)

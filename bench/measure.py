@@ -105,7 +105,7 @@ def sample(size: int = 500, runs: int = 3) -> dict:
         started = time.perf_counter()
         report = draw_sample(auditor, SampleRequest(
             title=f"Bench {seed}", period_start=today - timedelta(days=365), period_end=today,
-            sample_size=size, strata=("tier", "kind"), seed=seed))
+            sample_size=size, strata=("tier", "kind"), seed=seed, include_open=True))
         times.append(time.perf_counter() - started)
     return {**_ms(times), "population": report.population, "sampled": report.sampled.count()}
 
@@ -124,7 +124,7 @@ def csv_export(size: int = 10_000) -> dict:
     population = cases_opened_between(start, today).count()
     report = draw_sample(auditor, SampleRequest(
         title="Bench export", period_start=start, period_end=today,
-        sample_size=min(size, population), seed=1))
+        sample_size=min(size, population), seed=1, include_open=True))
     client = _client(signed_in_cookie(auditor))
     for _ in client.get(f"/audit/reports/{report.pk}/export.csv",  # warm the process
                         secure=True).streaming_content:

@@ -32,7 +32,8 @@ def under_watch(identity: Identity, now: datetime | None = None) -> RecoveryCase
 def raise_alert(identity: Identity, kind: str, detail: str, *, case: RecoveryCase | None = None,
                 request: HttpRequest | None = None) -> Alert:
     """Record an alert, audit it, and owe security monitoring a notice."""
-    alert = Alert.objects.create(identity=identity, case=case, kind=kind, detail=detail[:500])
+    alert = Alert.objects.create(identity=identity, case=case, kind=kind, detail=detail[:500],
+                                 created_at=clock.now())
     record("alert_raised", target=alert, actor=None, request=request, kind=kind,
            case=case.pk if case else None)
     notices.owe_to_monitoring(

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import Identity, RecoveryChannel
 
+from . import clock
 from .models import Notice, RecoveryCase
 from .outbox import dispatch_on_commit
 
@@ -31,7 +32,7 @@ def owe(*, key: str, medium: str, event: str, subject: str, body: str,
             notice = Notice.objects.create(
                 idempotency_key=key[:128], medium=medium, event=event, subject=subject[:200],
                 body=body, identity=identity, channel=channel, case=case,
-                carries_secret=secret,
+                carries_secret=secret, created_at=clock.now(),
             )
     except IntegrityError:
         return Notice.objects.get(idempotency_key=key[:128])

@@ -10,13 +10,13 @@ notice dispatched twice is sent once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
-from . import messaging
+from . import clock, messaging
 from .models import Notice
 
 log = logging.getLogger(__name__)
@@ -48,12 +48,14 @@ def dispatch_on_commit(notice: Notice) -> None:
     transaction.on_commit(enqueue)
 
 
-def deliver(notice_id: int) -> str:
+def deliver(notice_id: int, *, send: Callable[[Notice], None] | None = None) -> str:
     """Send one notice if it is still unsent; returns what happened.
 
     Raises DeliveryFailed (after recording the attempt) when the medium
-    should be retried later."""
-    now = timezone.now()
+    should be retried later. ``send`` hands the notice to its medium
+    (default ``messaging.send``; a replay of past decisions passes one that
+    sends nothing: see seed_recovery_demo)."""
+    now = clock.now()
     failure = None
     with transaction.atomic():
         notice = (
@@ -66,7 +68,7 @@ def deliver(notice_id: int) -> str:
             return "skipped"  # already sent, given up on, or being sent right now
         notice.attempts += 1
         try:
-            messaging.send(notice)
+            (send or messaging.send)(notice)
         except messaging.DeliveryFailed as exc:
             failure = exc
             notice.last_error = str(exc)[:500]
@@ -89,7 +91,7 @@ def deliver(notice_id: int) -> str:
 
 def sweep_due() -> list[int]:
     """Lease every due, unsent notice and return their ids for dispatch."""
-    now = timezone.now()
+    now = clock.now()
     with transaction.atomic():
         ids = list(
             Notice.objects.select_for_update(skip_locked=True)

@@ -204,3 +204,38 @@ def test_the_chain_verifies_on_demo_data_and_pinpoints_a_raw_sql_edit(
     where = f"edited_entry at sequence {link.sequence} \\(audit entry {victim.pk}\\)"
     with pytest.raises(CommandError, match=where):
         verify_output()
+
+
+def test_entries_written_at_a_replayed_moment_are_dated_then_and_still_verify():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from recovery_console import clock
+
+    write_entries(2)
+    weeks_ago = timezone.now() - timedelta(weeks=6)
+    with clock.frozen_at(weeks_ago):
+        user = UserFactory()  # django-auditlog's own entry for the new user
+        replayed = record("test_decision", target=user, actor=user)
+    later = record("test_decision", target=user, actor=user)
+    own = LogEntry.objects.filter(object_pk=str(user.pk), additional_data__isnull=True).get()
+    assert replayed.timestamp == own.timestamp == weeks_ago
+    assert later.timestamp > weeks_ago and later.pk > replayed.pk  # chained by id, not time
+    assert "Audit chain intact" in verify_output()
+    LogEntry.objects.filter(pk=replayed.pk).update(timestamp=timezone.now())
+    assert not chain.verify().intact  # the date is part of what is hashed
+
+
+def test_the_frozen_clock_needs_an_aware_moment_and_is_released_after():
+    from datetime import datetime, timedelta
+
+    from django.utils import timezone
+
+    from recovery_console import clock
+
+    with pytest.raises(ValueError, match="aware"), clock.frozen_at(datetime(2026, 1, 1)):
+        pass
+    with clock.frozen_at(timezone.now() - timedelta(days=3)):
+        assert timezone.now() - clock.now() > timedelta(days=2)
+    assert abs(clock.now() - timezone.now()) < timedelta(seconds=5)

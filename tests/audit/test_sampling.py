@@ -196,3 +196,77 @@ def test_audit_pages_are_for_auditors_only(client, role):
     sign_in_client(client, staff(role))
     assert client.get(reverse("audit:reports")).status_code == 403
     assert client.get(reverse("audit:dashboard")).status_code == 403
+
+
+def open_cases_in_period(n=3):
+    """Cases still open (verifying), opened in 2026 like the history."""
+    cases = []
+    for i in range(n):
+        case = recovery_case("low")
+        RecoveryCase.objects.filter(pk=case.pk).update(
+            opened_at=timezone.make_aware(datetime(2026, 2, 10 + i, 9, 0)), state="verifying")
+        cases.append(case)
+    return cases
+
+
+def draw_through_the_page(client, **fields):
+    return client.post(reverse("audit:reports"), {
+        "title": "Year review", "period_start": "2026-01-01", "period_end": "2026-12-31",
+        **fields})
+
+
+def test_a_sample_is_drawn_from_closed_cases_unless_open_ones_are_asked_for(client, auditor):
+    closed = {c.pk for c in history()}
+    still_open = {c.pk for c in open_cases_in_period()}
+    response = draw_through_the_page(client, sample_size="18", seed="7")
+    report = SamplingReport.objects.get()
+    assert response.status_code == 302
+    assert set(sampled_ids(report)) == closed
+    assert (report.population, report.include_open) == (18, False)
+    page = client.get(reverse("audit:report", args=[report.pk])).content.decode()
+    assert "Drawn from closed cases only" in page and "18 closed cases opened" in page
+    entry = LogEntry.objects.get(additional_data__event="sample_drawn")
+    assert entry.additional_data["include_open"] is False
+
+    response = draw_through_the_page(client, sample_size="21", seed="7", include_open="on")
+    with_open = SamplingReport.objects.get(include_open=True)
+    assert response.status_code == 302
+    assert set(sampled_ids(with_open)) == closed | still_open
+    assert with_open.population == 21
+    page = client.get(reverse("audit:report", args=[with_open.pk])).content.decode()
+    assert "Drawn from open and closed cases" in page
+
+
+def test_a_redraw_with_the_stored_seed_and_choice_gives_the_same_cases(client, auditor):
+    history()
+    open_cases_in_period()
+    first = draw(auditor, sample_size=8, seed=11, include_open=True)
+    again = draw(auditor, sample_size=8, seed=11, include_open=True)
+    closed_only = draw(auditor, sample_size=8, seed=11)
+    assert sampled_ids(first) == sampled_ids(again)
+    open_ids = set(RecoveryCase.objects.filter(state="verifying").values_list("pk", flat=True))
+    assert not open_ids & set(sampled_ids(closed_only))
+
+
+def test_a_period_with_only_open_cases_asks_for_the_box_and_stores_nothing(client, auditor):
+    open_cases_in_period()
+    response = draw_through_the_page(client, sample_size="1")
+    assert response.status_code == 400
+    assert "still open: tick “Include open cases”" in response.content.decode()
+    assert not SamplingReport.objects.exists()
+
+
+def test_a_closed_only_sample_larger_than_the_closed_cases_is_refused(client, auditor):
+    history(1)
+    open_cases_in_period()
+    response = draw_through_the_page(client, sample_size="4")
+    assert response.status_code == 400
+    assert "larger than the 3 cases opened in this period (closed cases only)" in \
+        response.content.decode()
+    assert not SamplingReport.objects.exists()
+
+
+def test_the_sample_form_offers_the_open_cases_box_unticked(client, auditor):
+    page = client.get(reverse("audit:reports")).content.decode()
+    assert 'name="include_open"' in page and "Include open cases" in page
+    assert 'name="include_open" checked' not in page

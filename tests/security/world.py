@@ -68,7 +68,8 @@ def build_world() -> World:
     world.issued = workflow.issue_credential(low, agent)
     today = timezone.now().date()
     world.report = draw_sample(world.users["auditor"], SampleRequest(
-        title="Matrix sample", period_start=today, period_end=today, sample_size=1, seed=7))
+        title="Matrix sample", period_start=today, period_end=today, sample_size=1, seed=7,
+        include_open=True))  # the world's cases are all open
     world.sampled_case_id = world.report.sampled.get().case_id
     world.alert = Alert.objects.create(identity=case.identity, case=low, kind="new_network",
                                        detail="Redeemed from an address not seen before.")

@@ -110,12 +110,16 @@ class Command(BaseCommand):
                 sponsor=rng.choice(managers),
                 contract_ends_on=date.today() + timedelta(days=(-10 if i == 9 else 30 * (i + 1))),
             )
-        for i in range(8):
-            self._identity(
-                f"ptn-{i:03d}", next(names), kind=Identity.Kind.PARTNER,
-                sponsor=rng.choice(managers),
-                partner_organisation=["Northwind Logistics", "Contoso Audit"][i % 2],
-            )
+        partners = [self._identity(
+            f"ptn-{i:03d}", next(names), kind=Identity.Kind.PARTNER,
+            sponsor=rng.choice(managers),
+            partner_organisation=["Northwind Logistics", "Contoso Audit"][i % 2],
+        ) for i in range(8)]
+        # The first partner of each organisation is its designated administrator,
+        # who attests for the others (partners' recoveries need that attestation).
+        for i, partner in enumerate(partners[2:], start=2):
+            partner.partner_admin = partners[i % 2]
+            partner.save(update_fields=["partner_admin"])
         for i, purpose in enumerate(["payroll-export", "backup-runner", "ci-deployer", "sso-bridge",
                                      "report-mailer", "hr-sync"]):
             Identity.objects.update_or_create(
