@@ -179,7 +179,7 @@ def test_the_csv_export_stays_in_utc_whatever_zone_the_auditors_pages_use(client
     case = case_opened_at(OPENED, staff("agent"))
     report = draw_sample(auditor, SampleRequest(
         title="Q4", period_start=OPENED.date(), period_end=OPENED.date(), sample_size=1,
-        seed=1))
+        seed=1, include_open=True))
     page = client.get(reverse("audit:report", args=[report.pk])).content.decode()
     assert "(times in UTC, ISO 8601)" in page
     assert re.search(r"<time datetime=\"[^\"]+Z\">[^<]+ NZDT</time>", page)
