@@ -117,13 +117,21 @@ class IssueForm(forms.Form):
                            error_messages={"invalid": "Reload the case and issue again."})
     # The live credential the page showed (0: none): issuing voids only that one.
     replaces = forms.IntegerField(min_value=0, widget=forms.HiddenInput, required=False,
-                                  error_messages={"invalid": "Reload the case and issue again."})
+                                  error_messages={"invalid": "Reload the case and issue again.",
+                                                  "min_value": "Reload the case and issue again."})
 
     def __init__(self, *args, case: RecoveryCase, live=None, **kwargs):
         kwargs.setdefault("initial", {"key": secrets.token_urlsafe(16),
                                       "replaces": live.pk if live else 0})
         super().__init__(*args, **kwargs)
         self.fields["channel"].queryset = _usable_channels(case)
+
+    def clean(self):
+        # Hidden fields have no place to show an error: say it for the form.
+        for name in ("key", "replaces"):
+            for error in self.errors.pop(name, []):
+                self.add_error(None, error)
+        return super().clean()
 
 
 class OpenCaseForm(forms.Form):
