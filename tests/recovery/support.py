@@ -79,3 +79,10 @@ def approved(case: RecoveryCase, agent, *supervisors) -> RecoveryCase:
             workflow.approve(case, supervisor, "Evidence is complete.", step_up=step_up_now())
     case.refresh_from_db()
     return case
+
+
+def usable_channel(case: RecoveryCase):
+    """A channel the case page offers for a code or a credential."""
+    from recovery_console.selectors import usable_channels
+
+    return case.identity.channels.get(pk=usable_channels(case)[0])
