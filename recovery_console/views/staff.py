@@ -44,6 +44,11 @@ STEP_FORMS = {
 }
 
 
+# Sending again while a code or link is out replaces it: say so on the button.
+RESEND = {"send": "Send a new code (voids the one sent)",
+          "request": "Send a new link (voids the one sent)"}
+
+
 def _run_step(case, agent, step, action, data, request):
     """Call the workflow function a step form stands for."""
     if action == "send":
@@ -107,7 +112,11 @@ def _render_case(request, case, *, bound=None, error=None, status=200) -> HttpRe
                 if kind == entry.step.kind:
                     form = (bound[2] if bound and bound[:2] == (entry.step.pk, action)
                             else _form(form_class, case=case, step=entry.step))
-                    entry.forms.append((action, label, form))
+                    if _offered(entry, action, form):
+                        entry.forms.append((action, RESEND.get(action, label)
+                                            if entry.waiting else label, form))
+            entry.no_channel = entry.step.kind == Kind.CHANNEL_CODE and not any(
+                action == "send" for action, _, _ in entry.forms)
     live = _live_credential(case) if "issue" in actions else None
     context = {**story, "actions": actions, "error": error, "messages": general,
                "live_credential": live,
@@ -119,6 +128,16 @@ def _render_case(request, case, *, bound=None, error=None, status=200) -> HttpRe
         context[f"{name}_form"] = _bound(bound, name) or forms.ReasonForm(
             auto_id=f"id_{name}_%s")
     return render(request, "recovery/case.html", context, status=status)
+
+
+def _offered(entry, action: str, form) -> bool:
+    """A step form is shown only when it can do something: a code to check
+    only while one is out, a code to send only to a channel that may get it."""
+    if action == "check":
+        return entry.waiting or form.is_bound
+    if action == "send":
+        return form.is_bound or form.fields["channel"].queryset.exists()
+    return True
 
 
 def _bound(bound, name):
@@ -177,6 +196,7 @@ def open_case(request):
     return render(request, "recovery/open_case.html", {"form": form}, status=status)
 
 
+@never_cache  # "back" shows the case as it is now, never a copy from before an issue
 @require_GET
 @staff_required(*STAFF)
 def case_detail(request, pk: int):
