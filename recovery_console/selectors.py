@@ -231,10 +231,12 @@ def escalated_cases() -> QuerySet[RecoveryCase]:
             .select_related("identity", "agent", "escalated_by").order_by("escalated_at"))
 
 
-def case_version(case: RecoveryCase) -> str:
+def case_version(case: RecoveryCase, evidence_count: int | None = None) -> str:
     """Changes whenever the case page would: its state, or new evidence (an
     attester's answer arrives as evidence). Polled by the case page."""
-    return f"{case.state}:{case.updated_at.isoformat()}:{case.evidence.count()}"
+    if evidence_count is None:
+        evidence_count = case.evidence.count()
+    return f"{case.state}:{case.updated_at.isoformat()}:{evidence_count}"
 
 
 def outbox(limit: int = 100) -> QuerySet[Notice]:

@@ -138,8 +138,17 @@ def _require_role(user: User | None, *roles: Role) -> None:
 
 def _require_holder(case: RecoveryCase, agent: User) -> None:
     _require_role(agent, Role.AGENT)
-    if case.agent_id != agent.pk or not agent.has_perm(WORK_PERMISSION, case):
+    if case.agent_id != agent.pk or not _has_grant(case, agent):
         raise WorkflowError("Claim this case before working on it.", reason="not_holder")
+
+
+def _has_grant(case: RecoveryCase, agent: User) -> bool:
+    # Asked once per copy of the case: a page asks every may_* of one copy,
+    # and each decision locks (so reads) a fresh one.
+    grants = case.__dict__.setdefault("_work_grants", {})
+    if agent.pk not in grants:
+        grants[agent.pk] = agent.has_perm(WORK_PERMISSION, case)
+    return grants[agent.pk]
 
 
 def _require_state(case: RecoveryCase, *states: str, doing: str) -> None:

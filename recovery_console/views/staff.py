@@ -123,7 +123,7 @@ def _render_case(request, case, *, bound=None, error=None, status=200) -> HttpRe
                "issue_form": _bound(bound, "issue") or forms.IssueForm(case=case, live=live),
                "rotation_form": _bound(bound, "rotation") or forms.RotationForm(),
                "watch": any(entry.waiting for entry in story["steps"]),
-               "version": selectors.case_version(case)}
+               "version": selectors.case_version(case, len(story["evidence"]))}
     for name in ("reason", "fail", "escalate"):  # one reason form each, ids apart
         context[f"{name}_form"] = _bound(bound, name) or forms.ReasonForm(
             auto_id=f"id_{name}_%s")
@@ -398,7 +398,10 @@ def approvals(request):
                         settings.RECOVERY_QUEUE_PAGE_SIZE)
     page = waiting.get_page(request.GET.get("page"))
     return render(request, "recovery/approvals.html", {
-        "page": page, "cases": page, "escalated": selectors.escalated_cases()[:50]})
+        "page": page, "cases": page,
+        # Supervisors may fail or cancel an escalated case (workflow.may_fail, may_cancel).
+        "escalated": selectors.escalated_cases()[:50]
+        if Role.SUPERVISOR in roles_of(request.user) else []})
 
 
 @require_http_methods(["GET", "POST"])

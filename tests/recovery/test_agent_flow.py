@@ -253,6 +253,9 @@ def test_a_supervisor_sees_an_escalated_case_and_may_fail_it(client, agent):
     approvals = supervisor.get(reverse("recovery:approvals")).content.decode()
     assert "Escalated by agents" in approvals
     assert "Caller cannot pass the attestation." in approvals
+    # Security admins may neither fail nor cancel it: it is not listed for them.
+    admin = sign_in_client(Client(), staff("security_admin"))
+    assert "Escalated by agents" not in admin.get(reverse("recovery:approvals")).content.decode()
     page = supervisor.get(case_url(case)).content.decode()
     assert "Fail verification" in page and "Escalated" in page
     response = supervisor.post(reverse("recovery:fail", args=[case.pk]),
