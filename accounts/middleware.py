@@ -52,6 +52,8 @@ class SessionRefreshMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         session = request.session
+        if getattr(request, "not_activity", False):
+            return response  # a page polling by itself is not the person at work
         if session.accessed and session.session_key and not session.is_empty():
             now = int(time.time())
             if now - session.get(REFRESHED_AT, 0) >= settings.SESSION_REFRESH_SECONDS:

@@ -2,12 +2,15 @@
 (note and reason lengths) are the workflow's business, so that refusing them
 is audited like any other refusal. Browsers still get ``maxlength``."""
 
+import secrets
+
 from django import forms
 
 from accounts.identifiers import validate_identifier
 from accounts.models import Identity, RecoveryChannel
 
 from .models import RecoveryCase, Tier
+from .selectors import usable_channels
 from .workflow import DOCUMENT_TYPES
 
 SIX_DIGITS = forms.RegexField(
@@ -40,10 +43,13 @@ class SendCodeForm(forms.Form):
 
     def __init__(self, *args, case: RecoveryCase, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["channel"].queryset = case.identity.channels.filter(
-            kind__in=[RecoveryChannel.Kind.EMAIL, RecoveryChannel.Kind.PHONE],
-            revoked_at__isnull=True,
-        )
+        self.fields["channel"].queryset = _usable_channels(case)
+
+
+def _usable_channels(case: RecoveryCase):
+    """Only channels that may serve this case now: stale, revoked and (for
+    high tiers) recently changed ones are not offered at all."""
+    return RecoveryChannel.objects.filter(pk__in=usable_channels(case))
 
 
 class CheckCodeForm(forms.Form):
@@ -104,13 +110,29 @@ class IssueForm(forms.Form):
         queryset=RecoveryChannel.objects.none(), required=False, label="Deliver to",
         empty_label="Nowhere: I read the code out to the verified caller",
     )
+    # A fresh one-time key per page shown: posting the same form twice issues
+    # once. The page always sends both fields (a request without them gets no
+    # such protection, as a workflow call without them).
+    key = forms.RegexField(regex=r"^[A-Za-z0-9_-]{16,64}$", widget=forms.HiddenInput,
+                           required=False,
+                           error_messages={"invalid": "Reload the case and issue again."})
+    # The live credential the page showed (0: none): issuing voids only that one.
+    replaces = forms.IntegerField(min_value=0, widget=forms.HiddenInput, required=False,
+                                  error_messages={"invalid": "Reload the case and issue again.",
+                                                  "min_value": "Reload the case and issue again."})
 
-    def __init__(self, *args, case: RecoveryCase, **kwargs):
+    def __init__(self, *args, case: RecoveryCase, live=None, **kwargs):
+        kwargs.setdefault("initial", {"key": secrets.token_urlsafe(16),
+                                      "replaces": live.pk if live else 0})
         super().__init__(*args, **kwargs)
-        self.fields["channel"].queryset = case.identity.channels.filter(
-            kind__in=[RecoveryChannel.Kind.EMAIL, RecoveryChannel.Kind.PHONE],
-            revoked_at__isnull=True,
-        )
+        self.fields["channel"].queryset = _usable_channels(case)
+
+    def clean(self):
+        # Hidden fields have no place to show an error: say it for the form.
+        for name in ("key", "replaces"):
+            for error in self.errors.pop(name, []):
+                self.add_error(None, error)
+        return super().clean()
 
 
 class IdentifierField(forms.CharField):

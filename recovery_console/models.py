@@ -268,6 +268,14 @@ class RecoveryCase(models.Model):
     closing_reason = models.CharField(max_length=500, blank=True)
     high_priority = models.BooleanField(
         default=False, help_text="Opened because a recovery was repudiated: work it first.")
+    # Set by workflow.escalate: the agent could not verify under the tier it
+    # opened with, so it was raised and handed to supervisors' attention.
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    escalated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+    escalation_reason = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["opened_at"]
@@ -497,12 +505,17 @@ class RecoveryCredential(models.Model):
     used_at = models.DateTimeField(null=True, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
     void_cause = models.CharField(max_length=30, blank=True)
+    issue_key = models.CharField(
+        max_length=64, blank=True, default="",
+        help_text="The issue form's one-time key: a resubmitted form issues nothing.")
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["expires_at"], name="credential_expiry_idx",
                                 condition=Q(used_at__isnull=True, voided_at__isnull=True))]
         constraints = [
+            models.UniqueConstraint(fields=["case", "issue_key"], condition=~Q(issue_key=""),
+                                    name="credential_issue_key_once_per_case"),
             models.UniqueConstraint(
                 fields=["case"], condition=Q(used_at__isnull=True, voided_at__isnull=True),
                 name="one_live_credential_per_case",

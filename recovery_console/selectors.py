@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from auditlog.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.paginator import Page, Paginator
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import CharField, Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Cast
 
-from accounts.models import RecoveryChannel, User
+from accounts.models import Identity, RecoveryChannel, User
 from accounts.roles import Role, roles_of
 
-from . import clock
+from . import channels as channel_rules
+from . import clock, workflow
 from .models import (
     Approval,
     Evidence,
@@ -88,7 +90,8 @@ def queue(user: User, filters: QueueFilters, page: int | str = 1, per_page: int 
     rows = RecoveryCase.objects.filter(pk__in=list(found.object_list)).select_related(
         "identity", "agent").only(
         "pk", "tier", "state", "source", "opened_at", "deadline", "agent_id", "high_priority",
-        "identity__display_name", "identity__directory_id", "identity__kind",
+        "escalated_at",
+        "identity__display_name", "identity__directory_id", "identity__kind", "identity__user",
         "agent__username", "agent__first_name", "agent__last_name",
     ).in_bulk()
     found.object_list = [rows[pk] for pk in found.object_list if pk in rows]
@@ -107,8 +110,25 @@ class StepStatus:
 @dataclass
 class ChannelStatus:
     channel: RecoveryChannel
-    usable: bool
-    recently_changed: bool
+    problem: str | None  # channels.unusable_because: revoked, stale, recently_changed
+
+    @property
+    def usable(self) -> bool:
+        return self.problem not in (channel_rules.REVOKED, channel_rules.STALE)
+
+    @property
+    def recently_changed(self) -> bool:
+        return self.problem == channel_rules.RECENTLY_CHANGED
+
+
+def usable_channels(case: RecoveryCase, kinds=(RecoveryChannel.Kind.EMAIL,
+                                               RecoveryChannel.Kind.PHONE)) -> list[int]:
+    """Ids of the subject's channels that may carry a code, a link or a
+    credential now (the choices the case page offers; the workflow refuses
+    the others by the same rule)."""
+    now = clock.now()
+    return [c.pk for c in case.identity.channels.filter(kind__in=kinds, revoked_at__isnull=True)
+            if channel_rules.unusable_because(c, case.rules, now) is None]
 
 
 def case_story(case: RecoveryCase) -> dict:
@@ -130,12 +150,8 @@ def case_story(case: RecoveryCase) -> dict:
         steps.append(StepStatus(step, status, mine, step.pk in live_codes | pending,
                                 ready=not blocked))
         blocked = blocked or (step.required and status != "passed")
-    channels = [
-        ChannelStatus(c, c.is_usable(rules.channel_max_age, now=now),
-                      c.changed_within(rules.untrusted_if_changed_within, now=now)
-                      if rules.untrusted_if_changed_within else False)
-        for c in case.identity.channels.all()
-    ]
+    channels = [ChannelStatus(c, channel_rules.unusable_because(c, rules, now))
+                for c in case.identity.channels.all()]
     return {
         "case": case,
         "identity": case.identity,
@@ -168,6 +184,11 @@ def pending_approvals(user: User) -> QuerySet[RecoveryCase]:
         return RecoveryCase.objects.none()
     decided = Approval.objects.filter(case=OuterRef("pk"), approver=user)
     worked = Evidence.objects.filter(case=OuterRef("pk"), actor=user)
+    # Claiming a case and giving it back is working on it (workflow.may_decide).
+    claimed = LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(RecoveryCase),
+        object_pk=Cast(OuterRef("pk"), CharField()), actor=user,
+        additional_data__event="case_claimed")
     # Governance cases (service accounts) wait for a security admin; the
     # owner of the account never decides on its rotation.
     by_role = Q(policy_snapshot__approver_role__in=approver_roles)
@@ -175,40 +196,47 @@ def pending_approvals(user: User) -> QuerySet[RecoveryCase]:
         by_role |= ~Q(policy_snapshot__has_key="approver_role")
     return (RecoveryCase.objects.filter(by_role, state=State.AWAITING_APPROVAL)
             .exclude(Q(agent=user) | Q(opened_by=user) | Q(identity__user=user)
-                     | Q(identity__owner__user=user))
-            .exclude(Exists(decided)).exclude(Exists(worked))
+                     | Q(identity__kind=Identity.Kind.SERVICE_ACCOUNT, identity__owner__user=user))
+            .exclude(Exists(decided)).exclude(Exists(worked)).exclude(Exists(claimed))
             .select_related("identity", "agent").order_by("opened_at"))
 
 
+# What a page may offer, and the rule the decision behind it enforces.
+OFFERS = {
+    "claim": workflow.may_claim,
+    "unclaim": workflow.may_unclaim,
+    "work": workflow.may_work,
+    "fail": workflow.may_fail,
+    "escalate": workflow.may_escalate,
+    "request_approval": workflow.may_request_approval,
+    "decide": workflow.may_decide,
+    "issue": workflow.may_issue,
+    "rotate": workflow.may_rotate,
+    "cancel": workflow.may_cancel,
+}
+
+
 def actions_for(case: RecoveryCase, user: User) -> set[str]:
-    """What the viewer may do now (the page shows only these; the workflow
-    checks again whatever is posted)."""
-    held = roles_of(user)
-    is_subject = case.identity.user_id == user.pk
-    holds = case.agent_id == user.pk and Role.AGENT in held
-    actions = set()
-    if not case.is_open:
-        return actions
-    if Role.AGENT in held and case.agent_id is None and not is_subject:
-        actions.add("claim")
-    if holds:
-        actions |= {"unclaim", "cancel"}
-        if case.state == State.VERIFYING:
-            actions |= {"work", "fail"}
-        if case.state == State.VERIFIED and case.rules.approvals_required:
-            actions.add("request_approval")
-        rotation = case.rules.path == "rotation"
-        if case.state == State.APPROVED and rotation:
-            actions.add("rotate")
-        if case.state in (State.APPROVED, State.CREDENTIAL_ISSUED) and not rotation:
-            actions.add("issue")
-    if Role.SUPERVISOR in held:
-        actions.add("cancel")
-    if (Role.SUPERVISOR in held or Role.SECURITY_ADMIN in held) and \
-            case.state == State.AWAITING_APPROVAL and \
-            pending_approvals(user).filter(pk=case.pk).exists():
-        actions.add("decide")
-    return actions
+    """What the viewer may do now: exactly the decisions whose ``may_*``
+    rule accepts them (the workflow raises the same rule's refusal)."""
+    if not case.is_open or not roles_of(user):
+        return set()
+    return {name for name, may in OFFERS.items() if may(case, user) is None}
+
+
+def escalated_cases() -> QuerySet[RecoveryCase]:
+    """Open cases an agent escalated and that are still being verified: what
+    supervisors look at first."""
+    return (RecoveryCase.objects.filter(escalated_at__isnull=False, state=State.VERIFYING)
+            .select_related("identity", "agent", "escalated_by").order_by("escalated_at"))
+
+
+def case_version(case: RecoveryCase, evidence_count: int | None = None) -> str:
+    """Changes whenever the case page would: its state, or new evidence (an
+    attester's answer arrives as evidence). Polled by the case page."""
+    if evidence_count is None:
+        evidence_count = case.evidence.count()
+    return f"{case.state}:{case.updated_at.isoformat()}:{evidence_count}"
 
 
 def outbox(limit: int = 100) -> QuerySet[Notice]:

@@ -37,7 +37,7 @@ from accounts.models import Identity, PasskeyCredential, RecoveryChannel, User
 from accounts.roles import Role, roles_of
 from audit.events import client_address, record, record_many
 
-from . import alerts, clock, notices, populations, schedule, self_service, tokens
+from . import alerts, channels, clock, notices, populations, schedule, self_service, tokens
 from .models import (
     Alert,
     Approval,
@@ -84,14 +84,10 @@ class WorkflowError(Exception):
 @dataclass
 class IssuedCredential:
     credential: RecoveryCredential
-    code: str  # shown once, to be read out; never stored
+    code: str  # shown once, to be read out; never stored ("" for a replay)
     link: str
+    replayed: bool = False  # the same issue form again: nothing was issued
 
-    @property
-    def read_out_address(self) -> str:
-        """The short fixed address a person types after a phone call, as said aloud."""
-        url = _site_link("recovery:redeem_read_out")
-        return url.split("://", 1)[-1].rstrip("/")
 
 
 @dataclass
@@ -147,8 +143,17 @@ def _require_role(user: User | None, *roles: Role) -> None:
 
 def _require_holder(case: RecoveryCase, agent: User) -> None:
     _require_role(agent, Role.AGENT)
-    if case.agent_id != agent.pk or not agent.has_perm(WORK_PERMISSION, case):
+    if case.agent_id != agent.pk or not _has_grant(case, agent):
         raise WorkflowError("Claim this case before working on it.", reason="not_holder")
+
+
+def _has_grant(case: RecoveryCase, agent: User) -> bool:
+    # Asked once per copy of the case: a page asks every may_* of one copy,
+    # and each decision locks (so reads) a fresh one.
+    grants = case.__dict__.setdefault("_work_grants", {})
+    if agent.pk not in grants:
+        grants[agent.pk] = agent.has_perm(WORK_PERMISSION, case)
+    return grants[agent.pk]
 
 
 def _require_state(case: RecoveryCase, *states: str, doing: str) -> None:
@@ -163,6 +168,140 @@ def _require_subject_is_not(case: RecoveryCase, user: User, doing: str) -> None:
     if case.identity.user_id is not None and case.identity.user_id == user.pk:
         raise WorkflowError(f"You cannot {doing} a recovery of your own account.",
                             reason="subject")
+
+
+# --- who may do what --------------------------------------------------------
+# One ``may_*`` function per decision a page offers. Each returns the refusal
+# (a WorkflowError, not raised) or None, reads the case as it is given and
+# writes nothing: the case page offers an action exactly when its function
+# returns None (selectors.actions_for), and the decision, on the locked case,
+# raises what the same function returns. No rule is written twice.
+
+def _as_refusal(rule: Callable[..., None]) -> Callable[..., WorkflowError | None]:
+    @wraps(rule)
+    def may(*args, **kwargs) -> WorkflowError | None:
+        try:
+            rule(*args, **kwargs)
+        except WorkflowError as refusal:
+            return refusal
+        return None
+
+    return may
+
+
+def _enforce(refusal: WorkflowError | None) -> None:
+    if refusal is not None:
+        raise refusal
+
+
+@_as_refusal
+def may_claim(case: RecoveryCase, user: User) -> WorkflowError | None:
+    """An agent may take an open case nobody holds, unless it is their own recovery."""
+    _require_role(user, Role.AGENT)
+    _require_state(case, *RecoveryCase.OPEN_STATES, doing="claim a case")
+    _require_subject_is_not(case, user, "work on")
+    if case.agent_id == user.pk:
+        raise WorkflowError("You already hold this case.", reason="already_holder")
+    if case.agent_id is not None:
+        raise WorkflowError("Another agent holds this case.", reason="held_by_other")
+
+
+@_as_refusal
+def may_unclaim(case: RecoveryCase, user: User) -> WorkflowError | None:
+    """The holding agent may give an open case back to the queue."""
+    _require_holder(case, user)
+    _require_state(case, *RecoveryCase.OPEN_STATES, doing="give back a case")
+
+
+@_as_refusal
+def may_work(case: RecoveryCase, user: User, *,
+             doing: str = "work on the verification steps") -> WorkflowError | None:
+    """The holding agent may work the script's steps while the case is verifying."""
+    _require_holder(case, user)
+    _require_state(case, State.VERIFYING, doing=doing)
+
+
+@_as_refusal
+def may_fail(case: RecoveryCase, user: User) -> WorkflowError | None:
+    """The holding agent may end verification as failed; so may a supervisor
+    once the agent escalated the case to them (never on their own recovery)."""
+    if case.escalated_at is not None and Role.SUPERVISOR in roles_of(user):
+        _require_subject_is_not(case, user, "fail")
+    else:
+        _require_holder(case, user)
+    _require_state(case, State.VERIFYING, doing="fail verification")
+
+
+@_as_refusal
+def may_escalate(case: RecoveryCase, user: User) -> WorkflowError | None:
+    """The holding agent may escalate a case they cannot verify, while it is
+    verifying, until it is escalated at the strictest tier."""
+    _require_holder(case, user)
+    _require_state(case, State.VERIFYING, doing="escalate a case")
+    if case.escalated_at is not None and case.tier == Tier.RESTRICTED:
+        raise WorkflowError("This case is already escalated at the strictest tier: fail it, "
+                            "or ask a supervisor.", reason="already_escalated")
+
+
+@_as_refusal
+def may_request_approval(case: RecoveryCase, user: User) -> WorkflowError | None:
+    """The holding agent may send a verified case whose tier needs approvals
+    to the approvers."""
+    _require_holder(case, user)
+    _require_state(case, State.VERIFIED, doing="ask for approval")
+    if case.rules.approvals_required == 0:
+        raise WorkflowError("This tier needs no supervisor approval.", reason="not_needed")
+
+
+@_as_refusal
+def may_decide(case: RecoveryCase, user: User) -> WorkflowError | None:
+    """An approver of the case's population (a supervisor, or a security
+    admin for governance cases) may approve or deny a case awaiting approval:
+    never its agent, its opener, anyone who claimed it or recorded evidence on
+    it (even if they gave it back), its subject or its account's owner, and
+    once. (The decision also wants a reason and a fresh step-up.)"""
+    _require_role(user, Role(case.rules.approver_role))
+    owner = case.identity.owner if case.identity.kind == Identity.Kind.SERVICE_ACCOUNT else None
+    if owner is not None and owner.user_id == user.pk:
+        raise WorkflowError("You own this service account: another security admin must "
+                            "approve its rotation.", reason="owner_approval")
+    _require_state(case, State.AWAITING_APPROVAL, doing="decide on this case")
+    _require_subject_is_not(case, user, "approve or deny")
+    if user.pk in (case.agent_id, case.opened_by_id) or _has_worked(case, user):
+        raise WorkflowError("You worked on this case, so another supervisor must decide.",
+                            reason="worked_case")
+    if case.approvals.filter(approver=user).exists():
+        raise WorkflowError("You already decided on this case.", reason="already_decided")
+
+
+@_as_refusal
+def may_issue(case: RecoveryCase, user: User) -> WorkflowError | None:
+    """The holding agent may issue the recovery credential of an approved
+    case (again, once issued), unless it ends in a credential rotation."""
+    _require_holder(case, user)
+    _require_state(case, State.APPROVED, State.CREDENTIAL_ISSUED, doing="issue a credential")
+    if case.rules.path == "rotation":
+        raise WorkflowError("A shared service account is never recovered with a passkey: "
+                            "record its credential rotation instead.", reason="rotation_path")
+
+
+@_as_refusal
+def may_rotate(case: RecoveryCase, user: User) -> WorkflowError | None:
+    """The holding agent may record the credential rotation that ends an
+    approved governance case (shared service accounts)."""
+    _require_holder(case, user)
+    _require_state(case, State.APPROVED, doing="record a credential rotation")
+    if case.rules.path != "rotation":
+        raise WorkflowError("Only shared service accounts end in a credential rotation.",
+                            reason="passkey_path")
+
+
+@_as_refusal
+def may_cancel(case: RecoveryCase, user: User) -> WorkflowError | None:
+    """The holding agent, or any supervisor, may cancel an open case."""
+    if Role.SUPERVISOR not in roles_of(user):
+        _require_holder(case, user)
+    _require_state(case, *RecoveryCase.OPEN_STATES, doing="cancel a case")
 
 
 def _require_step(case: RecoveryCase, step: ScriptStep, *kinds: str) -> None:
@@ -191,15 +330,14 @@ def _check_channel(case: RecoveryCase, channel: RecoveryChannel, now: datetime,
     """A channel may carry a code or a link only if it was registered for the
     identity beforehand, is not stale, and (high tiers) did not just change."""
     identity = identity or case.identity
-    rules = case.rules
     if channel.identity_id != identity.pk or channel.kind not in notices.MEDIUM_FOR_CHANNEL:
         raise WorkflowError("Use a registered email or phone channel of this person.",
                             reason="foreign_channel")
-    if not channel.is_usable(rules.channel_max_age, now=now):
+    why = channels.unusable_because(channel, case.rules, now)
+    if why in (channels.REVOKED, channels.STALE):
         raise WorkflowError("That channel is stale or revoked; choose another or escalate.",
                             reason="stale_channel", channel=channel.pk)
-    window = rules.untrusted_if_changed_within
-    if window and channel.changed_within(window, now=now):
+    if why == channels.RECENTLY_CHANGED:
         raise WorkflowError("That channel changed recently and cannot be trusted for this tier.",
                             reason="recent_channel", channel=channel.pk)
 
@@ -257,7 +395,7 @@ def _basis_refusal(case: RecoveryCase, credential: RecoveryCredential,
         if not hmac.compare_digest(credential.channel_fingerprint, tokens.channel_fingerprint(
                 channel.kind, channel.address, channel.totp_device_id)):
             return "channel_changed"
-        if not channel.is_usable(case.rules.channel_max_age, now=now):
+        if channels.is_stale(channel, case.rules.channel_max_age, now):
             return "channel_stale"
     if Repudiation.objects.filter(case__identity_id=case.identity_id,
                                   used_at__gte=credential.created_at).exists():
@@ -348,6 +486,11 @@ def _move(case: RecoveryCase, state: str, now: datetime, **fields) -> None:
 
 def _site_link(name: str, *args) -> str:
     return settings.SITE_URL + reverse(name, args=args)
+
+
+def read_out_address() -> str:
+    """The short fixed address a person types after a phone call, as said aloud."""
+    return _site_link("recovery:redeem_read_out").split("://", 1)[-1].rstrip("/")
 
 
 def _relation(identity: Identity) -> tuple[str, Identity | None]:
@@ -488,12 +631,7 @@ def claim(case: RecoveryCase, agent: User, *, request: HttpRequest | None = None
     """An agent takes an unclaimed open case; only they may work it from now on."""
     _require_role(agent, Role.AGENT)
     case = _lock(case.pk)
-    _require_state(case, *RecoveryCase.OPEN_STATES, doing="claim a case")
-    _require_subject_is_not(case, agent, "work on")
-    if case.agent_id == agent.pk:
-        raise WorkflowError("You already hold this case.", reason="already_holder")
-    if case.agent_id is not None:
-        raise WorkflowError("Another agent holds this case.", reason="held_by_other")
+    _enforce(may_claim(case, agent))
     now = clock.now()
     state = State.VERIFYING if case.state == State.NEW else case.state
     _move(case, state, now, agent=agent, claimed_at=now)
@@ -507,8 +645,7 @@ def unclaim(case: RecoveryCase, agent: User, *,
             request: HttpRequest | None = None) -> RecoveryCase:
     """The holding agent gives a case back to the queue."""
     case = _lock(case.pk)
-    _require_holder(case, agent)
-    _require_state(case, *RecoveryCase.OPEN_STATES, doing="give back a case")
+    _enforce(may_unclaim(case, agent))
     _move(case, case.state, clock.now(), agent=None, claimed_at=None)
     remove_perm(WORK_PERMISSION, agent, case)
     record("case_unclaimed", target=case, actor=agent, request=request, state=case.state)
@@ -524,8 +661,7 @@ def send_channel_code(case: RecoveryCase, agent: User, step: ScriptStep,
     """Send a 6-digit code, valid 10 minutes, to a registered channel of the
     subject (never to an address the caller gives). Replaces an unused one."""
     case = _lock(case.pk)
-    _require_holder(case, agent)
-    _require_state(case, State.VERIFYING, doing="send a code")
+    _enforce(may_work(case, agent, doing="send a code"))
     _require_step(case, step, Kind.CHANNEL_CODE)
     now = clock.now()
     _check_channel(case, channel, now)
@@ -560,8 +696,7 @@ def check_channel_code(case: RecoveryCase, agent: User, step: ScriptStep, code: 
     """Check the code the caller reads back. The attempt is counted before
     comparing; a wrong code is failed evidence, five wrong codes kill it."""
     case = _lock(case.pk)
-    _require_holder(case, agent)
-    _require_state(case, State.VERIFYING, doing="check a code")
+    _enforce(may_work(case, agent, doing="check a code"))
     _require_step(case, step, Kind.CHANNEL_CODE)
     now = clock.now()
     sent = (ChannelCode.objects.select_for_update()
@@ -600,8 +735,7 @@ def record_evidence(case: RecoveryCase, agent: User, step: ScriptStep, *, passed
     a document keeps only its type and last 4 characters; knowledge counts
     only in the low tier, and never alone."""
     case = _lock(case.pk)
-    _require_holder(case, agent)
-    _require_state(case, State.VERIFYING, doing="record evidence")
+    _enforce(may_work(case, agent, doing="record evidence"))
     _require_step(case, step, *AGENT_RECORDED_KINDS)
     if len(note) > Evidence._meta.get_field("note").max_length:
         raise WorkflowError("The note is too long (500 characters at most).", reason="note_length")
@@ -634,7 +768,8 @@ def _check_totp(case: RecoveryCase, code: str, now: datetime) -> tuple[RecoveryC
     channel = (case.identity.channels.select_related("totp_device")
                .filter(kind=RecoveryChannel.Kind.TOTP, revoked_at__isnull=True,
                        totp_device__isnull=False).first())
-    if channel is None or not channel.is_usable(case.rules.channel_max_age, now=now):
+    if channel is None or channels.unusable_because(channel, case.rules, now) in (
+            channels.REVOKED, channels.STALE):
         raise WorkflowError("This person has no usable authenticator on file; use another step.",
                             reason="no_totp")
     device = channel.totp_device
@@ -663,8 +798,7 @@ def request_attestation(case: RecoveryCase, agent: User, step: ScriptStep, *,
     """Send the manager, sponsor or owner a link on their own registered
     channel, asking them to confirm or refuse the request."""
     case = _lock(case.pk)
-    _require_holder(case, agent)
-    _require_state(case, State.VERIFYING, doing="ask for an attestation")
+    _enforce(may_work(case, agent, doing="ask for an attestation"))
     _require_step(case, step, Kind.ATTESTATION)
     now = clock.now()
     relation, attester = _relation(case.identity)
@@ -797,16 +931,60 @@ def mark_verified(case: RecoveryCase, agent: User, *,
 
 
 @_decision("case_fail")
-def fail(case: RecoveryCase, agent: User, reason: str, *,
+def fail(case: RecoveryCase, actor: User, reason: str, *,
          request: HttpRequest | None = None) -> RecoveryCase:
-    """The holding agent ends verification as failed (the caller could not prove it)."""
+    """The holding agent ends verification as failed (the caller could not
+    prove it), with a reason; a supervisor may too, on a case escalated to
+    them. Outstanding codes and links are voided; security monitoring is told."""
     case = _lock(case.pk)
-    _require_holder(case, agent)
-    _require_state(case, State.VERIFYING, doing="fail verification")
-    _require_reason(reason)
+    _enforce(may_fail(case, actor))
+    _require_reason(reason, limit=500)
     now = clock.now()
     _close(case, State.FAILED, now, reason.strip())
-    record("case_failed", target=case, actor=agent, request=request, reason=reason.strip())
+    record("case_failed", target=case, actor=actor, request=request, reason=reason.strip())
+    notices.owe_to_monitoring(
+        case=case, decision=f"case-failed:{case.pk}", event="recovery_failed",
+        identity=case.identity, subject="Recovery verification failed",
+        body=f"Case {case.pk} ({case.tier}): verification failed: {reason.strip()}")
+    return case
+
+
+_STRICTER = {Tier.LOW: Tier.HIGH, Tier.MEDIUM: Tier.HIGH, Tier.HIGH: Tier.RESTRICTED,
+             Tier.RESTRICTED: Tier.RESTRICTED}
+
+
+@_decision("case_escalate")
+def escalate(case: RecoveryCase, agent: User, reason: str, *,
+             request: HttpRequest | None = None) -> RecoveryCase:
+    """The holding agent cannot verify the caller under the case's tier (every
+    channel stale or revoked, a step the caller cannot pass) and escalates,
+    with a reason. The case moves to a stricter tier, always one a supervisor
+    approves (low and medium go to high, high to restricted), whose policy and
+    script (with the population rules) are frozen on it again, so the agent
+    goes on with the stricter script; codes and links already out are voided.
+    It is marked escalated: supervisors see it, with the reason, on their
+    approvals page, may fail or cancel it, and approve or deny it once it is
+    verified. Security monitoring is told. A restricted case is only marked."""
+    case = _lock(case.pk)
+    _enforce(may_escalate(case, agent))
+    _require_reason(reason, limit=500)
+    now = clock.now()
+    before = case.tier
+    applied = populations.rules_for(case.identity)
+    tier = max(_STRICTER[Tier(case.tier)], applied.minimum_tier, key=Tier.rank)
+    policy = RecoveryPolicy.objects.select_related("script").get(tier=tier)
+    _void_live_secrets(case, now)
+    _move(case, case.state, now, tier=tier, policy=policy,
+          policy_snapshot=populations.snapshot_for(applied, policy),
+          script=populations.script_for(applied, policy),
+          tier_reasons=[*case.tier_reasons, f"Escalated by {agent.username}: {reason.strip()}"],
+          escalated_at=now, escalated_by=agent, escalation_reason=reason.strip())
+    record("case_escalated", target=case, actor=agent, request=request, reason=reason.strip(),
+           from_tier=before, to_tier=tier, script=case.script_id)
+    notices.owe_to_monitoring(
+        case=case, decision=f"case-escalated:{case.pk}:{tier}", event="recovery_escalated",
+        identity=case.identity, subject="Recovery case escalated",
+        body=f"Case {case.pk}: escalated from {before} to {tier}: {reason.strip()}")
     return case
 
 
@@ -817,10 +995,7 @@ def request_approval(case: RecoveryCase, agent: User, *,
                      request: HttpRequest | None = None) -> RecoveryCase:
     """The holding agent sends a verified high-risk case to supervisors."""
     case = _lock(case.pk)
-    _require_holder(case, agent)
-    _require_state(case, State.VERIFIED, doing="ask for approval")
-    if case.rules.approvals_required == 0:
-        raise WorkflowError("This tier needs no supervisor approval.", reason="not_needed")
+    _enforce(may_request_approval(case, agent))
     _move(case, State.AWAITING_APPROVAL, clock.now())
     record("approval_requested", target=case, actor=agent, request=request,
            approvals_required=case.rules.approvals_required)
@@ -837,20 +1012,9 @@ def _require_reason(reason: str, limit: int = 1000) -> None:
 
 def _require_eligible_approver(case: RecoveryCase, approver: User, step_up: dict | None,
                                reason: str, now: datetime) -> None:
-    _require_role(approver, Role(case.rules.approver_role))
-    owner = case.identity.owner if case.identity.kind == Identity.Kind.SERVICE_ACCOUNT else None
-    if owner is not None and owner.user_id == approver.pk:
-        raise WorkflowError("You own this service account: another security admin must "
-                            "approve its rotation.", reason="owner_approval")
+    _enforce(may_decide(case, approver))
     _require_reason(reason)
     _require_fresh_step_up(step_up, now)
-    _require_state(case, State.AWAITING_APPROVAL, doing="decide on this case")
-    _require_subject_is_not(case, approver, "approve or deny")
-    if approver.pk in (case.agent_id, case.opened_by_id) or _has_worked(case, approver):
-        raise WorkflowError("You worked on this case, so another supervisor must decide.",
-                            reason="worked_case")
-    if case.approvals.filter(approver=approver).exists():
-        raise WorkflowError("You already decided on this case.", reason="already_decided")
 
 
 def _require_fresh_step_up(step_up: dict | None, now: datetime) -> None:
@@ -930,16 +1094,32 @@ def deny(case: RecoveryCase, approver: User, reason: str, *, step_up: dict | Non
 
 @_decision("credential_issue")
 def issue_credential(case: RecoveryCase, agent: User, *, channel: RecoveryChannel | None = None,
+                     key: str | None = None, replaces: int | None = None,
                      request: HttpRequest | None = None) -> IssuedCredential:
     """Issue the recovery credential of an approved case: sent to a registered
     channel, or (no channel) shown once for the agent to read out. Voids the
-    previous one; every channel is told a credential was issued."""
+    previous one; every channel is told a credential was issued.
+
+    ``key`` is the issue form's one-time key, stored on the credential
+    (unique per case): the same form posted again (a double click, a resent
+    POST) issues and voids nothing and returns the credential it issued the
+    first time, without its code (``replayed``). ``replaces`` is the live
+    credential the page showed (0: none): if another is live now, nothing is
+    issued, so a page left open elsewhere never voids a credential just read
+    out. The holding agent only."""
     case = _lock(case.pk)
-    _require_holder(case, agent)
-    _require_state(case, State.APPROVED, State.CREDENTIAL_ISSUED, doing="issue a credential")
-    if case.rules.path == "rotation":
-        raise WorkflowError("A shared service account is never recovered with a passkey: "
-                            "record its credential rotation instead.", reason="rotation_path")
+    _enforce(may_issue(case, agent))
+    if key:
+        earlier = case.credentials.filter(issue_key=key).first()
+        if earlier is not None:
+            return IssuedCredential(credential=earlier, code="", replayed=True,
+                                    link=_site_link("recovery:redeem", earlier.handle))
+    live = case.credentials.filter(used_at__isnull=True, voided_at__isnull=True).first()
+    if replaces is not None and replaces != (live.pk if live else 0):
+        raise WorkflowError(
+            "A recovery credential was issued on this case since you opened the page; nothing "
+            "was issued now. Look at the case again before issuing another.",
+            reason="stale_form", live=live.pk if live else None)
     now = clock.now()
     if channel is not None:
         _check_channel(case, channel, now)
@@ -958,7 +1138,7 @@ def issue_credential(case: RecoveryCase, agent: User, *, channel: RecoveryChanne
         channel=channel, created_at=now, expires_at=now + lifetime,
         channel_fingerprint=tokens.channel_fingerprint(
             channel.kind, channel.address, channel.totp_device_id) if channel else "",
-        max_attempts=rules.max_redemption_attempts,
+        max_attempts=rules.max_redemption_attempts, issue_key=key or "",
     )
     link = _site_link("recovery:redeem", handle)
     if channel is not None:
@@ -1205,14 +1385,47 @@ def _owe_closing_notices(case: RecoveryCase, outcome: str, subject: str, body: s
                             subject=subject, body=body + subject_only)
     relation, other = _relation(case.identity)
     if other is not None:
+        what, told = _relation_notice(case, outcome, relation, other)
         notices.owe_to_identity(
             other, case=case, decision=f"{decision}:{relation}", event=f"recovery_{outcome}",
-            subject=f"{subject} ({case.identity.display_name}, whose {relation} you are)",
-            body=body.replace("your account", f"the account of {case.identity.display_name}"),
+            subject=f"{case.identity.display_name}, whose {relation} you are: {what}",
+            body=told,
         )
     notices.owe_to_monitoring(case=case, decision=decision, event=f"recovery_{outcome}",
                               identity=case.identity, subject=f"Recovery case {outcome}",
                               body=f"Case {case.pk} ({case.tier}) {outcome}.")
+
+
+def _relation_notice(case: RecoveryCase, outcome: str, relation: str,
+                     other: Identity) -> tuple[str, str]:
+    """The manager's, sponsor's or owner's own notice (subject, body): about
+    someone else's account, saying what it means for them and what to do."""
+    name = case.identity.display_name
+    attested = case.attestations.filter(attester=other,
+                                        decision=Attestation.Decision.CONFIRM).exists()
+    vouched = " You confirmed the request through the link sent to you." if attested else ""
+    if outcome == "completed":
+        return "access recovered", (
+            f"You are told as {relation} of {name}. The service desk restored access to "
+            f"{name}'s account (case {case.pk}) after checking their identity, and a new "
+            f"passkey was enrolled.{vouched} You need do nothing. If you did not expect this, "
+            f"or think {name} did not ask for it, call the service desk now.")
+    if outcome == "denied":
+        return "recovery refused", (
+            f"You are told as {relation} of {name}. A supervisor refused a request to recover "
+            f"access to {name}'s account (case {case.pk}); nothing was reset.{vouched} If you "
+            f"think someone tried to pass as {name}, tell the service desk.")
+    if outcome == "rotated":
+        reference = case.rotation.reference
+        return "credential rotated", (
+            f"You are the {relation} of the shared service account {name}. Its credential was "
+            f"rotated (reference {reference}) at the end of governance case {case.pk}.{vouched} "
+            "Make sure whatever uses the account has the new credential. If you did not expect "
+            "this, call the service desk now.")
+    return f"recovery case {outcome}", (
+        f"You are told as {relation} of {name}: the service desk's recovery case {case.pk} "
+        f"about their account is now {outcome}. If anything about it surprises you, call the "
+        "service desk.")
 
 
 # --- ending a case early ----------------------------------------------------
@@ -1332,9 +1545,7 @@ def cancel(case: RecoveryCase, actor: User, reason: str, *,
     """The holding agent, or a supervisor, cancels an open case (a duplicate,
     the person found their key). Outstanding secrets are voided."""
     case = _lock(case.pk)
-    if Role.SUPERVISOR not in roles_of(actor):
-        _require_holder(case, actor)
-    _require_state(case, *RecoveryCase.OPEN_STATES, doing="cancel a case")
+    _enforce(may_cancel(case, actor))
     _require_reason(reason, limit=500)
     now = clock.now()
     voided = _close(case, State.CANCELLED, now, reason.strip(), actor=actor, request=request)
@@ -1423,11 +1634,7 @@ def record_rotation(case: RecoveryCase, agent: User, reference: str, note: str =
     attestation and a security admin's approval). Completes the case and
     tells the owner and security monitoring."""
     case = _lock(case.pk)
-    _require_holder(case, agent)
-    _require_state(case, State.APPROVED, doing="record a credential rotation")
-    if case.rules.path != "rotation":
-        raise WorkflowError("Only shared service accounts end in a credential rotation.",
-                            reason="passkey_path")
+    _enforce(may_rotate(case, agent))
     reference, note = reference.strip(), note.strip()
     if not reference or len(reference) > 100 or len(note) > 500:
         raise WorkflowError("Give the change ticket or vault reference (at most 100 characters)"

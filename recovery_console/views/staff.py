@@ -5,8 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -16,8 +17,8 @@ from accounts.models import Identity
 from accounts.roles import Role, roles_of, staff_required
 from accounts.stepup import last_step_up, step_up_required
 
-from .. import forms, selectors, workflow
-from ..models import RecoveryCase, ScriptStep
+from .. import forms, selectors, shown_once, workflow
+from ..models import Attestation, ChannelCode, RecoveryCase, RecoveryCredential, ScriptStep
 from ..workflow import WorkflowError
 
 STAFF = (Role.AGENT, Role.SUPERVISOR, Role.AUDITOR, Role.SECURITY_ADMIN)
@@ -26,6 +27,7 @@ RIGHTS = {"role", "not_holder", "subject", "worked_case", "attester_conflict",
           "self_attestation", "owner_approval"}
 BAD_INPUT = {"note_length", "note_required", "reason_length", "reason_required",
              "document_details", "bad_reference"}
+STEP_MESSAGE = "step-"  # extra tag of a message shown beside its step
 
 
 def _status(refusal: WorkflowError) -> int:
@@ -41,6 +43,11 @@ STEP_FORMS = {
     (Kind.KNOWLEDGE, "record"): ("Record answer", forms.KnowledgeForm),
     (Kind.ATTESTATION, "request"): ("Send attestation link", forms.forms.Form),
 }
+
+
+# Sending again while a code or link is out replaces it: say so on the button.
+RESEND = {"send": "Send a new code (voids the one sent)",
+          "request": "Send a new link (voids the one sent)"}
 
 
 def _run_step(case, agent, step, action, data, request):
@@ -62,9 +69,29 @@ def _run_step(case, agent, step, action, data, request):
 def _form(form_class, data=None, *, case, step=None):
     # Ids unique per step, so labels stay attached when several steps show forms.
     options = {"auto_id": f"id_step{step.pk}_%s"} if step else {}
-    if form_class in (forms.SendCodeForm, forms.IssueForm):
+    if form_class is forms.SendCodeForm:
         return form_class(data, case=case, **options)
     return form_class(data, **options)
+
+
+def _live_credential(case: RecoveryCase) -> RecoveryCredential | None:
+    return case.credentials.filter(used_at__isnull=True, voided_at__isnull=True).first()
+
+
+def _case_url(case: RecoveryCase, anchor: str = "") -> str:
+    return reverse("recovery:case", args=[case.pk]) + (f"#{anchor}" if anchor else "")
+
+
+def _split_messages(request) -> tuple[list, dict]:
+    """Messages for the top of the page, and those to show beside a step."""
+    general, by_step = [], {}
+    for message in messages.get_messages(request):
+        tag = next((t for t in message.extra_tags.split() if t.startswith(STEP_MESSAGE)), None)
+        if tag:
+            by_step.setdefault(tag.removeprefix(STEP_MESSAGE), []).append(message)
+        else:
+            general.append(message)
+    return general, by_step
 
 
 def _case_for(request: HttpRequest, pk: int) -> RecoveryCase:
@@ -77,20 +104,45 @@ def _case_for(request: HttpRequest, pk: int) -> RecoveryCase:
 def _render_case(request, case, *, bound=None, error=None, status=200) -> HttpResponse:
     story = selectors.case_story(case)
     actions = selectors.actions_for(case, request.user)
+    general, by_step = _split_messages(request)
     for entry in story["steps"]:
+        entry.feedback = by_step.get(str(entry.step.pk), [])
         entry.forms = []
         if "work" in actions and entry.ready and entry.status != "passed":
             for (kind, action), (label, form_class) in STEP_FORMS.items():
                 if kind == entry.step.kind:
                     form = (bound[2] if bound and bound[:2] == (entry.step.pk, action)
                             else _form(form_class, case=case, step=entry.step))
-                    entry.forms.append((action, label, form))
-    issue_form = bound[2] if bound and bound[0] == "issue" else forms.IssueForm(case=case)
-    reason_form = bound[2] if bound and bound[0] == "reason" else forms.ReasonForm()
-    rotation_form = bound[2] if bound and bound[0] == "rotation" else forms.RotationForm()
-    context = {**story, "actions": actions, "error": error, "issue_form": issue_form,
-               "reason_form": reason_form, "rotation_form": rotation_form}
+                    if _offered(entry, action, form):
+                        entry.forms.append((action, RESEND.get(action, label)
+                                            if entry.waiting else label, form))
+            entry.no_channel = entry.step.kind == Kind.CHANNEL_CODE and not any(
+                action == "send" for action, _, _ in entry.forms)
+    live = _live_credential(case) if "issue" in actions else None
+    context = {**story, "actions": actions, "error": error, "messages": general,
+               "live_credential": live,
+               "issue_form": _bound(bound, "issue") or forms.IssueForm(case=case, live=live),
+               "rotation_form": _bound(bound, "rotation") or forms.RotationForm(),
+               "watch": any(entry.waiting for entry in story["steps"]),
+               "version": selectors.case_version(case, len(story["evidence"]))}
+    for name in ("reason", "fail", "escalate"):  # one reason form each, ids apart
+        context[f"{name}_form"] = _bound(bound, name) or forms.ReasonForm(
+            auto_id=f"id_{name}_%s")
     return render(request, "recovery/case.html", context, status=status)
+
+
+def _offered(entry, action: str, form) -> bool:
+    """A step form is shown only when it can do something: a code to check
+    only while one is out, a code to send only to a channel that may get it."""
+    if action == "check":
+        return entry.waiting or form.is_bound
+    if action == "send":
+        return form.is_bound or form.fields["channel"].queryset.exists()
+    return True
+
+
+def _bound(bound, name):
+    return bound[2] if bound and bound[0] == name else None
 
 
 def _refused(request, case, refusal: WorkflowError, bound=None) -> HttpResponse:
@@ -116,6 +168,8 @@ def queue(request):
     filters = selectors.QueueFilters(**chosen)
     page = selectors.queue(request.user, filters, request.GET.get("page", 1),
                            per_page=settings.RECOVERY_QUEUE_PAGE_SIZE)
+    for case in page.object_list:
+        case.may_claim = workflow.may_claim(case, request.user) is None
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "recovery/queue.html", {
@@ -144,6 +198,7 @@ def open_case(request):
     return render(request, "recovery/open_case.html", {"form": form}, status=status)
 
 
+@never_cache  # "back" shows the case as it is now, never a copy from before an issue
 @require_GET
 @staff_required(*STAFF)
 def case_detail(request, pk: int):
@@ -207,11 +262,22 @@ def step_action(request, pk: int, step_pk: int):
     except WorkflowError as refusal:
         form.add_error(None, refusal.message)
         return _refused(request, case, refusal, bound=bound)
-    if getattr(result, "result", "passed") == "failed":
-        messages.error(request, f"Step {step.position} failed: {result.note or 'see evidence'}")
-    else:
-        messages.success(request, f"Step {step.position}: done.")
-    return redirect("recovery:case", case.pk)
+    level, text = _step_feedback(step, result)
+    messages.add_message(request, level, text, extra_tags=f"{STEP_MESSAGE}{step.pk}")
+    return redirect(_case_url(case, f"step-{step.pk}"))
+
+
+def _step_feedback(step, result) -> tuple[int, str]:
+    """What a step's submission did, in words that do not claim more."""
+    if isinstance(result, ChannelCode):
+        return messages.INFO, (f"Code sent to {result.channel}. Waiting for the caller to read "
+                               "it back: step not passed yet.")
+    if isinstance(result, Attestation):
+        return messages.INFO, (f"Link sent to the {result.relation}, {result.attester.display_name}"
+                               ". Waiting for their answer: step not passed yet.")
+    if result.result == "failed":
+        return messages.ERROR, f"Step {step.position} failed: {result.note or 'see evidence'}"
+    return messages.SUCCESS, f"Step {step.position} passed."
 
 
 @require_POST
@@ -222,39 +288,93 @@ def request_approval(request, pk: int):
         workflow.request_approval(case, request.user, request=request)
     except WorkflowError as refusal:
         return _refused(request, case, refusal)
-    messages.success(request, "Sent to supervisors for approval.")
+    messages.success(request, "Sent to security admins for approval."
+                     if case.rules.approver_role == "security_admin"
+                     else "Sent to supervisors for approval.")
     return redirect("recovery:case", case.pk)
 
 
-@never_cache
 @require_POST
 @staff_required(Role.AGENT)
 def issue_credential(request, pk: int):
+    """Issue, then redirect to the page that shows the code once (POST,
+    redirect, GET): a reload or "back" never issues or voids anything."""
     case = _case_for(request, pk)
     form = forms.IssueForm(request.POST, case=case)
     if not form.is_valid():
         return _render_case(request, case, bound=("issue", None, form), status=400)
+    data = form.cleaned_data
     try:
-        issued = workflow.issue_credential(case, request.user, channel=form.cleaned_data["channel"],
+        issued = workflow.issue_credential(case, request.user, channel=data["channel"],
+                                           key=data["key"] or None, replaces=data["replaces"],
                                            request=request)
     except WorkflowError as refusal:
         return _refused(request, case, refusal, bound=("issue", None, form))
-    return render(request, "recovery/issued.html", {"case": case, "issued": issued})
+    if issued.code and issued.credential.delivery == RecoveryCredential.Delivery.READ_OUT:
+        shown_once.keep(request.session, issued.credential, issued.code)
+    return redirect("recovery:issued", case.pk, issued.credential.pk)
+
+
+@never_cache
+@require_GET
+@staff_required(Role.AGENT)
+def issued(request, pk: int, credential_pk: int):
+    """A credential just issued: its read-out code the first time only."""
+    case = _case_for(request, pk)
+    credential = get_object_or_404(case.credentials.select_related("channel"), pk=credential_pk)
+    code = shown_once.take(request.session, credential)
+    live = _live_credential(case)
+    may_issue = workflow.may_issue(case, request.user) is None
+    return render(request, "recovery/issued.html", {
+        "case": case, "credential": credential, "code": code, "live": live,
+        "read_out_address": workflow.read_out_address(),
+        "issue_form": forms.IssueForm(case=case, live=live) if may_issue else None,
+    })
+
+
+@never_cache
+@require_GET
+@staff_required(*STAFF)
+def case_watch(request, pk: int):
+    """What the case page polls while it waits for an answer: a version
+    that changes when the page would. Polling keeps nobody signed in."""
+    request.not_activity = True
+    return JsonResponse({"version": selectors.case_version(_case_for(request, pk))})
+
+
+def _reason_decision(request, pk: int, name: str, decide, done: str) -> HttpResponse:
+    """A decision that takes only a reason (cancel, fail, escalate)."""
+    case = _case_for(request, pk)
+    form = forms.ReasonForm(request.POST, auto_id=f"id_{name}_%s")
+    if not form.is_valid():
+        return _render_case(request, case, bound=(name, None, form), status=400)
+    try:
+        decide(case, request.user, form.cleaned_data["reason"], request=request)
+    except WorkflowError as refusal:
+        return _refused(request, case, refusal, bound=(name, None, form))
+    messages.success(request, done)
+    return redirect("recovery:case", case.pk)
+
+
+@require_POST
+@staff_required(Role.AGENT, Role.SUPERVISOR)
+def fail(request, pk: int):
+    return _reason_decision(request, pk, "fail", workflow.fail,
+                            "Verification failed: the case is closed and nothing was reset.")
+
+
+@require_POST
+@staff_required(Role.AGENT)
+def escalate(request, pk: int):
+    return _reason_decision(request, pk, "escalate", workflow.escalate,
+                            "Escalated: the case now follows a stricter tier's script, and "
+                            "supervisors see it with your reason.")
 
 
 @require_POST
 @staff_required(Role.AGENT, Role.SUPERVISOR)
 def cancel(request, pk: int):
-    case = _case_for(request, pk)
-    form = forms.ReasonForm(request.POST)
-    if not form.is_valid():
-        return _render_case(request, case, bound=("reason", None, form), status=400)
-    try:
-        workflow.cancel(case, request.user, form.cleaned_data["reason"], request=request)
-    except WorkflowError as refusal:
-        return _refused(request, case, refusal, bound=("reason", None, form))
-    messages.success(request, "The case is cancelled.")
-    return redirect("recovery:case", case.pk)
+    return _reason_decision(request, pk, "reason", workflow.cancel, "The case is cancelled.")
 
 
 @require_POST
@@ -279,7 +399,11 @@ def approvals(request):
     waiting = Paginator(selectors.pending_approvals(request.user),
                         settings.RECOVERY_QUEUE_PAGE_SIZE)
     page = waiting.get_page(request.GET.get("page"))
-    return render(request, "recovery/approvals.html", {"page": page, "cases": page})
+    return render(request, "recovery/approvals.html", {
+        "page": page, "cases": page,
+        # Supervisors may fail or cancel an escalated case (workflow.may_fail, may_cancel).
+        "escalated": selectors.escalated_cases()[:50]
+        if Role.SUPERVISOR in roles_of(request.user) else []})
 
 
 @require_http_methods(["GET", "POST"])

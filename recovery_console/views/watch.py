@@ -63,5 +63,6 @@ def stale_channels(request):
         else:
             messages.success(request, f"{count} channel(s) revoked.")
             return redirect("recovery:stale_channels")
-    listing = channels.stale_channels().select_related("identity").order_by("stale_since")[:500]
-    return render(request, "recovery/stale_channels.html", {"channels": listing}, status=status)
+    return render(request, "recovery/stale_channels.html", {
+        "channels": channels.stale_channels(), "max_age": channels.strictest_max_age(),
+    }, status=status)

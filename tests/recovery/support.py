@@ -92,3 +92,10 @@ def redeeming(code: str) -> dict:
     """What a browser that can create passkeys posts to redeem a credential
     (static/js/passkey.js vouches for the browser in ``passkeys``)."""
     return {"code": code, "passkeys": "supported"}
+
+
+def usable_channel(case: RecoveryCase):
+    """A channel the case page offers for a code or a credential."""
+    from recovery_console.selectors import usable_channels
+
+    return case.identity.channels.get(pk=usable_channels(case)[0])

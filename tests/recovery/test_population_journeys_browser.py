@@ -73,7 +73,7 @@ def test_service_account_rotation_with_owner_and_security_admin_approval(
     page.get_by_label("Who answered, what they confirmed").fill(
         "The owner answered on the directory number and confirmed CHG-42.")
     page.get_by_role("button", name="Record callback").click()
-    page.get_by_role("button", name="Ask supervisors for approval").click()
+    page.get_by_role("button", name="Ask a security admin for approval").click()
 
     admin = new_page()
     sign_in(admin, security_admin, lands_on="Recovery watch alerts")

@@ -30,6 +30,8 @@ class World:
     attestation_token: str = ""
     passkey: object = None  # the end user's passkey
     issued: object = None  # a credential issued on a second (low) case
+    issued_case: RecoveryCase | None = None  # that low case
+    credential: object = None  # its credential
     report: object = None
     sampled_case_id: int = 0
     alert: object = None
@@ -66,6 +68,7 @@ def build_world() -> World:
     world.passkey, _soft = passkey_for(end_user)
     low = approved(recovery_case("low", agent=agent), agent)
     world.issued = workflow.issue_credential(low, agent)
+    world.issued_case, world.credential = low, world.issued.credential
     today = timezone.now().date()
     world.report = draw_sample(world.users["auditor"], SampleRequest(
         title="Matrix sample", period_start=today, period_end=today, sample_size=1, seed=7,
