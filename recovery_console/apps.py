@@ -52,6 +52,7 @@ class RecoveryConfig(AppConfig):
         # Digests are secrets' stand-ins: never copied into the log.
         auditlog.register(models.ChannelCode, exclude_fields=["code_digest"])
         auditlog.register(models.Attestation, exclude_fields=["token_digest"])
-        auditlog.register(models.RecoveryCredential, exclude_fields=["code_digest", "handle"])
+        auditlog.register(models.RecoveryCredential, exclude_fields=[
+            "code_digest", "handle", "reference", "channel_fingerprint", "issue_key"])
         auditlog.register(models.RecoverySession, exclude_fields=["token_digest"])
         auditlog.register(models.RecoveryCaseUserObjectPermission)

@@ -973,7 +973,7 @@ def escalate(case: RecoveryCase, agent: User, reason: str, *,
     applied = populations.rules_for(case.identity)
     tier = max(_STRICTER[Tier(case.tier)], applied.minimum_tier, key=Tier.rank)
     policy = RecoveryPolicy.objects.select_related("script").get(tier=tier)
-    _void_live_secrets(case, now)
+    _void_live_secrets(case, now, "case_escalated", actor=agent, request=request)
     _move(case, case.state, now, tier=tier, policy=policy,
           policy_snapshot=populations.snapshot_for(applied, policy),
           script=populations.script_for(applied, policy),

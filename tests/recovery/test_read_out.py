@@ -32,7 +32,8 @@ def type_in(client, reference, code, passkeys="supported"):
 
 def test_the_agent_reads_out_a_reference_a_code_and_one_short_address(agent):
     case = approved(recovery_case("low", agent=agent), agent)
-    page = sign_in_client(Client(), agent).post(reverse("recovery:issue", args=[case.pk]))
+    page = sign_in_client(Client(), agent).post(reverse("recovery:issue", args=[case.pk]),
+                                                follow=True)
     credential = RecoveryCredential.objects.get(case=case)
     text = page.content.decode()
     assert re.fullmatch(r"[A-Z2-9]{4}-[A-Z2-9]{4}", credential.reference)

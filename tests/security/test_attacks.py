@@ -545,12 +545,13 @@ def recover_through_http(agent, identity, seen: list[str]):
     go(desk, "get", opened["Location"])
     issued_page = go(desk, "get", go(desk, "post", reverse("recovery:issue", args=[case.pk]))
                      ["Location"])
-    issued = SimpleNamespace(code=issued_page.context["code"], link=issued_page.context["link"],
+    issued = SimpleNamespace(code=issued_page.context["code"],
                              credential=issued_page.context["credential"])
-    person = Client()
-    link = issued.link.removeprefix(settings.SITE_URL)
-    redeem_page = go(person, "get", link)
-    go(person, "post", link, redeeming(issued.code.lower().replace("-", " ")))
+    person = Client()  # read out on the phone: the short address, the reference, the code
+    redeem_page = go(person, "get", reverse("recovery:redeem_read_out"))
+    go(person, "post", reverse("recovery:redeem_read_out"), {
+        "reference": issued.credential.reference,
+        **redeeming(issued.code.lower().replace("-", " "))})
     session_token = person.session["recovery_session"]
     go(person, "get", reverse("recovery:enrol"))
     options = post_json(person, reverse("recovery:enrol_options")).json()
@@ -569,7 +570,8 @@ def recover_through_http(agent, identity, seen: list[str]):
     assert case.state == State.COMPLETED
     return {"credential code": issued.code,
             "credential code typed": issued.code.replace("-", ""),
-            "credential handle": issued.credential.handle, "channel code": channel_code,
+            "credential handle": issued.credential.handle,
+            "credential reference": issued.credential.reference, "channel code": channel_code,
             "recovery session token": session_token, "repudiation token": not_me,
             "issued page": issued_page, "redeem page": redeem_page}
 
