@@ -5,6 +5,7 @@ import socket
 import subprocess
 import threading
 import time
+from contextlib import contextmanager
 
 
 def free_port() -> int:
@@ -82,3 +83,15 @@ def race(*calls) -> tuple[list, list]:
     for thread in threads:
         thread.join(timeout=60)
     return results, refused
+
+
+@contextmanager
+def worker(app):
+    """A real Celery worker in this process, on a queue emptied first: the
+    tasks earlier tests queued and never ran (deliveries, expiries at
+    deadlines hours away) would otherwise run before this test's own."""
+    from celery.contrib.testing.worker import start_worker
+
+    app.control.purge()
+    with start_worker(app, perform_ping_check=False, pool="solo", loglevel="WARNING"):
+        yield

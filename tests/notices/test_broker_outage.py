@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from celery import Celery
-from celery.contrib.testing.worker import start_worker
 from django.core import mail
 from django.db import transaction
 from django.test import Client
@@ -27,7 +26,7 @@ from tests.recovery.support import verify
 from tests.sessions import sign_in_client
 
 from ..conftest import IN_CI
-from ..services import ThrowawayRedis, wait_for
+from ..services import ThrowawayRedis, wait_for, worker
 from .provider import delivered_messages
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -76,7 +75,7 @@ def test_an_approval_committed_while_the_broker_is_down_stands_and_its_notices_g
     assert not owed.filter(sent_at__isnull=False).exists()
 
     redis.start()
-    with start_worker(app, perform_ping_check=False, pool="solo", loglevel="WARNING"):
+    with worker(app):
         dispatch_due_notices.delay()
         assert wait_for(lambda: not owed.filter(sent_at__isnull=True).exists())
         dispatch_due_notices.delay()  # a second sweep finds nothing more to send

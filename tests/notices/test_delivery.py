@@ -10,7 +10,6 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.core import mail
 from django.db import transaction
 from django.utils import timezone
@@ -21,7 +20,7 @@ from recovery_console.celery import app
 from recovery_console.models import Notice
 from recovery_console.tasks import deliver_notice, dispatch_due_notices
 from tests.factories import IdentityFactory
-from tests.services import wait_for
+from tests.services import wait_for, worker
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +48,7 @@ def owe_email(identity, channel, key="decision-1", subject="Your access was rest
 @pytest.mark.django_db(transaction=True)
 def test_a_notice_owed_by_a_committed_decision_is_delivered_by_a_worker():
     identity, channel = identity_with()
-    with start_worker(app, perform_ping_check=False, pool="solo", loglevel="WARNING"):
+    with worker(app):
         with transaction.atomic():
             notice = owe_email(identity, channel)
         assert wait_for(lambda: Notice.objects.get(pk=notice.pk).sent_at is not None)
@@ -63,7 +62,7 @@ def test_a_notice_whose_dispatch_was_lost_is_found_by_the_sweep():
     # Written without any dispatch, as if the broker was down at commit time.
     notice = Notice.objects.create(idempotency_key="lost-1", medium="email", event="e",
                                    subject="s", body="b", identity=identity, channel=channel)
-    with start_worker(app, perform_ping_check=False, pool="solo", loglevel="WARNING"):
+    with worker(app):
         dispatch_due_notices.delay()
         assert wait_for(lambda: Notice.objects.get(pk=notice.pk).sent_at is not None)
     assert len(mail.outbox) == 1

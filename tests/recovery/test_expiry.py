@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import pytest
 from auditlog.models import LogEntry
-from celery.contrib.testing.worker import start_worker
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -17,7 +16,7 @@ from recovery_console.models import RecoveryCase, RecoveryCredential
 from recovery_console.tasks import expire_overdue_recovery_cases
 from tests.factories import recovery_case, staff
 from tests.recovery.support import approved
-from tests.services import wait_for
+from tests.services import wait_for, worker
 
 pytestmark = pytest.mark.django_db
 State = RecoveryCase.State
@@ -137,7 +136,7 @@ def test_a_task_at_the_credentials_deadline_expires_the_case(recovery_reference_
     case, result = issued_case()
     soon = timezone.now() + timedelta(seconds=1)
     RecoveryCredential.objects.filter(pk=result.credential.pk).update(expires_at=soon)
-    with start_worker(app, perform_ping_check=False, pool="solo", loglevel="WARNING"):
+    with worker(app):
         with transaction.atomic():
             schedule.expire_case_at(case.pk, soon)
         assert wait_for(lambda: RecoveryCase.objects.get(pk=case.pk).state == State.EXPIRED)
@@ -147,6 +146,6 @@ def test_a_task_at_the_credentials_deadline_expires_the_case(recovery_reference_
 def test_the_beat_sweep_runs_in_a_worker(recovery_reference_data):
     case = recovery_case("low")
     RecoveryCase.objects.filter(pk=case.pk).update(deadline=timezone.now())
-    with start_worker(app, perform_ping_check=False, pool="solo", loglevel="WARNING"):
+    with worker(app):
         expire_overdue_recovery_cases.delay()
         assert wait_for(lambda: RecoveryCase.objects.get(pk=case.pk).state == State.EXPIRED)

@@ -10,7 +10,6 @@ from datetime import timedelta
 
 import pytest
 from auditlog.models import LogEntry
-from celery.contrib.testing.worker import start_worker
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -20,7 +19,7 @@ from recovery_console import clock, tasks, tokens
 from recovery_console.models import Notice, RecoveryCase, SelfServiceRequest
 from tests.factories import reachable_identity
 from tests.notices.test_broker_outage import broker  # noqa: F401
-from tests.services import wait_for
+from tests.services import wait_for, worker
 
 from .support import events, refusals
 
@@ -142,7 +141,7 @@ def test_a_request_made_while_the_broker_is_down_is_answered_and_opens_its_case_
     redis, app = broker
     first, second = reachable_identity(), reachable_identity()
 
-    with start_worker(app, perform_ping_check=False, pool="solo", loglevel="WARNING"):
+    with worker(app):
         Client().post(REQUEST, {"identifier": first.directory_id})
         # The task queued when the request committed: a worker resolves it at once.
         assert wait_for(lambda: RecoveryCase.objects.filter(identity=first).exists())
@@ -158,7 +157,7 @@ def test_a_request_made_while_the_broker_is_down_is_answered_and_opens_its_case_
     redis.start()
     later = clock.now() + timedelta(minutes=1)
     monkeypatch.setattr(clock, "now", lambda: later)
-    with start_worker(app, perform_ping_check=False, pool="solo", loglevel="WARNING"):
+    with worker(app):
         tasks.resolve_overdue_self_service_requests.delay()  # what beat sends every minute
         assert wait_for(lambda: RecoveryCase.objects.filter(identity=second).exists())
         tasks.resolve_overdue_self_service_requests.delay()  # a second sweep: nothing left
