@@ -8,47 +8,55 @@ from html.parser import HTMLParser
 from django.urls import reverse
 
 
-class _FormFields(HTMLParser):
+class _ChangeForm(HTMLParser):
+    """What a browser would submit from the admin's change form, unchanged."""
+
     def __init__(self):
         super().__init__()
-        self.data: dict[str, str] = {}
-        self._select = self._textarea = None
-        self._in_form = False
+        self.data, self._select, self._textarea = {}, None, None
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
-        if tag == "form" and attrs.get("id", "").endswith("_form"):
-            self._in_form = True
-        if not self._in_form or "name" not in attrs and tag != "option":
-            return
         name = attrs.get("name")
-        if tag == "input":
+        if tag == "input" and name and "disabled" not in attrs:
             kind = attrs.get("type", "text")
             if kind in ("checkbox", "radio"):
                 if "checked" in attrs:
                     self.data[name] = attrs.get("value", "on")
             elif kind not in ("submit", "button", "file"):
                 self.data[name] = attrs.get("value", "")
-        elif tag == "select":
-            self._select = name
-            self.data.setdefault(name, "")
-        elif tag == "option" and self._select and "selected" in attrs:
-            self.data[self._select] = attrs.get("value", "")
-        elif tag == "textarea":
+        elif tag == "select" and name:
+            self._select = (name, "multiple" in attrs, [], [])  # name, multiple, all, chosen
+        elif tag == "option" and self._select:
+            self._select[2].append(attrs.get("value", ""))
+            if "selected" in attrs:
+                self._select[3].append(attrs.get("value", ""))
+        elif tag == "textarea" and name:
             self._textarea = name
             self.data[name] = ""
 
     def handle_endtag(self, tag):
-        if tag == "select":
+        if tag == "select" and self._select:
+            name, multiple, options, chosen = self._select
+            if multiple:
+                if chosen:
+                    self.data[name] = chosen
+            elif chosen or options:
+                self.data[name] = (chosen or options)[0]
             self._select = None
         elif tag == "textarea":
             self._textarea = None
-        elif tag == "form":
-            self._in_form = False
 
     def handle_data(self, data):
         if self._textarea:
             self.data[self._textarea] += data
+
+
+def form_data(page) -> dict:
+    """What a browser would submit from ``page``'s form, unchanged."""
+    parser = _ChangeForm()
+    parser.feed(page.content.decode())
+    return parser.data
 
 
 def change(client, obj, **changes):
@@ -58,9 +66,7 @@ def change(client, obj, **changes):
     url = reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[obj.pk])
     page = client.get(url)
     assert page.status_code == 200, page.status_code
-    fields = _FormFields()
-    fields.feed(page.content.decode())
-    data = {**fields.data, "_save": "Save"}
+    data = {**form_data(page), "_save": "Save"}
     for name, value in changes.items():
         if value is None:
             data.pop(name, None)

@@ -6,6 +6,7 @@ import subprocess
 import threading
 import time
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 
 def free_port() -> int:
@@ -95,3 +96,31 @@ def worker(app):
     app.control.purge()
     with start_worker(app, perform_ping_check=False, pool="solo", loglevel="WARNING"):
         yield
+
+
+@contextmanager
+def webhook_receiver(settings, secret: str = "shared-secret-for-this-test"):  # noqa: S107
+    """A local HTTP endpoint as the monitoring webhook sink, answering 204 to
+    every POST; yields the list of (headers, body) it received."""
+    received: list[tuple[dict, bytes]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's naming
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((dict(self.headers), body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings.MONITORING_SINK = "webhook"
+    settings.MONITORING_WEBHOOK_URL = f"http://127.0.0.1:{server.server_port}/events"
+    settings.MONITORING_WEBHOOK_SECRET = secret
+    try:
+        yield received
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -78,17 +78,23 @@ def attestation(request, token: str):
                   {"attestation": found, "form": form}, status=status)
 
 
-def _refused_redemption(request, handle: str):
-    form = forms.RedeemForm(request.POST)
-    form.is_valid()
-    form.add_error(None, TOO_MANY_REDEMPTIONS)
-    return render(request, "recovery/redeem.html", {"form": form}, status=429)
+def _too_many_redemptions(form_class, template: str):
+    """What an over-the-limit redemption sees: its own form, refused (429)."""
+
+    def refused(request, *args, **kwargs):
+        form = form_class(request.POST)
+        form.is_valid()
+        form.add_error(None, TOO_MANY_REDEMPTIONS)
+        return render(request, template, {"form": form}, status=429)
+
+    return refused
 
 
 @never_cache
 @require_http_methods(["GET", "POST"])
 @ratelimit.rate_limited(ratelimit.REDEEM, subject=lambda request, handle: f"handle:{handle}",
-                        refused=_refused_redemption, target=RecoveryCredential)
+                        refused=_too_many_redemptions(forms.RedeemForm, "recovery/redeem.html"),
+                        target=RecoveryCredential)
 def redeem(request, handle: str):
     """GET only shows the form (opening the link uses nothing); POST redeems."""
     form = forms.RedeemForm(request.POST or None)
@@ -104,18 +110,13 @@ def _read_out_reference(request) -> str | None:
     return tokens.normalise_reference(request.POST.get("reference", "")[:20]) or None
 
 
-def _refused_read_out(request):
-    form = forms.ReadOutRedeemForm(request.POST)
-    form.is_valid()
-    form.add_error(None, TOO_MANY_REDEMPTIONS)
-    return render(request, "recovery/redeem_read_out.html", {"form": form}, status=429)
-
-
 @never_cache
 @require_http_methods(["GET", "POST"])
 @ratelimit.rate_limited(ratelimit.REDEEM,
                         subject=lambda request: f"reference:{_read_out_reference(request)}",
-                        refused=_refused_read_out, target=RecoveryCredential)
+                        refused=_too_many_redemptions(forms.ReadOutRedeemForm,
+                                                      "recovery/redeem_read_out.html"),
+                        target=RecoveryCredential)
 def redeem_read_out(request):
     """The short fixed address for a credential read out on the phone: the
     person types its reference and the code (the link is too long to say)."""

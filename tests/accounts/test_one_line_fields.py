@@ -3,7 +3,6 @@ admin (and anything calling ``full_clean``) refuses a line break or control
 character in them with a clear message, and nothing changes."""
 
 import re
-from html.parser import HTMLParser
 
 import pytest
 from auditlog.models import LogEntry
@@ -12,6 +11,7 @@ from django.core.exceptions import ValidationError
 from accounts.models import Identity, RecoveryChannel, User
 from accounts.validators import validate_no_control_characters
 from recovery_console.models import Notice
+from tests import admin_forms
 from tests.factories import IdentityFactory, RecoveryChannelFactory, staff
 from tests.sessions import sign_in_client
 
@@ -23,50 +23,6 @@ CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 MESSAGE = "Enter this on one line: line breaks and control characters are not allowed"
 
 
-class _ChangeForm(HTMLParser):
-    """What a browser would submit from the admin's change form, unchanged."""
-
-    def __init__(self):
-        super().__init__()
-        self.data, self._select, self._textarea = {}, None, None
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        name = attrs.get("name")
-        if tag == "input" and name and "disabled" not in attrs:
-            kind = attrs.get("type", "text")
-            if kind in ("checkbox", "radio"):
-                if "checked" in attrs:
-                    self.data[name] = attrs.get("value", "on")
-            elif kind not in ("submit", "button", "file"):
-                self.data[name] = attrs.get("value", "")
-        elif tag == "select" and name:
-            self._select = (name, "multiple" in attrs, [], [])  # name, multiple, all, chosen
-        elif tag == "option" and self._select:
-            self._select[2].append(attrs.get("value", ""))
-            if "selected" in attrs:
-                self._select[3].append(attrs.get("value", ""))
-        elif tag == "textarea" and name:
-            self._textarea = name
-            self.data[name] = ""
-
-    def handle_endtag(self, tag):
-        if tag == "select" and self._select:
-            name, multiple, options, chosen = self._select
-            if multiple:
-                if chosen:
-                    self.data[name] = chosen
-            elif chosen or options:
-                self.data[name] = (chosen or options)[0]
-            self._select = None
-        elif tag == "textarea":
-            self._textarea = None
-
-    def handle_data(self, data):
-        if self._textarea:
-            self.data[self._textarea] += data
-
-
 @pytest.fixture
 def admin_client(client):
     security_admin = staff("security_admin", is_staff=True, is_superuser=True)
@@ -76,9 +32,7 @@ def admin_client(client):
 def change_form(admin_client, url: str) -> dict:
     page = admin_client.get(url)
     assert page.status_code == 200
-    parser = _ChangeForm()
-    parser.feed(page.content.decode())
-    return parser.data
+    return admin_forms.form_data(page)
 
 
 def submit(admin_client, url: str, field: str, value: str):

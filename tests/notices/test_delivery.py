@@ -4,10 +4,8 @@ and found again by the sweep if its dispatch was lost."""
 import hashlib
 import hmac
 import json
-import threading
 from contextlib import nullcontext
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from django.core import mail
@@ -20,7 +18,7 @@ from recovery_console.celery import app
 from recovery_console.models import Notice
 from recovery_console.tasks import deliver_notice, dispatch_due_notices
 from tests.factories import IdentityFactory
-from tests.services import wait_for, worker
+from tests.services import wait_for, webhook_receiver, worker
 
 pytestmark = pytest.mark.django_db
 
@@ -140,32 +138,12 @@ def test_monitoring_events_carry_the_correlation_id_and_no_message_body(settings
     assert "123456" not in json.dumps(event)
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    received = []
-
-    def do_POST(self):  # noqa: N802 - http.server's naming
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).received.append((dict(self.headers), body))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
 def test_the_webhook_sink_signs_every_event_with_hmac(settings):
-    server = HTTPServer(("127.0.0.1", 0), _Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    settings.MONITORING_SINK = "webhook"
-    settings.MONITORING_WEBHOOK_URL = f"http://127.0.0.1:{server.server_port}/events"
-    settings.MONITORING_WEBHOOK_SECRET = "shared-secret-for-this-test"
-    try:
+    with webhook_receiver(settings) as received:
         notice = notices.owe_to_monitoring(decision="alert:1", event="watch_alert",
                                            subject="Second recovery", body="-")
         assert outbox.deliver(notice.pk) == "sent"
-    finally:
-        server.shutdown()
-    headers, body = _Receiver.received[-1]
+    headers, body = received[-1]
     expected = hmac.new(b"shared-secret-for-this-test", body, hashlib.sha256).hexdigest()
     assert headers["X-Recovery-Console-Signature"] == f"sha256={expected}"
     assert headers["Idempotency-Key"] == "alert:1:monitoring"

@@ -7,14 +7,13 @@ import logging
 import re
 import socket
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import quote
 
 import pytest
 
 from recovery_console import notices, outbox
 from recovery_console.ops.logs import JsonFormatter, PlainFormatter
+from tests.services import webhook_receiver
 
 pytestmark = pytest.mark.django_db
 
@@ -106,31 +105,11 @@ def test_the_jsonl_sink_writes_each_event_on_one_line(settings, tmp_path):
         assert assert_one_line(line)["summary"] == f"Alert for {STORED}"
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    bodies: list[bytes] = []
-
-    def do_POST(self):  # noqa: N802 - http.server's naming
-        type(self).bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
 def test_the_webhook_sink_posts_each_event_as_one_line(settings):
-    server = HTTPServer(("127.0.0.1", 0), _Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    settings.MONITORING_SINK = "webhook"
-    settings.MONITORING_WEBHOOK_URL = f"http://127.0.0.1:{server.server_port}/events"
-    settings.MONITORING_WEBHOOK_SECRET = "shared-secret-for-this-test"
-    try:
+    with webhook_receiver(settings) as received:
         assert outbox.deliver(owe_event("alert:one-line-webhook").pk) == "sent"
-    finally:
-        server.shutdown()
-        server.server_close()
-    body = _Receiver.bodies[-1].decode("utf-8")
-    assert assert_one_line(body)["summary"] == f"Alert for {STORED}"
+    _headers, body = received[-1]
+    assert assert_one_line(body.decode("utf-8"))["summary"] == f"Alert for {STORED}"
 
 
 @pytest.fixture

@@ -51,6 +51,20 @@ def check_code_on_phone(page, case, phone):
     page.get_by_role("button", name="Check code").click()
 
 
+def claim_and_check_email_code(page, case):
+    """The agent claims ``case`` and verifies the caller by a code to their email."""
+    email = case.identity.channels.get(kind="email")
+    page.goto(f"/cases/{case.pk}/")
+    page.get_by_role("button", name="Claim this case").click()
+    page.get_by_label("Registered channel", exact=True).select_option(label=str(email))
+    page.get_by_role("button", name="Send code").click()
+    (code,) = from_outbox(page, r"Your verification code is (\d{6})")
+    page.goto(f"/cases/{case.pk}/")
+    page.get_by_label("Code the caller reads out").fill(code)
+    page.get_by_role("button", name="Check code").click()
+    return email
+
+
 def attest(page, answer="Yes, I know about this request"):
     """The manager, sponsor or owner opens the link from their own channel and answers."""
     (link,) = from_outbox(page, r"(http://\S+/attest/[\w-]+/)")
@@ -131,16 +145,8 @@ def test_high_risk_recovery_with_attestation_supervisor_approval_and_new_passkey
 def test_low_risk_recovery_needs_no_supervisor(page, new_page, dev_outbox):
     agent = staff("agent")
     case = recovery_case("low")
-    email = case.identity.channels.get(kind="email")
     sign_in(page, agent)
-    page.goto(f"/cases/{case.pk}/")
-    page.get_by_role("button", name="Claim this case").click()
-    page.get_by_label("Registered channel", exact=True).select_option(label=str(email))
-    page.get_by_role("button", name="Send code").click()
-    (code,) = from_outbox(page, r"Your verification code is (\d{6})")
-    page.goto(f"/cases/{case.pk}/")
-    page.get_by_label("Code the caller reads out").fill(code)
-    page.get_by_role("button", name="Check code").click()
+    email = claim_and_check_email_code(page, case)
     page.get_by_label("Deliver to").select_option(label=str(email))
     page.get_by_role("button", name="Issue credential").click()
 

@@ -9,7 +9,7 @@ from recovery_console.models import RecoveryCase, RecoveryCredential
 from tests.conftest import VirtualAuthenticator
 from tests.factories import recovery_case, staff
 
-from .test_journeys_browser import from_outbox, shot, sign_in
+from .test_journeys_browser import claim_and_check_email_code, shot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("recovery_reference_data")]
@@ -19,16 +19,8 @@ def test_a_code_read_out_on_the_phone_is_typed_at_the_short_address(
         page, new_page, browser, live_server, dev_outbox):
     agent = staff("agent")
     case = recovery_case("low")
-    email = case.identity.channels.get(kind="email")
     sign_in(page, agent)
-    page.goto(f"/cases/{case.pk}/")
-    page.get_by_role("button", name="Claim this case").click()
-    page.get_by_label("Registered channel", exact=True).select_option(label=str(email))
-    page.get_by_role("button", name="Send code").click()
-    (code,) = from_outbox(page, r"Your verification code is (\d{6})")
-    page.goto(f"/cases/{case.pk}/")
-    page.get_by_label("Code the caller reads out").fill(code)
-    page.get_by_role("button", name="Check code").click()
+    claim_and_check_email_code(page, case)
     page.get_by_role("button", name="Issue credential").click()  # read out: no channel
     page.get_by_role("heading", name="Recovery credential issued").wait_for()
     shot(page, "read-out-issued")
