@@ -3,7 +3,7 @@ scripts per risk tier, cases, evidence, approvals, recovery credentials and
 recovery sessions.
 
 Secrets (channel codes, attestation links, recovery credentials, recovery
-session tokens) are stored only as keyed hashes; see ``recovery_console.secrets``.
+session tokens) are stored only as keyed hashes; see ``recovery_console.tokens``.
 """
 
 from dataclasses import dataclass

@@ -30,7 +30,8 @@ WORK_PERMISSION = "recovery.work_recoverycase"
 def _require_role(user: User | None, *roles: Role) -> None:
     if user is None or not set(roles_of(user)).intersection(roles):
         names = " or ".join(r.value.replace("_", " ") for r in roles)
-        raise WorkflowError(f"Only a {names} may do this.", reason="role")
+        article = "an" if names[0] in "aeiou" else "a"
+        raise WorkflowError(f"Only {article} {names} may do this.", reason="role")
 
 
 def _require_holder(case: RecoveryCase, agent: User) -> None:

@@ -105,7 +105,7 @@ def test_restricted_tier_refuses_self_service_requests():
 
 def test_only_agents_open_desk_cases():
     supervisor = staff("supervisor")
-    with pytest.raises(WorkflowError, match="Only a agent"):
+    with pytest.raises(WorkflowError, match="Only an agent may do this"):
         workflow.open_case(IdentityFactory(), source=RecoveryCase.Source.DESK, actor=supervisor)
 
 
