@@ -109,7 +109,7 @@ def open_case(identity: Identity, *, source: str, actor: User | None = None,
         tier = Tier.HIGH
         reasons.append("The person said the last recovery wasn't them: at least high.")
     applied = populations.rules_for(identity)
-    if populations.TIERS.index(applied.minimum_tier) > populations.TIERS.index(tier):
+    if Tier.rank(applied.minimum_tier) > Tier.rank(tier):
         tier = applied.minimum_tier
         reasons.append(f"Population rules: at least {tier}.")
     policy = RecoveryPolicy.objects.select_related("script").get(tier=tier)
