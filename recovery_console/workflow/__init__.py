@@ -23,6 +23,14 @@ and the like; none re-implements them. The package follows the state machine:
   ``complete``;
 - ``sweep``: ``expire_due``, the bulk expiry with its threads and batches.
 
+``WorkflowError`` is the one refusal type: its ``reason`` is a stable code,
+its ``status`` the HTTP meaning views answer with (``_decision`` audits it,
+with the actor the decision names). Anything else a decision raises is a
+programming error (``void_basis`` with an unknown cause: ValueError; a case
+that does not exist: DoesNotExist), except the WebAuthn ceremony's
+``PasskeyError``, which ``complete_enrolment`` lets through after auditing it
+as ``case_complete_refused``, like a refusal.
+
 Imports point one way: base <- rules <- opening, verification, approval <-
 closing <- credential (a redemption whose basis broke is voided through
 ``closing.void_basis``); sweep needs none of them.

@@ -21,7 +21,7 @@ from .rules import _enforce, _require_reason, may_decide, may_request_approval
 State = RecoveryCase.State
 
 
-@_decision("approval_request")
+@_decision("approval_request", actor="agent")
 def request_approval(case: RecoveryCase, agent: User, *,
                      request: HttpRequest | None = None) -> RecoveryCase:
     """The holding agent sends a verified high-risk case to supervisors."""
@@ -52,7 +52,7 @@ def _require_fresh_step_up(step_up: dict | None, now: datetime) -> None:
                             reason="step_up")
 
 
-@_decision("approval")
+@_decision("approval", actor="approver")
 def approve(case: RecoveryCase, approver: User, reason: str, *, step_up: dict | None,
             request: HttpRequest | None = None) -> Approval:
     """A supervisor who stepped up approves; the case is approved once the
@@ -82,7 +82,7 @@ def approve(case: RecoveryCase, approver: User, reason: str, *, step_up: dict | 
     return approval
 
 
-@_decision("denial")
+@_decision("denial", actor="approver")
 def deny(case: RecoveryCase, approver: User, reason: str, *, step_up: dict | None,
          request: HttpRequest | None = None) -> Approval:
     """A supervisor who stepped up refuses the reset; the case is closed as

@@ -24,18 +24,29 @@ from ..models import Attestation, RecoveryCase, RecoverySession
 
 
 class WorkflowError(Exception):
-    """A refused decision: ``message`` is for the person who tried."""
+    """A refused decision, the workflow's one refusal type. ``reason`` is its
+    stable code (audited with the refusal; views and tests match on it,
+    never on the message); ``status`` its HTTP meaning: FORBIDDEN (not this
+    person's right), BAD_REQUEST (the input is wrong), NOT_FOUND (nothing
+    answers to what was given), or CONFLICT, the default (not now, as the
+    case stands); ``message`` is for the person who tried."""
 
-    def __init__(self, message: str, *, reason: str = "refused", target=None, **data):
+    FORBIDDEN, BAD_REQUEST, NOT_FOUND, CONFLICT = 403, 400, 404, 409
+
+    def __init__(self, message: str, *, reason: str = "refused", status: int = CONFLICT,
+                 target=None, **data):
         super().__init__(message)
         self.message = message
         self.reason = reason
+        self.status = status
         self.target = target
         self.data = data
 
 
-def _decision(event: str) -> Callable:
-    """Run a decision in one transaction; audit a refusal after rolling back."""
+def _decision(event: str, *, actor: str | None = None) -> Callable:
+    """Run a decision in one transaction; audit a refusal after rolling back,
+    as ``<event>_refused``, with the person named by the decision's ``actor``
+    parameter (None: nobody signed in decides, e.g. the holder of a link)."""
 
     def wrap(fn: Callable) -> Callable:
         signature = inspect.signature(fn)
@@ -46,7 +57,8 @@ def _decision(event: str) -> Callable:
                 with transaction.atomic():
                     return fn(*args, **kwargs)
             except WorkflowError as refusal:
-                _audit_refusal(event, refusal, signature.bind_partial(*args, **kwargs).arguments)
+                _audit_refusal(event, refusal, signature.bind_partial(*args, **kwargs).arguments,
+                               actor)
                 raise
 
         return run
@@ -54,9 +66,10 @@ def _decision(event: str) -> Callable:
     return wrap
 
 
-def _audit_refusal(event: str, refusal: WorkflowError, arguments: dict) -> None:
+def _audit_refusal(event: str, refusal: WorkflowError, arguments: dict,
+                   actor_parameter: str | None) -> None:
     target = refusal.target or arguments.get("case") or arguments.get("recovery_session")
-    actor = next((arguments[k] for k in ("actor", "agent", "approver") if arguments.get(k)), None)
+    actor = arguments.get(actor_parameter) if actor_parameter else None
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
     record(f"{event}_refused", target=target if target is not None else RecoveryCase,

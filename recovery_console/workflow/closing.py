@@ -33,7 +33,7 @@ from .rules import BASIS_CAUSES, _enforce, _require_reason, _require_state, may_
 State = RecoveryCase.State
 
 
-@_decision("case_cancel")
+@_decision("case_cancel", actor="actor")
 def cancel(case: RecoveryCase, actor: User, reason: str, *,
            request: HttpRequest | None = None) -> RecoveryCase:
     """The holding agent, or a supervisor, cancels an open case (a duplicate,
@@ -49,7 +49,7 @@ def cancel(case: RecoveryCase, actor: User, reason: str, *,
     return case
 
 
-@_decision("case_expire")
+@_decision("case_expire", actor="actor")
 def expire(case: RecoveryCase, *, actor: User | None = None,
            request: HttpRequest | None = None) -> RecoveryCase:
     """Close an open case whose deadline passed (the sweep calls this);
@@ -85,7 +85,7 @@ def _tell_credential_voided(case: RecoveryCase, cause: str,
     )
 
 
-@_decision("credential_void")
+@_decision("credential_void", actor="actor")
 def void_basis(identity: Identity, cause: str, *, channel: RecoveryChannel | None = None,
                actor: User | None = None, request: HttpRequest | None = None) -> list[int]:
     """A fact a recovery rests on changed (``cause``, one of BASIS_CAUSES):
@@ -151,7 +151,8 @@ def repudiate(token: str, *, request: HttpRequest | None = None) -> RecoveryCase
     repudiation = (Repudiation.objects.select_for_update()
                    .filter(token_digest=tokens.digest("repudiation", token)).first())
     if repudiation is None:
-        raise WorkflowError("This link is not valid.", reason="unknown_link", target=Repudiation)
+        raise WorkflowError("This link is not valid.", reason="unknown_link",
+                            status=WorkflowError.NOT_FOUND, target=Repudiation)
     case = repudiation.case
     if repudiation.used_at is not None:
         raise WorkflowError("This link was already used: the service desk is on it.",
@@ -182,7 +183,7 @@ def repudiate(token: str, *, request: HttpRequest | None = None) -> RecoveryCase
     return follow_up
 
 
-@_decision("rotation_record")
+@_decision("rotation_record", actor="agent")
 def record_rotation(case: RecoveryCase, agent: User, reference: str, note: str = "", *,
                     request: HttpRequest | None = None) -> CredentialRotation:
     """How a service account's governance case ends: the agent holding it
@@ -194,7 +195,8 @@ def record_rotation(case: RecoveryCase, agent: User, reference: str, note: str =
     reference, note = reference.strip(), note.strip()
     if not reference or len(reference) > 100 or len(note) > 500:
         raise WorkflowError("Give the change ticket or vault reference (at most 100 characters)"
-                            " and a note of at most 500.", reason="bad_reference")
+                            " and a note of at most 500.", reason="bad_reference",
+                            status=WorkflowError.BAD_REQUEST)
     now = clock.now()
     rotation = CredentialRotation.objects.create(case=case, performed_by=agent,
                                                  reference=reference, note=note, rotated_at=now)

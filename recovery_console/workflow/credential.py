@@ -64,7 +64,7 @@ class OpenedSession:
     token: str  # kept only in the redeemer's browser session
 
 
-@_decision("credential_issue")
+@_decision("credential_issue", actor="agent")
 def issue_credential(case: RecoveryCase, agent: User, *, channel: RecoveryChannel | None = None,
                      key: str | None = None, replaces: int | None = None,
                      request: HttpRequest | None = None) -> IssuedCredential:

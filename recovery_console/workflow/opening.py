@@ -77,7 +77,7 @@ def _resolve_self_service(pending: SelfServiceRequest) -> str:
     return "opened"
 
 
-@_decision("case_open")
+@_decision("case_open", actor="actor")
 def open_case(identity: Identity, *, source: str, actor: User | None = None,
               request: HttpRequest | None = None) -> RecoveryCase:
     """Open a case for ``identity``, freezing its risk tier and policy.
@@ -146,7 +146,7 @@ def open_case(identity: Identity, *, source: str, actor: User | None = None,
     return case
 
 
-@_decision("case_claim")
+@_decision("case_claim", actor="agent")
 def claim(case: RecoveryCase, agent: User, *, request: HttpRequest | None = None) -> RecoveryCase:
     """An agent takes an unclaimed open case; only they may work it from now on."""
     _require_role(agent, Role.AGENT)
@@ -160,7 +160,7 @@ def claim(case: RecoveryCase, agent: User, *, request: HttpRequest | None = None
     return case
 
 
-@_decision("case_unclaim")
+@_decision("case_unclaim", actor="agent")
 def unclaim(case: RecoveryCase, agent: User, *,
             request: HttpRequest | None = None) -> RecoveryCase:
     """The holding agent gives a case back to the queue."""

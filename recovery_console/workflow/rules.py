@@ -31,13 +31,15 @@ def _require_role(user: User | None, *roles: Role) -> None:
     if user is None or not set(roles_of(user)).intersection(roles):
         names = " or ".join(r.value.replace("_", " ") for r in roles)
         article = "an" if names[0] in "aeiou" else "a"
-        raise WorkflowError(f"Only {article} {names} may do this.", reason="role")
+        raise WorkflowError(f"Only {article} {names} may do this.", reason="role",
+                            status=WorkflowError.FORBIDDEN)
 
 
 def _require_holder(case: RecoveryCase, agent: User) -> None:
     _require_role(agent, Role.AGENT)
     if case.agent_id != agent.pk or not _has_grant(case, agent):
-        raise WorkflowError("Claim this case before working on it.", reason="not_holder")
+        raise WorkflowError("Claim this case before working on it.", reason="not_holder",
+                            status=WorkflowError.FORBIDDEN)
 
 
 def _has_grant(case: RecoveryCase, agent: User) -> bool:
@@ -60,15 +62,16 @@ def _require_state(case: RecoveryCase, *states: str, doing: str) -> None:
 def _require_subject_is_not(case: RecoveryCase, user: User, doing: str) -> None:
     if case.identity.user_id is not None and case.identity.user_id == user.pk:
         raise WorkflowError(f"You cannot {doing} a recovery of your own account.",
-                            reason="subject")
+                            reason="subject", status=WorkflowError.FORBIDDEN)
 
 
 def _require_reason(reason: str, limit: int = 1000) -> None:
     if not reason or not reason.strip():
-        raise WorkflowError("Give a reason.", reason="reason_required")
+        raise WorkflowError("Give a reason.", reason="reason_required",
+                            status=WorkflowError.BAD_REQUEST)
     if len(reason) > limit:
         raise WorkflowError(f"The reason is too long ({limit} characters at most).",
-                            reason="reason_length")
+                            reason="reason_length", status=WorkflowError.BAD_REQUEST)
 
 
 # --- who may do what --------------------------------------------------------
@@ -165,12 +168,13 @@ def may_decide(case: RecoveryCase, user: User) -> WorkflowError | None:
     owner = case.identity.owner if case.identity.kind == Identity.Kind.SERVICE_ACCOUNT else None
     if owner is not None and owner.user_id == user.pk:
         raise WorkflowError("You own this service account: another security admin must "
-                            "approve its rotation.", reason="owner_approval")
+                            "approve its rotation.", reason="owner_approval",
+                            status=WorkflowError.FORBIDDEN)
     _require_state(case, State.AWAITING_APPROVAL, doing="decide on this case")
     _require_subject_is_not(case, user, "approve or deny")
     if user.pk in (case.agent_id, case.opened_by_id) or _has_worked(case, user):
         raise WorkflowError("You worked on this case, so another supervisor must decide.",
-                            reason="worked_case")
+                            reason="worked_case", status=WorkflowError.FORBIDDEN)
     if case.approvals.filter(approver=user).exists():
         raise WorkflowError("You already decided on this case.", reason="already_decided")
 

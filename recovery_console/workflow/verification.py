@@ -78,7 +78,7 @@ def _passed_step_ids(case: RecoveryCase) -> set[int]:
                .values_list("step_id", flat=True))
 
 
-@_decision("channel_code_send")
+@_decision("channel_code_send", actor="agent")
 def send_channel_code(case: RecoveryCase, agent: User, step: ScriptStep,
                       channel: RecoveryChannel, *,
                       request: HttpRequest | None = None) -> ChannelCode:
@@ -114,7 +114,7 @@ def send_channel_code(case: RecoveryCase, agent: User, step: ScriptStep,
     return code
 
 
-@_decision("channel_code_check")
+@_decision("channel_code_check", actor="agent")
 def check_channel_code(case: RecoveryCase, agent: User, step: ScriptStep, code: str, *,
                        request: HttpRequest | None = None) -> Evidence:
     """Check the code the caller reads back. The attempt is counted before
@@ -149,7 +149,7 @@ def check_channel_code(case: RecoveryCase, agent: User, step: ScriptStep, code: 
     return evidence
 
 
-@_decision("evidence_record")
+@_decision("evidence_record", actor="agent")
 def record_evidence(case: RecoveryCase, agent: User, step: ScriptStep, *, passed: bool = True,
                     note: str = "", totp_code: str = "", document_type: str = "",
                     document_last4: str = "",
@@ -162,19 +162,21 @@ def record_evidence(case: RecoveryCase, agent: User, step: ScriptStep, *, passed
     _enforce(may_work(case, agent, doing="record evidence"))
     _require_step(case, step, *AGENT_RECORDED_KINDS)
     if len(note) > Evidence._meta.get_field("note").max_length:
-        raise WorkflowError("The note is too long (500 characters at most).", reason="note_length")
+        raise WorkflowError("The note is too long (500 characters at most).", reason="note_length",
+                            status=WorkflowError.BAD_REQUEST)
     now = clock.now()
     details, channel = {}, None
     if step.kind == Kind.KNOWLEDGE and case.tier != Tier.LOW:
         raise WorkflowError("Knowledge questions count only for low-risk cases.",
                             reason="knowledge_not_allowed")
     if step.kind == Kind.CALLBACK and not note.strip():
-        raise WorkflowError("Say in the note who answered the callback.", reason="note_required")
+        raise WorkflowError("Say in the note who answered the callback.", reason="note_required",
+                            status=WorkflowError.BAD_REQUEST)
     if step.kind == Kind.ID_DOCUMENT:
         last4 = document_last4.strip().upper()
         if document_type not in DOCUMENT_TYPES or not (1 <= len(last4) <= 4 and last4.isalnum()):
             raise WorkflowError("Give the document type and its last 4 characters only.",
-                                reason="document_details")
+                                reason="document_details", status=WorkflowError.BAD_REQUEST)
         details = {"document_type": document_type, "last4": last4}
     if step.kind == Kind.CALLBACK:
         details = {"number": f"***{case.identity.directory_phone[-4:]}"}
@@ -216,7 +218,7 @@ def _audit_evidence(evidence: Evidence, request: HttpRequest | None) -> None:
            attester=evidence.attester_id)
 
 
-@_decision("attestation_request")
+@_decision("attestation_request", actor="agent")
 def request_attestation(case: RecoveryCase, agent: User, step: ScriptStep, *,
                         request: HttpRequest | None = None) -> Attestation:
     """Send the manager, sponsor or owner a link on their own registered
@@ -233,10 +235,10 @@ def request_attestation(case: RecoveryCase, agent: User, step: ScriptStep, *,
             attester.user_id is not None and attester.user_id == case.identity.user_id):
         raise WorkflowError(f"The {relation} on file is the person being recovered: nobody "
                             "attests for themself. Escalate to a security admin.",
-                            reason="self_attestation")
+                            reason="self_attestation", status=WorkflowError.FORBIDDEN)
     if attester.user_id is not None and attester.user_id == agent.pk:
         raise WorkflowError("The attester must be someone other than you and the subject.",
-                            reason="attester_conflict")
+                            reason="attester_conflict", status=WorkflowError.FORBIDDEN)
     channel = _first_usable_channel(case, attester, now)
     case.attestations.filter(step=step, answered_at__isnull=True,
                              voided_at__isnull=True).update(voided_at=now)
@@ -283,7 +285,8 @@ def answer_attestation(token: str, confirm: bool, *,
     attestation = (Attestation.objects.select_for_update()
                    .filter(token_digest=tokens.digest("attestation", token)).first())
     if attestation is None:
-        raise WorkflowError("This link is not valid.", reason="unknown_link", target=Attestation)
+        raise WorkflowError("This link is not valid.", reason="unknown_link",
+                            status=WorkflowError.NOT_FOUND, target=Attestation)
     case = _lock(attestation.case_id)
     if attestation.answered_at is not None:
         raise WorkflowError("This request was already answered.", reason="answered",
@@ -340,7 +343,7 @@ def _verify_if_complete(case: RecoveryCase, actor: User | None, now: datetime,
                tier=case.tier)
 
 
-@_decision("case_verify")
+@_decision("case_verify", actor="agent")
 def mark_verified(case: RecoveryCase, agent: User, *,
                   request: HttpRequest | None = None) -> RecoveryCase:
     """Mark a case verified; refused unless every required step passed.
@@ -354,7 +357,7 @@ def mark_verified(case: RecoveryCase, agent: User, *,
     return case
 
 
-@_decision("case_fail")
+@_decision("case_fail", actor="actor")
 def fail(case: RecoveryCase, actor: User, reason: str, *,
          request: HttpRequest | None = None) -> RecoveryCase:
     """The holding agent ends verification as failed (the caller could not
@@ -377,7 +380,7 @@ _STRICTER = {Tier.LOW: Tier.HIGH, Tier.MEDIUM: Tier.HIGH, Tier.HIGH: Tier.RESTRI
              Tier.RESTRICTED: Tier.RESTRICTED}
 
 
-@_decision("case_escalate")
+@_decision("case_escalate", actor="agent")
 def escalate(case: RecoveryCase, agent: User, reason: str, *,
              request: HttpRequest | None = None) -> RecoveryCase:
     """The holding agent cannot verify the caller under the case's tier (every
