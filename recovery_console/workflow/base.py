@@ -46,7 +46,17 @@ class WorkflowError(Exception):
 def _decision(event: str, *, actor: str | None = None) -> Callable:
     """Run a decision in one transaction; audit a refusal after rolling back,
     as ``<event>_refused``, with the person named by the decision's ``actor``
-    parameter (None: nobody signed in decides, e.g. the holder of a link)."""
+    parameter (None: nobody signed in decides, e.g. the holder of a link).
+
+    The decision's audit entries (its ``record`` calls and django-auditlog's
+    model diffs) join the audit hash chain when this transaction commits, not
+    when they are written: a ``post_save`` receiver on LogEntry
+    (``audit.apps``) hands each new entry to ``audit.chain.append``, and the
+    database ENGINE, ``audit.backends`` (set in settings), links them as the
+    transaction's last statements inside ``commit()``; if that fails, the
+    commit fails and the decision rolls back with its entries. The engine
+    wrapper is there because Django offers no hook before the outermost
+    commit (``on_commit`` runs after it). See ``audit``'s docstring."""
 
     def wrap(fn: Callable) -> Callable:
         signature = inspect.signature(fn)
