@@ -1,9 +1,9 @@
-"""Ending a case early or for good, other than by a decision of its stage:
-``cancel``, ``expire`` (one case), ``repudiate`` ("this wasn't me" after a
-recovery), ``record_rotation`` (how a service account's governance case
-ends), and ``void_basis``: when a fact a recovery rests on changes, what
-rested on it is voided and its case cancelled. The bulk expiry is in
-``sweep``.
+"""How a case ends, besides the stages' own endings (``deny`` in approval,
+``fail`` in verification, ``complete`` in credential): ``cancel``,
+``expire`` (one case; the bulk expiry is in ``sweep``), ``record_rotation``
+(how a service account's governance case ends), ``repudiate`` ("this wasn't
+me" after a recovery), and ``void_basis``: when a fact a recovery rests on
+changes, what rested on it is voided and its case cancelled.
 """
 
 from __future__ import annotations
