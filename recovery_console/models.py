@@ -3,7 +3,7 @@ scripts per risk tier, cases, evidence, approvals, recovery credentials and
 recovery sessions.
 
 Secrets (channel codes, attestation links, recovery credentials, recovery
-session tokens) are stored only as keyed hashes; see ``recovery_console.secrets``.
+session tokens) are stored only as keyed hashes; see ``recovery_console.tokens``.
 """
 
 from dataclasses import dataclass
@@ -72,9 +72,18 @@ class Tier(models.TextChoices):
     HIGH = "high", "High"
     RESTRICTED = "restricted", "Restricted"
 
+    # The order of the tiers is the order above, from low to restricted: the
+    # one place it is defined (risk assessment, population rules and
+    # escalation all compare tiers through it).
     @classmethod
     def rank(cls, tier: str) -> int:
-        return list(cls.values).index(tier)
+        return cls.values.index(tier)
+
+    @classmethod
+    def one_up(cls, tier: str) -> str:
+        """The next stricter tier; restricted stays restricted."""
+        values = cls.values
+        return values[min(cls.rank(tier) + 1, len(values) - 1)]
 
 
 MAX_CREDENTIAL_LIFETIME = timedelta(hours=24)
@@ -90,20 +99,20 @@ class VerificationScript(models.Model):
         return self.name
 
 
-STEP_KINDS = ["channel_code", "totp", "attestation", "callback", "id_document", "knowledge"]
-CASE_STATES = ["new", "verifying", "verified", "awaiting_approval", "approved",
-               "credential_issued", "completed", "cancelled", "failed", "denied", "expired"]
-OPEN_CASE_STATES = CASE_STATES[:6]
+class StepKind(models.TextChoices):
+    """What a script step checks (``ScriptStep.Kind``); at module level so
+    the step's check constraint can list the same values."""
+
+    CHANNEL_CODE = "channel_code", "Code sent to a registered channel"
+    TOTP = "totp", "Authenticator code"
+    ATTESTATION = "attestation", "Manager, sponsor or owner attestation"
+    CALLBACK = "callback", "Call back the directory number"
+    ID_DOCUMENT = "id_document", "Official identity document"
+    KNOWLEDGE = "knowledge", "Knowledge question (weak)"
 
 
 class ScriptStep(models.Model):
-    class Kind(models.TextChoices):
-        CHANNEL_CODE = "channel_code", "Code sent to a registered channel"
-        TOTP = "totp", "Authenticator code"
-        ATTESTATION = "attestation", "Manager, sponsor or owner attestation"
-        CALLBACK = "callback", "Call back the directory number"
-        ID_DOCUMENT = "id_document", "Official identity document"
-        KNOWLEDGE = "knowledge", "Knowledge question (weak)"
+    Kind = StepKind
 
     script = models.ForeignKey(VerificationScript, on_delete=models.CASCADE, related_name="steps")
     position = models.PositiveSmallIntegerField()
@@ -117,7 +126,7 @@ class ScriptStep(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["script", "position"], name="step_position_unique"),
             models.CheckConstraint(
-                condition=Q(kind__in=STEP_KINDS), name="step_kind_valid"
+                condition=Q(kind__in=StepKind.values), name="step_kind_valid"
             ),
         ]
 
@@ -213,26 +222,36 @@ class Rules:
                       for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
+class CaseState(models.TextChoices):
+    """Where a recovery case is (``RecoveryCase.State``); at module level so
+    the case's constraints can name the same states."""
+
+    NEW = "new", "New"
+    VERIFYING = "verifying", "Verifying"
+    VERIFIED = "verified", "Verified"
+    AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
+    APPROVED = "approved", "Approved"
+    CREDENTIAL_ISSUED = "credential_issued", "Credential issued"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+    FAILED = "failed", "Failed"
+    DENIED = "denied", "Denied"
+    EXPIRED = "expired", "Expired"
+
+
+# A case in one of these is still going (``RecoveryCase.OPEN_STATES``): at most
+# one per identity; the others are closed for good.
+OPEN_CASE_STATES = (
+    CaseState.NEW, CaseState.VERIFYING, CaseState.VERIFIED, CaseState.AWAITING_APPROVAL,
+    CaseState.APPROVED, CaseState.CREDENTIAL_ISSUED,
+)
+
+
 class RecoveryCase(models.Model):
     """One request to restore access for one identity."""
 
-    class State(models.TextChoices):
-        NEW = "new", "New"
-        VERIFYING = "verifying", "Verifying"
-        VERIFIED = "verified", "Verified"
-        AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
-        APPROVED = "approved", "Approved"
-        CREDENTIAL_ISSUED = "credential_issued", "Credential issued"
-        COMPLETED = "completed", "Completed"
-        CANCELLED = "cancelled", "Cancelled"
-        FAILED = "failed", "Failed"
-        DENIED = "denied", "Denied"
-        EXPIRED = "expired", "Expired"
-
-    OPEN_STATES = (
-        State.NEW, State.VERIFYING, State.VERIFIED, State.AWAITING_APPROVAL,
-        State.APPROVED, State.CREDENTIAL_ISSUED,
-    )
+    State = CaseState
+    OPEN_STATES = OPEN_CASE_STATES
 
     class Source(models.TextChoices):
         SELF_SERVICE = "self_service", "Self-service request"
@@ -287,14 +306,14 @@ class RecoveryCase(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(
-                fields=["identity"], condition=Q(state__in=OPEN_CASE_STATES),
+                fields=["identity"], condition=Q(state__in=list(OPEN_CASE_STATES)),
                 name="one_open_case_per_identity",
             ),
             models.CheckConstraint(
-                condition=Q(state__in=CASE_STATES), name="case_state_valid"
+                condition=Q(state__in=CaseState.values), name="case_state_valid"
             ),
             models.CheckConstraint(
-                condition=Q(tier__in=["low", "medium", "high", "restricted"]),
+                condition=Q(tier__in=Tier.values),
                 name="case_tier_valid",
             ),
         ]

@@ -11,8 +11,6 @@ from accounts.models import Identity
 
 from .models import PopulationRule, RecoveryPolicy, ScriptStep, Tier, VerificationScript
 
-TIERS = list(Tier.values)
-
 
 @dataclass
 class Applied:
@@ -29,7 +27,7 @@ def rules_for(identity: Identity) -> Applied:
                  .filter(population__in=populations))
     applied = Applied(rules=rules)
     for rule in rules:
-        if TIERS.index(rule.minimum_tier) > TIERS.index(applied.minimum_tier):
+        if Tier.rank(rule.minimum_tier) > Tier.rank(applied.minimum_tier):
             applied.minimum_tier = rule.minimum_tier
         applied.self_service_allowed &= rule.self_service_allowed
         applied.notes.append(f"{rule.get_population_display()}: {rule.explanation}")
@@ -46,7 +44,7 @@ def script_for(applied: Applied, policy: RecoveryPolicy) -> VerificationScript:
     if not any(r.attestation_required for r in applied.rules) or _attests(policy.script):
         return policy.script
     for candidate in sorted(RecoveryPolicy.objects.select_related("script"),
-                            key=lambda p: TIERS.index(p.tier)):
+                            key=lambda p: Tier.rank(p.tier)):
         if _attests(candidate.script):
             return candidate.script
     return policy.script

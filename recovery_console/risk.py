@@ -13,7 +13,6 @@ from .models import RecoveryCase, Tier
 
 RECENT_CASE_WINDOW = timedelta(days=30)
 RECENT_CHANNEL_CHANGE = timedelta(days=7)
-TIERS = list(Tier.values)
 
 
 @dataclass
@@ -23,12 +22,12 @@ class Assessment:
 
     def at_least(self, tier: str, reason: str) -> None:
         self.reasons.append(reason)
-        if TIERS.index(tier) > TIERS.index(self.tier):
+        if Tier.rank(tier) > Tier.rank(self.tier):
             self.tier = tier
 
     def raise_one(self, reason: str) -> None:
         self.reasons.append(reason)
-        self.tier = TIERS[min(TIERS.index(self.tier) + 1, len(TIERS) - 1)]
+        self.tier = Tier.one_up(self.tier)
 
 
 def assess(identity: Identity, now: datetime) -> Assessment:

@@ -4,13 +4,21 @@ Every value comes from the environment, with defaults that are safe for a
 developer's laptop: SQLite and a file-system Celery broker under ``var/``,
 so the whole console runs without any server. ``recovery_console.production``
 tightens these for a real deployment.
+
+One section per concern, read top to bottom: reading the environment, the
+site, the database, Redis (cache and broker, decided once), staff sign-in
+and sessions, browser security, audit and monitoring, messages, Celery,
+logging, the recovery workflow, operations.
 """
 
+import hashlib
 import os
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+# --- Reading the environment -------------------------------------------------
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
@@ -38,6 +46,8 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+# --- The site ----------------------------------------------------------------
+
 DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = os.environ.get(
     "SECRET_KEY", "django-insecure-development-only-key-never-use-in-production"
@@ -48,11 +58,6 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 # The only base for links put in messages (recovery links, attestation links):
 # never built from the request's Host header.
 SITE_URL = os.environ.get("SITE_URL", "http://localhost:8000").rstrip("/")
-
-# WebAuthn refuses IP addresses as relying party ids, hence localhost.
-WEBAUTHN_RP_ID = os.environ.get("WEBAUTHN_RP_ID", "localhost")
-WEBAUTHN_RP_NAME = os.environ.get("WEBAUTHN_RP_NAME", "Recovery Console")
-WEBAUTHN_ORIGINS = env_list("WEBAUTHN_ORIGINS", "http://localhost:8000")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -109,6 +114,23 @@ TEMPLATES = [
     },
 ]
 
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "UTC"
+# The console is in English only and ships no translations. With translation
+# on, every label, choice and date on a page went through gettext's
+# per-request language lookup: 7-20 % of the queue and case pages' time.
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
+
+# --- Database ----------------------------------------------------------------
+
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
@@ -128,24 +150,51 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     })
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- Redis: the cache and the Celery broker ----------------------------------
+# With REDIS_URL, Redis is both. Without it, nothing needs a server: a file
+# cache, shared by every process on the machine (so sign-in throttling holds
+# across runserver, worker and beat), and kombu's file-system transport
+# under var/, which works across processes.
+
 REDIS_URL = os.environ.get("REDIS_URL", "")
+CELERY_BROKER_DIR = VAR_DIR / "celery"
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "rc",
+            # A Redis that hangs must not hang every request that touches the cache.
+            "OPTIONS": {
+                "socket_connect_timeout": env_int("REDIS_TIMEOUT_SECONDS", 5),
+                "socket_timeout": env_int("REDIS_TIMEOUT_SECONDS", 5),
+            },
         }
     }
+    CELERY_BROKER_URL = REDIS_URL
+    # A task not acknowledged within this time (its worker died) is delivered
+    # again; countdowns are kept well under it (recovery_console.schedule).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_SECONDS", 3600),
+    }
 else:
-    # A file cache is shared by every process on the machine, so sign-in
-    # throttling holds across runserver, worker and beat without Redis.
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": str(VAR_DIR / "cache"),
         }
     }
+    for sub in ("queue", "control"):
+        (CELERY_BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
+        "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
+        "control_folder": str(CELERY_BROKER_DIR / "control"),
+        "store_processed": False,
+    }
+
+# --- Staff: sign-in, sessions, step-up ---------------------------------------
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
@@ -163,6 +212,12 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "accounts:sign_in"
 LOGIN_REDIRECT_URL = "recovery:queue"
+
+# WebAuthn refuses IP addresses as relying party ids, hence localhost.
+WEBAUTHN_RP_ID = os.environ.get("WEBAUTHN_RP_ID", "localhost")
+WEBAUTHN_RP_NAME = os.environ.get("WEBAUTHN_RP_NAME", "Recovery Console")
+WEBAUTHN_ORIGINS = env_list("WEBAUTHN_ORIGINS", "http://localhost:8000")
+OTP_TOTP_ISSUER = "Recovery Console"
 
 # Staff sessions: short idle timeout (restarted by activity, saved at most
 # once a SESSION_REFRESH_SECONDS) and cookies that scripts cannot read.
@@ -184,6 +239,33 @@ SIGN_IN_FAILURE_WINDOW_SECONDS = env_int("SIGN_IN_FAILURE_WINDOW_SECONDS", 15 * 
 SIGN_IN_MAX_FAILURES_PER_ACCOUNT = env_int("SIGN_IN_MAX_FAILURES_PER_ACCOUNT", 5)
 SIGN_IN_MAX_FAILURES_PER_ADDRESS = env_int("SIGN_IN_MAX_FAILURES_PER_ADDRESS", 20)
 
+# --- Browser security --------------------------------------------------------
+
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
+
+# --- Audit and security monitoring -------------------------------------------
+
+# Client address for the audit trail: REMOTE_ADDR unless a number of trusted
+# reverse proxies in front of the app is declared; X-Forwarded-For is never
+# believed by default.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
 # Signs exported audit-chain checkpoints; keep a copy of the key offline.
 AUDIT_CHECKPOINT_KEY = os.environ.get("AUDIT_CHECKPOINT_KEY") or f"audit-checkpoint:{SECRET_KEY}"
 
@@ -193,6 +275,8 @@ MONITORING_JSONL_PATH = os.environ.get("MONITORING_JSONL_PATH", str(VAR_DIR / "m
 MONITORING_WEBHOOK_URL = os.environ.get("MONITORING_WEBHOOK_URL", "")
 MONITORING_WEBHOOK_SECRET = os.environ.get("MONITORING_WEBHOOK_SECRET", "")
 MONITORING_SYSLOG_ADDRESS = os.environ.get("MONITORING_SYSLOG_ADDRESS", "/dev/log")
+
+# --- Messages: email, SMS and voice ------------------------------------------
 
 # Email: files under var/mail in development, SMTP when EMAIL_HOST is set.
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Recovery Console <no-reply@localhost>")
@@ -213,68 +297,14 @@ else:
 REDACT_DELIVERED_SECRETS = env_bool("REDACT_DELIVERED_SECRETS", not DEBUG)
 # SMS and voice: the development backend keeps messages on the outbox page.
 SMS_BACKEND = os.environ.get("SMS_BACKEND", "recovery_console.messaging.DevOutboxSMSBackend")
+# The development outbox page shows every notice's body (codes included):
+# only with DEBUG, or when a demo explicitly turns it on.
+DEV_OUTBOX_ENABLED = env_bool("DEV_OUTBOX_ENABLED", False)
 
-# Client address for the audit trail: REMOTE_ADDR unless a number of trusted
-# reverse proxies in front of the app is declared; X-Forwarded-For is never
-# believed by default.
-TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+# --- Celery ------------------------------------------------------------------
+# The broker is chosen with the cache, above. Tasks always run in a worker,
+# never eagerly, in the running console.
 
-OTP_TOTP_ISSUER = "Recovery Console"
-
-LANGUAGE_CODE = "en-gb"
-TIME_ZONE = "UTC"
-# The console is in English only and ships no translations. With translation
-# on, every label, choice and date on a page went through gettext's
-# per-request language lookup: 7-20 % of the queue and case pages' time.
-USE_I18N = False
-USE_TZ = True
-
-STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
-
-DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
-DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
-
-X_FRAME_OPTIONS = "DENY"
-SECURE_CONTENT_TYPE_NOSNIFF = True
-SECURE_REFERRER_POLICY = "same-origin"
-SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
-
-CONTENT_SECURITY_POLICY = {
-    "DIRECTIVES": {
-        "default-src": ["'self'"],
-        "script-src": ["'self'"],
-        "style-src": ["'self'"],
-        "img-src": ["'self'", "data:"],
-        "form-action": ["'self'"],
-        "frame-ancestors": ["'none'"],
-        "base-uri": ["'none'"],
-        "object-src": ["'none'"],
-    }
-}
-
-# Celery: Redis when REDIS_URL is set; otherwise kombu's file-system transport
-# under var/, which needs no server and works across processes. Tasks always
-# run in a worker, never eagerly, in the running console.
-CELERY_BROKER_DIR = VAR_DIR / "celery"
-if REDIS_URL:
-    CELERY_BROKER_URL = REDIS_URL
-    # A task not acknowledged within this time (its worker died) is delivered
-    # again; countdowns are kept well under it (recovery_console.schedule).
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_SECONDS", 3600),
-    }
-else:
-    for sub in ("queue", "control"):
-        (CELERY_BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_URL = "filesystem://"
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
-        "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
-        "control_folder": str(CELERY_BROKER_DIR / "control"),
-        "store_processed": False,
-    }
 CELERY_TASK_ALWAYS_EAGER = False
 # Every task is idempotent (it re-reads the database and acts only on what is
 # still due), so a task is acknowledged after it ran, and a task whose worker
@@ -293,6 +323,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+# Imported by every worker and beat: JSON logging, task failure counts, the
+# audit verdict for /metrics, beat's first heartbeat.
+CELERY_IMPORTS = ["recovery_console.ops.celery_signals"]
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "beat-heartbeat": {
@@ -321,10 +354,12 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- Logging -----------------------------------------------------------------
 # One JSON object per line on stderr (LOG_FORMAT=plain for a human at a
 # terminal), with request and case correlation ids; secret-bearing link paths
 # are redacted by the formatter. Django's own loggers go through the same
 # handler, so nothing prints a path unredacted.
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -345,8 +380,7 @@ LOGGING = {
     },
 }
 
-# Recovery workflow
-import hashlib  # noqa: E402 - settings of this section are appended on purpose
+# --- Recovery workflow -------------------------------------------------------
 
 # Recovery credentials, channel codes and link tokens are stored only as
 # HMAC-SHA256 under this key (derived from SECRET_KEY unless set on its own,
@@ -361,16 +395,14 @@ RECOVERY_ATTESTATION_SECONDS = env_int("RECOVERY_ATTESTATION_SECONDS", 4 * 60 * 
 RECOVERY_SESSION_SECONDS = env_int("RECOVERY_SESSION_SECONDS", 15 * 60)
 # Threads (each with its own database connection) the minute sweep expires with.
 SWEEP_WORKERS = env_int("SWEEP_WORKERS", 2)
-# The development outbox page shows every notice's body (codes included):
-# only with DEBUG, or when a demo explicitly turns it on.
-DEV_OUTBOX_ENABLED = env_bool("DEV_OUTBOX_ENABLED", False)
 RECOVERY_QUEUE_PAGE_SIZE = env_int("RECOVERY_QUEUE_PAGE_SIZE", 25)
 # Self-service requests per client address and window: beyond, the same
 # page is shown and nothing is opened (the refusal is audited).
 RECOVERY_SELF_SERVICE_MAX_PER_ADDRESS = env_int("RECOVERY_SELF_SERVICE_MAX_PER_ADDRESS", 10)
 RECOVERY_SELF_SERVICE_WINDOW_SECONDS = env_int("RECOVERY_SELF_SERVICE_WINDOW_SECONDS", 60 * 60)
 
-# Operations
+# --- Operations --------------------------------------------------------------
+
 # Bearer token a Prometheus scraper sends for /metrics; empty: /metrics is 404.
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 # /readyz: how long each probe of the broker may take, and how old beat's
@@ -381,12 +413,3 @@ METRICS_TIME_TO_VERIFY_WINDOW_SECONDS = env_int(
     "METRICS_TIME_TO_VERIFY_WINDOW_SECONDS", 7 * 24 * 60 * 60)
 # Probes and scrapers talk plain HTTP to each instance, behind the TLS proxy.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
-# Imported by every worker and beat: JSON logging, task failure counts, the
-# audit verdict for /metrics, beat's first heartbeat.
-CELERY_IMPORTS = ["recovery_console.ops.celery_signals"]
-if REDIS_URL:
-    # A Redis that hangs must not hang every request that touches the cache.
-    CACHES["default"].setdefault("OPTIONS", {}).update({
-        "socket_connect_timeout": env_int("REDIS_TIMEOUT_SECONDS", 5),
-        "socket_timeout": env_int("REDIS_TIMEOUT_SECONDS", 5),
-    })

@@ -23,15 +23,7 @@ from ..workflow import WorkflowError
 
 STAFF = (Role.AGENT, Role.SUPERVISOR, Role.AUDITOR, Role.SECURITY_ADMIN)
 Kind = ScriptStep.Kind
-RIGHTS = {"role", "not_holder", "subject", "worked_case", "attester_conflict",
-          "self_attestation", "owner_approval"}
-BAD_INPUT = {"note_length", "note_required", "reason_length", "reason_required",
-             "document_details", "bad_reference"}
 STEP_MESSAGE = "step-"  # extra tag of a message shown beside its step
-
-
-def _status(refusal: WorkflowError) -> int:
-    return 403 if refusal.reason in RIGHTS else 400 if refusal.reason in BAD_INPUT else 409
 
 # What each step offers: (kind, action) -> (button label, form class).
 STEP_FORMS = {
@@ -146,7 +138,7 @@ def _bound(bound, name):
 
 
 def _refused(request, case, refusal: WorkflowError, bound=None) -> HttpResponse:
-    status = _status(refusal)
+    status = refusal.status  # the refusal's own HTTP meaning
     case.refresh_from_db()
     return _render_case(request, case, bound=bound, error=refusal.message, status=status)
 
@@ -421,7 +413,7 @@ def decide(request, pk: int):
                         step_up=last_step_up(request), request=request)
         except WorkflowError as refusal:
             form.add_error(None, refusal.message)
-            status = _status(refusal)
+            status = refusal.status
         else:
             messages.success(request, f"Your decision on case {case.pk} is recorded.")
             return redirect("recovery:approvals")

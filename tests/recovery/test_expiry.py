@@ -69,7 +69,7 @@ def test_the_sweep_expires_many_cases_at_once_in_bulk(monkeypatch, django_assert
 def test_sweep_threads_split_the_due_cases_and_expire_each_exactly_once(
         monkeypatch, recovery_reference_data):
     cases = [recovery_case("low") for _ in range(7)]
-    monkeypatch.setattr(workflow, "SWEEP_BATCH", 2)
+    monkeypatch.setattr(workflow.sweep, "SWEEP_BATCH", 2)
     monkeypatch.setattr(clock, "now", lambda: timezone.now() + timedelta(days=4))
     assert workflow.expire_due(workers=3) == 7
     assert set(RecoveryCase.objects.filter(pk__in=[c.pk for c in cases])

@@ -105,7 +105,7 @@ def test_restricted_tier_refuses_self_service_requests():
 
 def test_only_agents_open_desk_cases():
     supervisor = staff("supervisor")
-    with pytest.raises(WorkflowError, match="Only a agent"):
+    with pytest.raises(WorkflowError, match="Only an agent may do this"):
         workflow.open_case(IdentityFactory(), source=RecoveryCase.Source.DESK, actor=supervisor)
 
 
@@ -129,6 +129,23 @@ def test_an_agent_cannot_claim_a_case_another_agent_holds(agent):
     with pytest.raises(WorkflowError, match="Another agent holds"):
         workflow.claim(case, other)
     assert refusals("case_claim", "held_by_other").get().actor == other
+
+
+def test_a_refusal_carries_its_code_and_its_http_meaning(agent):
+    """Views answer a refusal with its ``status``, never by reading its message."""
+    case = recovery_case("low", agent=agent)
+    other = staff("agent")
+    with pytest.raises(WorkflowError) as held:
+        workflow.claim(case, other)
+    with pytest.raises(WorkflowError) as not_holder:
+        workflow.cancel(case, other, "A duplicate.")
+    with pytest.raises(WorkflowError) as no_reason:
+        workflow.cancel(case, agent, " ")
+    assert (held.value.reason, held.value.status) == ("held_by_other", 409)
+    assert (not_holder.value.reason, not_holder.value.status) == ("not_holder", 403)
+    assert (no_reason.value.reason, no_reason.value.status) == ("reason_required", 400)
+    assert refusals("case_cancel", "not_holder").get().actor == other
+    assert refusals("case_cancel", "reason_required").get().actor == agent
 
 
 def test_an_agent_cannot_work_their_own_recovery():

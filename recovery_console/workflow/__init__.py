@@ -1,0 +1,95 @@
+"""The recovery workflow: one function per decision.
+
+Each function takes the actor explicitly, checks their right, locks the case,
+changes state, writes evidence/approval rows and the audit entry, and owes
+notices in the outbox, all in one transaction. A refusal raises
+``WorkflowError`` with a message a person can act on; the transaction is
+rolled back and the refusal itself is audited (``<decision>_refused``).
+
+Views, admin actions, tasks and commands call these, as ``workflow.approve``
+and the like; none re-implements them. The package follows the state machine:
+
+- ``base``: WorkflowError, the ``_decision`` decorator, locking, moving and
+  closing a case, the notices a closed case owes;
+- ``rules``: the pure ``may_*`` checks (what a page offers is what the
+  decision accepts) and the ``_require_*`` checks they share;
+- ``opening``: self-service requests, ``open_case``, ``claim``, ``unclaim``;
+- ``verification``: codes, evidence, attestations, verified, ``fail``,
+  ``escalate``;
+- ``approval``: ``request_approval``, ``approve``, ``deny``;
+- ``closing``: ``cancel``, ``expire``, ``repudiate``, ``record_rotation``,
+  ``void_basis``;
+- ``credential``: issue, redeem (by link or read out), the recovery session,
+  ``complete``;
+- ``sweep``: ``expire_due``, the bulk expiry with its threads and batches.
+
+``WorkflowError`` is the one refusal type: its ``reason`` is a stable code,
+its ``status`` the HTTP meaning views answer with (``_decision`` audits it,
+with the actor the decision names). Anything else a decision raises is a
+programming error (``void_basis`` with an unknown cause: ValueError; a case
+that does not exist: DoesNotExist), except the WebAuthn ceremony's
+``PasskeyError``, which ``complete_enrolment`` lets through after auditing it
+as ``case_complete_refused``, like a refusal.
+
+Imports point one way: base <- rules <- opening, verification, approval <-
+closing <- credential (a redemption whose basis broke is voided through
+``closing.void_basis``); sweep needs none of them.
+"""
+
+from .approval import approve, deny, request_approval
+from .base import WorkflowError
+from .closing import cancel, expire, record_rotation, repudiate, void_basis
+from .credential import (
+    REDEEM_REFUSED,
+    IssuedCredential,
+    OpenedSession,
+    complete,
+    complete_enrolment,
+    issue_credential,
+    read_out_address,
+    recovery_session_for,
+    redeem,
+    redeem_read_out,
+)
+from .opening import claim, open_case, request_self_service, resolve_self_service_request, unclaim
+from .rules import (
+    BASIS_CAUSES,
+    WORK_PERMISSION,
+    may_cancel,
+    may_claim,
+    may_decide,
+    may_escalate,
+    may_fail,
+    may_issue,
+    may_request_approval,
+    may_rotate,
+    may_unclaim,
+    may_work,
+)
+from .sweep import expire_due
+from .verification import (
+    AGENT_RECORDED_KINDS,
+    DOCUMENT_TYPES,
+    MAX_CODES_PER_STEP,
+    answer_attestation,
+    check_channel_code,
+    escalate,
+    fail,
+    mark_verified,
+    record_evidence,
+    request_attestation,
+    send_channel_code,
+)
+
+__all__ = [
+    "AGENT_RECORDED_KINDS", "BASIS_CAUSES", "DOCUMENT_TYPES", "MAX_CODES_PER_STEP",
+    "REDEEM_REFUSED", "WORK_PERMISSION", "IssuedCredential", "OpenedSession", "WorkflowError",
+    "answer_attestation", "approve", "cancel", "check_channel_code", "claim", "complete",
+    "complete_enrolment", "deny", "escalate", "expire", "expire_due", "fail",
+    "issue_credential", "mark_verified", "may_cancel", "may_claim", "may_decide",
+    "may_escalate", "may_fail", "may_issue", "may_request_approval", "may_rotate",
+    "may_unclaim", "may_work", "open_case", "read_out_address", "record_evidence",
+    "record_rotation", "recovery_session_for", "redeem", "redeem_read_out", "repudiate",
+    "request_approval", "request_attestation", "request_self_service",
+    "resolve_self_service_request", "send_channel_code", "unclaim", "void_basis",
+]

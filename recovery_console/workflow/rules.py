@@ -1,0 +1,273 @@
+"""Who may do what, and on what facts: pure checks that read the objects
+they are given and write nothing. The ``may_*`` functions (one per action a
+page offers) return a refusal or None: ``selectors.actions_for`` offers an
+action exactly when its function returns None, and the decision raises what
+the same function returns on the locked case. The shared ``_require_*``
+checks they are made of, the channel check, and the basis a recovery
+credential rests on (``BASIS_CAUSES``, ``_basis_refusal``) live here too.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+
+from accounts.models import Identity, RecoveryChannel, User
+from accounts.roles import Role, roles_of
+
+from .. import channels, notices, tokens
+from ..models import RecoveryCase, RecoveryCredential, Repudiation, Tier
+from .base import WorkflowError
+
+State = RecoveryCase.State
+
+
+WORK_PERMISSION = "recovery.work_recoverycase"
+
+
+def _require_role(user: User | None, *roles: Role) -> None:
+    if user is None or not set(roles_of(user)).intersection(roles):
+        names = " or ".join(r.value.replace("_", " ") for r in roles)
+        article = "an" if names[0] in "aeiou" else "a"
+        raise WorkflowError(f"Only {article} {names} may do this.", reason="role",
+                            status=WorkflowError.FORBIDDEN)
+
+
+def _require_holder(case: RecoveryCase, agent: User) -> None:
+    _require_role(agent, Role.AGENT)
+    if case.agent_id != agent.pk or not _has_grant(case, agent):
+        raise WorkflowError("Claim this case before working on it.", reason="not_holder",
+                            status=WorkflowError.FORBIDDEN)
+
+
+def _has_grant(case: RecoveryCase, agent: User) -> bool:
+    # Asked once per copy of the case: a page asks every may_* of one copy,
+    # and each decision locks (so reads) a fresh one.
+    grants = case.__dict__.setdefault("_work_grants", {})
+    if agent.pk not in grants:
+        grants[agent.pk] = agent.has_perm(WORK_PERMISSION, case)
+    return grants[agent.pk]
+
+
+def _require_state(case: RecoveryCase, *states: str, doing: str) -> None:
+    if case.state not in states:
+        raise WorkflowError(
+            f"You cannot {doing} while the case is {case.get_state_display().lower()}.",
+            reason="state", state=case.state,
+        )
+
+
+def _require_subject_is_not(case: RecoveryCase, user: User, doing: str) -> None:
+    if case.identity.user_id is not None and case.identity.user_id == user.pk:
+        raise WorkflowError(f"You cannot {doing} a recovery of your own account.",
+                            reason="subject", status=WorkflowError.FORBIDDEN)
+
+
+def _require_reason(reason: str, limit: int = 1000) -> None:
+    if not reason or not reason.strip():
+        raise WorkflowError("Give a reason.", reason="reason_required",
+                            status=WorkflowError.BAD_REQUEST)
+    if len(reason) > limit:
+        raise WorkflowError(f"The reason is too long ({limit} characters at most).",
+                            reason="reason_length", status=WorkflowError.BAD_REQUEST)
+
+
+# --- who may do what --------------------------------------------------------
+# One ``may_*`` function per decision a page offers. Each returns the refusal
+# (a WorkflowError, not raised) or None, reads the case as it is given and
+# writes nothing: the case page offers an action exactly when its function
+# returns None (selectors.actions_for), and the decision, on the locked case,
+# raises what the same function returns. No rule is written twice.
+
+def _as_refusal(rule: Callable[..., None]) -> Callable[..., WorkflowError | None]:
+    @wraps(rule)
+    def may(*args, **kwargs) -> WorkflowError | None:
+        try:
+            rule(*args, **kwargs)
+        except WorkflowError as refusal:
+            return refusal
+        return None
+
+    return may
+
+
+def _enforce(refusal: WorkflowError | None) -> None:
+    if refusal is not None:
+        raise refusal
+
+
+@_as_refusal
+def may_claim(case: RecoveryCase, user: User) -> WorkflowError | None:
+    """An agent may take an open case nobody holds, unless it is their own recovery."""
+    _require_role(user, Role.AGENT)
+    _require_state(case, *RecoveryCase.OPEN_STATES, doing="claim a case")
+    _require_subject_is_not(case, user, "work on")
+    if case.agent_id == user.pk:
+        raise WorkflowError("You already hold this case.", reason="already_holder")
+    if case.agent_id is not None:
+        raise WorkflowError("Another agent holds this case.", reason="held_by_other")
+
+
+@_as_refusal
+def may_unclaim(case: RecoveryCase, user: User) -> WorkflowError | None:
+    """The holding agent may give an open case back to the queue."""
+    _require_holder(case, user)
+    _require_state(case, *RecoveryCase.OPEN_STATES, doing="give back a case")
+
+
+@_as_refusal
+def may_work(case: RecoveryCase, user: User, *,
+             doing: str = "work on the verification steps") -> WorkflowError | None:
+    """The holding agent may work the script's steps while the case is verifying."""
+    _require_holder(case, user)
+    _require_state(case, State.VERIFYING, doing=doing)
+
+
+@_as_refusal
+def may_fail(case: RecoveryCase, user: User) -> WorkflowError | None:
+    """The holding agent may end verification as failed; so may a supervisor
+    once the agent escalated the case to them (never on their own recovery)."""
+    if case.escalated_at is not None and Role.SUPERVISOR in roles_of(user):
+        _require_subject_is_not(case, user, "fail")
+    else:
+        _require_holder(case, user)
+    _require_state(case, State.VERIFYING, doing="fail verification")
+
+
+@_as_refusal
+def may_escalate(case: RecoveryCase, user: User) -> WorkflowError | None:
+    """The holding agent may escalate a case they cannot verify, while it is
+    verifying, until it is escalated at the strictest tier."""
+    _require_holder(case, user)
+    _require_state(case, State.VERIFYING, doing="escalate a case")
+    if case.escalated_at is not None and case.tier == Tier.RESTRICTED:
+        raise WorkflowError("This case is already escalated at the strictest tier: fail it, "
+                            "or ask a supervisor.", reason="already_escalated")
+
+
+@_as_refusal
+def may_request_approval(case: RecoveryCase, user: User) -> WorkflowError | None:
+    """The holding agent may send a verified case whose tier needs approvals
+    to the approvers."""
+    _require_holder(case, user)
+    _require_state(case, State.VERIFIED, doing="ask for approval")
+    if case.rules.approvals_required == 0:
+        raise WorkflowError("This tier needs no supervisor approval.", reason="not_needed")
+
+
+@_as_refusal
+def may_decide(case: RecoveryCase, user: User) -> WorkflowError | None:
+    """An approver of the case's population (a supervisor, or a security
+    admin for governance cases) may approve or deny a case awaiting approval:
+    never its agent, its opener, anyone who claimed it or recorded evidence on
+    it (even if they gave it back), its subject or its account's owner, and
+    once. (The decision also wants a reason and a fresh step-up.)"""
+    _require_role(user, Role(case.rules.approver_role))
+    owner = case.identity.owner if case.identity.kind == Identity.Kind.SERVICE_ACCOUNT else None
+    if owner is not None and owner.user_id == user.pk:
+        raise WorkflowError("You own this service account: another security admin must "
+                            "approve its rotation.", reason="owner_approval",
+                            status=WorkflowError.FORBIDDEN)
+    _require_state(case, State.AWAITING_APPROVAL, doing="decide on this case")
+    _require_subject_is_not(case, user, "approve or deny")
+    if user.pk in (case.agent_id, case.opened_by_id) or _has_worked(case, user):
+        raise WorkflowError("You worked on this case, so another supervisor must decide.",
+                            reason="worked_case", status=WorkflowError.FORBIDDEN)
+    if case.approvals.filter(approver=user).exists():
+        raise WorkflowError("You already decided on this case.", reason="already_decided")
+
+
+@_as_refusal
+def may_issue(case: RecoveryCase, user: User) -> WorkflowError | None:
+    """The holding agent may issue the recovery credential of an approved
+    case (again, once issued), unless it ends in a credential rotation."""
+    _require_holder(case, user)
+    _require_state(case, State.APPROVED, State.CREDENTIAL_ISSUED, doing="issue a credential")
+    if case.rules.path == "rotation":
+        raise WorkflowError("A shared service account is never recovered with a passkey: "
+                            "record its credential rotation instead.", reason="rotation_path")
+
+
+@_as_refusal
+def may_rotate(case: RecoveryCase, user: User) -> WorkflowError | None:
+    """The holding agent may record the credential rotation that ends an
+    approved governance case (shared service accounts)."""
+    _require_holder(case, user)
+    _require_state(case, State.APPROVED, doing="record a credential rotation")
+    if case.rules.path != "rotation":
+        raise WorkflowError("Only shared service accounts end in a credential rotation.",
+                            reason="passkey_path")
+
+
+@_as_refusal
+def may_cancel(case: RecoveryCase, user: User) -> WorkflowError | None:
+    """The holding agent, or any supervisor, may cancel an open case."""
+    if Role.SUPERVISOR not in roles_of(user):
+        _require_holder(case, user)
+    _require_state(case, *RecoveryCase.OPEN_STATES, doing="cancel a case")
+
+
+def _has_worked(case: RecoveryCase, user: User) -> bool:
+    from auditlog.models import LogEntry
+
+    return case.evidence.filter(actor=user).exists() or LogEntry.objects.filter(
+        object_pk=str(case.pk), actor=user, additional_data__event="case_claimed",
+        content_type__app_label="recovery", content_type__model="recoverycase",
+    ).exists()
+
+
+def _check_channel(case: RecoveryCase, channel: RecoveryChannel, now: datetime,
+                   identity: Identity | None = None) -> None:
+    """A channel may carry a code or a link only if it was registered for the
+    identity beforehand, is not stale, and (high tiers) did not just change."""
+    identity = identity or case.identity
+    if channel.identity_id != identity.pk or channel.kind not in notices.MEDIUM_FOR_CHANNEL:
+        raise WorkflowError("Use a registered email or phone channel of this person.",
+                            reason="foreign_channel")
+    why = channels.unusable_because(channel, case.rules, now)
+    if why in (channels.REVOKED, channels.STALE):
+        raise WorkflowError("That channel is stale or revoked; choose another or escalate.",
+                            reason="stale_channel", channel=channel.pk)
+    if why == channels.RECENTLY_CHANGED:
+        raise WorkflowError("That channel changed recently and cannot be trusted for this tier.",
+                            reason="recent_channel", channel=channel.pk)
+
+
+# Facts a live recovery credential or recovery session rests on; when one of
+# them no longer holds, the credential and session die (DESIGN: "The basis of
+# a credential"). The words complete "... no longer works: <words>".
+BASIS_CAUSES = {
+    "identity_inactive": "the account was deactivated",
+    "channel_revoked": "the channel it was sent to was revoked",
+    "channel_changed": "the channel it was sent to was changed",
+    "channel_stale": "the channel it was sent to is no longer confirmed",
+    "repudiated": "someone answered \u201cthis wasn't me\u201d to an earlier recovery",
+    "case_cancelled": "the recovery case was cancelled",
+    "case_expired": "the recovery case ran out of time",
+}
+
+
+def _basis_refusal(case: RecoveryCase, credential: RecoveryCredential,
+                   now: datetime) -> str | None:
+    """Which fact a credential (or the session it opened) rested on no longer
+    holds, or None. Checked at every use, so a path that changed a fact
+    without voiding still cannot restore access."""
+    if not case.identity.is_active:
+        return "identity_inactive"
+    if case.state != State.CREDENTIAL_ISSUED:
+        return "case_cancelled" if case.state == State.CANCELLED else "case_state"
+    if credential.channel_id is not None:
+        channel = RecoveryChannel.objects.filter(pk=credential.channel_id).first()
+        if channel is None or channel.revoked_at is not None:
+            return "channel_revoked"
+        if not hmac.compare_digest(credential.channel_fingerprint, tokens.channel_fingerprint(
+                channel.kind, channel.address, channel.totp_device_id)):
+            return "channel_changed"
+        if channels.is_stale(channel, case.rules.channel_max_age, now):
+            return "channel_stale"
+    if Repudiation.objects.filter(case__identity_id=case.identity_id,
+                                  used_at__gte=credential.created_at).exists():
+        return "repudiated"
+    return None
