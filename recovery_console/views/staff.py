@@ -143,6 +143,19 @@ def _refused(request, case, refusal: WorkflowError, bound=None) -> HttpResponse:
     return _render_case(request, case, bound=bound, error=refusal.message, status=status)
 
 
+def _decide(request, case, decision, *, done: str, bound=None, then: str | None = None
+            ) -> HttpResponse:
+    """Run one decision taken from the case page: refused, the case page
+    answers with the refusal (beside ``bound``'s form) and its HTTP meaning;
+    done, ``done`` is said and the page moves on (to the case, or ``then``)."""
+    try:
+        decision()
+    except WorkflowError as refusal:
+        return _refused(request, case, refusal, bound=bound)
+    messages.success(request, done)
+    return redirect(then or reverse("recovery:case", args=[case.pk]))
+
+
 def home(request):
     """Send each person to the page their role starts from."""
     if not request.user.is_authenticated or not request.user.is_verified():
@@ -201,24 +214,16 @@ def case_detail(request, pk: int):
 @staff_required(Role.AGENT)
 def claim(request, pk: int):
     case = _case_for(request, pk)
-    try:
-        workflow.claim(case, request.user, request=request)
-    except WorkflowError as refusal:
-        return _refused(request, case, refusal)
-    messages.success(request, "You hold this case now.")
-    return redirect("recovery:case", case.pk)
+    return _decide(request, case, lambda: workflow.claim(case, request.user, request=request),
+                   done="You hold this case now.")
 
 
 @require_POST
 @staff_required(Role.AGENT)
 def unclaim(request, pk: int):
     case = _case_for(request, pk)
-    try:
-        workflow.unclaim(case, request.user, request=request)
-    except WorkflowError as refusal:
-        return _refused(request, case, refusal)
-    messages.success(request, "The case is back in the queue.")
-    return redirect("recovery:queue")
+    return _decide(request, case, lambda: workflow.unclaim(case, request.user, request=request),
+                   done="The case is back in the queue.", then=reverse("recovery:queue"))
 
 
 def _code_check(request, pk: int, step_pk: int) -> str | None:
@@ -276,14 +281,10 @@ def _step_feedback(step, result) -> tuple[int, str]:
 @staff_required(Role.AGENT)
 def request_approval(request, pk: int):
     case = _case_for(request, pk)
-    try:
-        workflow.request_approval(case, request.user, request=request)
-    except WorkflowError as refusal:
-        return _refused(request, case, refusal)
-    messages.success(request, "Sent to security admins for approval."
-                     if case.rules.approver_role == "security_admin"
-                     else "Sent to supervisors for approval.")
-    return redirect("recovery:case", case.pk)
+    to = "security admins" if case.rules.approver_role == "security_admin" else "supervisors"
+    return _decide(request, case,
+                   lambda: workflow.request_approval(case, request.user, request=request),
+                   done=f"Sent to {to} for approval.")
 
 
 @require_POST
@@ -340,12 +341,9 @@ def _reason_decision(request, pk: int, name: str, decide, done: str) -> HttpResp
     form = forms.ReasonForm(request.POST, auto_id=f"id_{name}_%s")
     if not form.is_valid():
         return _render_case(request, case, bound=(name, None, form), status=400)
-    try:
-        decide(case, request.user, form.cleaned_data["reason"], request=request)
-    except WorkflowError as refusal:
-        return _refused(request, case, refusal, bound=(name, None, form))
-    messages.success(request, done)
-    return redirect("recovery:case", case.pk)
+    return _decide(request, case, lambda: decide(case, request.user, form.cleaned_data["reason"],
+                                                 request=request),
+                   done=done, bound=(name, None, form))
 
 
 @require_POST
@@ -376,13 +374,10 @@ def record_rotation(request, pk: int):
     form = forms.RotationForm(request.POST)
     if not form.is_valid():
         return _render_case(request, case, bound=("rotation", None, form), status=400)
-    try:
-        workflow.record_rotation(case, request.user, form.cleaned_data["reference"],
-                                 form.cleaned_data["note"], request=request)
-    except WorkflowError as refusal:
-        return _refused(request, case, refusal, bound=("rotation", None, form))
-    messages.success(request, "Rotation recorded: the governance case is complete.")
-    return redirect("recovery:case", case.pk)
+    return _decide(request, case, lambda: workflow.record_rotation(
+        case, request.user, form.cleaned_data["reference"], form.cleaned_data["note"],
+        request=request), done="Rotation recorded: the governance case is complete.",
+        bound=("rotation", None, form))
 
 
 @require_GET
