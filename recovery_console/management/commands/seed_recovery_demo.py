@@ -543,7 +543,8 @@ class DemoHistory:
         user = identity.user
         if user is None or user.passkeycredential_set.exists():
             return
-        with clock.frozen_at(t - timedelta(days=150 + self.rng.randint(0, 200))) as before:
+        with (clock.frozen_at(t - timedelta(days=150 + self.rng.randint(0, 200))) as before,
+              transaction.atomic()):
             workflow.passkey_added(_new_passkey("Phone")(user))
         self._deliver_owed(before + timedelta(seconds=4))
 
