@@ -14,6 +14,7 @@ from django_otp import DEVICE_ID_SESSION_KEY, match_token
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.events import client_address, record
+from recovery_console import workflow
 
 from . import throttle, webauthn
 from .auth import SignInRefused, sign_in_staff, sign_in_with_passkey
@@ -187,7 +188,9 @@ def passkey_register_options(request):
 @require_POST
 def passkey_register_verify(request):
     try:
-        webauthn.register_passkey(request, request.user, request.body)
+        webauthn.register_passkey(
+            request, request.user, request.body,
+            on_stored=lambda passkey: workflow.passkey_added(passkey, request=request))
     except webauthn.PasskeyError as error:
         return refused(error)
     messages.success(request, "Passkey added. You can now sign in with it.")
@@ -199,7 +202,7 @@ def passkey_register_verify(request):
 @require_POST
 def passkey_revoke(request, pk: int):
     passkey = get_object_or_404(request.user.passkeycredential_set, pk=pk, revoked_at__isnull=True)
-    webauthn.revoke_passkey(request, passkey, request.user)
+    workflow.revoke_passkey(passkey, request.user, request=request)
     if request.session.get(DEVICE_ID_SESSION_KEY) == passkey.persistent_id:
         logout(request)
         messages.info(request, "You removed the passkey this session used; sign in again.")

@@ -4,12 +4,20 @@ Each ceremony's challenge is kept in the server-side session and popped the
 moment a response comes back, so it is used at most once and only by the
 session that asked for it. User verification is always required. Every
 refusal is audited and stores nothing.
+
+Ceremonies only: storing or revoking the passkey row with its audit entry.
+What a passkey change owes in the recovery domain (the owner told on every
+channel, a watch-period alert) is ``recovery_console.workflow``'s
+``passkey_added`` and ``revoke_passkey``; this module never imports from
+there (tests/test_layers.py keeps it so).
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from datetime import datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -93,8 +101,11 @@ def one_line_label(text) -> str:
 
 
 def register_passkey(request: HttpRequest, user: User, body: bytes,
-                     name: str = "Passkey") -> PasskeyCredential:
-    """Verify a registration response and store the new passkey for ``user``."""
+                     name: str = "Passkey", *,
+                     on_stored: Callable[[PasskeyCredential], None] | None = None,
+                     ) -> PasskeyCredential:
+    """Verify a registration response and store the new passkey for ``user``;
+    ``on_stored`` runs in the storing transaction (see ``store_passkey``)."""
     try:
         challenge = _take(request, REGISTRATION_KEY, user)
         _refuse_if_disabled(user)
@@ -117,6 +128,7 @@ def register_passkey(request: HttpRequest, user: User, body: bytes,
                 public_key=verified.credential_public_key, sign_count=verified.sign_count,
                 transports=_transports(credential), aaguid=verified.aaguid,
                 backed_up=verified.credential_backed_up, request=request,
+                on_stored=on_stored,
             )
         except IntegrityError as exc:
             raise PasskeyError("This passkey is already registered.", "duplicate") from exc
@@ -129,24 +141,29 @@ def register_passkey(request: HttpRequest, user: User, body: bytes,
 
 def store_passkey(user: User, *, name: str, credential_id: str, public_key: bytes,
                   sign_count: int = 0, transports: list[str] | None = None, aaguid: str = "",
-                  backed_up: bool = False,
-                  request: HttpRequest | None = None) -> PasskeyCredential:
-    """Keep a passkey whose registration was verified: audited, the owner told
-    on every channel, and an alert if it lands in a recovery's watch period.
-    Only ``register_passkey`` (after the ceremony) and the demo history call it."""
-    from recovery_console import clock
+                  backed_up: bool = False, request: HttpRequest | None = None,
+                  created_at: datetime | None = None,
+                  on_stored: Callable[[PasskeyCredential], None] | None = None,
+                  ) -> PasskeyCredential:
+    """Keep a passkey whose registration was verified, with its audit entry.
+    Only ``register_passkey`` (after the ceremony) and the demo history call it;
+    the history passes ``created_at``, the moment it replays.
+
+    What the new passkey means beyond this app (the owner told, a watch-period
+    alert: the recovery workflow's ``passkey_added``) is the caller's to add:
+    ``on_stored`` runs inside this transaction, so the passkey is never kept
+    without it. This module imports nothing from above ``accounts``."""
 
     with transaction.atomic():
         passkey = PasskeyCredential.objects.create(
             user=user, name=name, confirmed=True, credential_id=credential_id,
             public_key=public_key, sign_count=sign_count, transports=transports or [],
-            aaguid=aaguid, backed_up=backed_up, created_at=clock.now(),
+            aaguid=aaguid, backed_up=backed_up, created_at=created_at or timezone.now(),
         )
         record("passkey_registered", target=passkey, actor=user, request=request,
                passkey=passkey.pk)
-        _notify_passkey_change(user, f"passkey-added:{passkey.pk}", "passkey_added",
-                               f"A passkey named “{name}” was added to your account.")
-        _watch_enrolment(user, passkey, request)
+        if on_stored is not None:
+            on_stored(passkey)
     return passkey
 
 
@@ -216,7 +233,8 @@ def authenticate_passkey(request: HttpRequest, body: bytes,
 
 
 def revoke_passkey(request: HttpRequest, passkey: PasskeyCredential, actor: User) -> None:
-    """Revoke one passkey (its owner's own decision) and tell the owner everywhere."""
+    """Revoke one passkey, audited. Only ``workflow.revoke_passkey`` calls it:
+    the owner's decision, which also tells the owner everywhere."""
     with transaction.atomic():
         updated = PasskeyCredential.objects.filter(pk=passkey.pk, revoked_at__isnull=True).update(
             revoked_at=timezone.now(), confirmed=False
@@ -225,32 +243,6 @@ def revoke_passkey(request: HttpRequest, passkey: PasskeyCredential, actor: User
             raise PasskeyError("This passkey was already revoked.", "already_revoked")
         record("passkey_revoked", target=passkey, actor=actor, request=request,
                passkey=passkey.pk)
-        _notify_passkey_change(passkey.user, f"passkey-revoked:{passkey.pk}", "passkey_revoked",
-                               f"The passkey named “{passkey.name}” was removed from your account.")
-
-
-def _notify_passkey_change(user: User, decision: str, event: str, what: str) -> None:
-    from recovery_console.notices import owe_to_identity
-
-    identity = getattr(user, "identity", None)
-    if identity is None:
-        return
-    owe_to_identity(
-        identity, decision=decision, event=event, subject="Your passkeys changed",
-        body=f"{what}\nIf this wasn't you, contact the service desk at once: "
-             f"{settings.SITE_URL}/recover/",
-    )
-
-
-def _watch_enrolment(user: User, passkey: PasskeyCredential, request: HttpRequest) -> None:
-    from recovery_console import alerts
-    from recovery_console.models import Alert
-
-    identity = getattr(user, "identity", None)
-    if identity is not None:
-        alerts.watch(identity, Alert.Kind.PASSKEY_ENROLMENT,
-                     f"Passkey “{passkey.name}” enrolled during the watch period after a "
-                     "recovery.", request=request)
 
 
 def _remember(request: HttpRequest, key: str, challenge: bytes, user: User | None) -> None:

@@ -16,7 +16,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 
-from . import clock, messaging
+from . import clock, dispatch, messaging
 from .models import Notice
 
 log = logging.getLogger(__name__)
@@ -38,10 +38,8 @@ def dispatch_on_commit(notice: Notice) -> None:
     left to the sweep rather than failing the decision."""
 
     def enqueue() -> None:
-        from .tasks import deliver_notice
-
         try:
-            deliver_notice.delay(notice.pk)
+            dispatch.send("deliver_notice", notice.pk)
         except Exception:  # the broker is down: the sweep will find the notice
             log.warning("notice %s not dispatched now; the outbox sweep will retry", notice.pk)
 

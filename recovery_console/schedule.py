@@ -15,6 +15,8 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from . import dispatch
+
 log = logging.getLogger(__name__)
 MAX_COUNTDOWN_SECONDS = 50 * 60
 
@@ -24,13 +26,11 @@ def expire_case_at(case_id: int, deadline: datetime) -> None:
     for just after ``deadline``."""
 
     def enqueue() -> None:
-        from .tasks import expire_recovery_case
-
         delay = (deadline - timezone.now()).total_seconds() + 1
         if delay > MAX_COUNTDOWN_SECONDS:
             return
         try:
-            expire_recovery_case.apply_async(args=[case_id], countdown=max(delay, 0))
+            dispatch.send("expire_recovery_case", case_id, countdown=max(delay, 0))
         except Exception:  # the broker is down: the minute sweep covers it
             log.warning("expiry of case %s not scheduled; the sweep will catch it", case_id)
 

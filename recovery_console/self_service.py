@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from django.db import transaction
 
-from . import clock
+from . import clock, dispatch
 from .models import SelfServiceRequest
 
 log = logging.getLogger(__name__)
@@ -34,10 +34,8 @@ def resolve_on_commit(request_id: int) -> None:
     answers the same either way)."""
 
     def enqueue() -> None:
-        from .tasks import resolve_self_service_request
-
         try:
-            resolve_self_service_request.delay(request_id)
+            dispatch.send("resolve_self_service_request", request_id)
         except Exception:  # the broker is down: the sweep will find the row
             log.warning("self-service request %s not dispatched now; the sweep will resolve it",
                         request_id)

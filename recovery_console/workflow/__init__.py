@@ -21,6 +21,9 @@ and the like; none re-implements them. The package follows the state machine:
   ``void_basis``;
 - ``credential``: issue, redeem (by link or read out), the recovery session,
   ``complete``;
+- ``passkeys``: ``passkey_added`` (the owner told, the watch-period alert)
+  and ``revoke_passkey``; the WebAuthn ceremonies in ``accounts.webauthn``
+  store the row and know nothing of recoveries;
 - ``sweep``: ``expire_due``, the bulk expiry with its threads and batches.
 
 ``WorkflowError`` is the one refusal type: its ``reason`` is a stable code,
@@ -29,11 +32,13 @@ with the actor the decision names). Anything else a decision raises is a
 programming error (``void_basis`` with an unknown cause: ValueError; a case
 that does not exist: DoesNotExist), except the WebAuthn ceremony's
 ``PasskeyError``, which ``complete_enrolment`` lets through after auditing it
-as ``case_complete_refused``, like a refusal.
+as ``case_complete_refused``, like a refusal, and ``revoke_passkey`` lets
+through for a passkey already revoked.
 
 Imports point one way: base <- rules <- opening, verification, approval <-
 closing <- credential (a redemption whose basis broke is voided through
-``closing.void_basis``); sweep needs none of them.
+``closing.void_basis``; an enrolment adds ``passkeys.passkey_added``);
+passkeys and sweep need none of them.
 """
 
 from .approval import approve, deny, request_approval
@@ -52,6 +57,7 @@ from .credential import (
     redeem_read_out,
 )
 from .opening import claim, open_case, request_self_service, resolve_self_service_request, unclaim
+from .passkeys import passkey_added, revoke_passkey
 from .rules import (
     BASIS_CAUSES,
     WORK_PERMISSION,
@@ -88,8 +94,8 @@ __all__ = [
     "complete_enrolment", "deny", "escalate", "expire", "expire_due", "fail",
     "issue_credential", "mark_verified", "may_cancel", "may_claim", "may_decide",
     "may_escalate", "may_fail", "may_issue", "may_request_approval", "may_rotate",
-    "may_unclaim", "may_work", "open_case", "read_out_address", "record_evidence",
+    "may_unclaim", "may_work", "open_case", "passkey_added", "read_out_address", "record_evidence",
     "record_rotation", "recovery_session_for", "redeem", "redeem_read_out", "repudiate",
-    "request_approval", "request_attestation", "request_self_service",
+    "request_approval", "revoke_passkey", "request_attestation", "request_self_service",
     "resolve_self_service_request", "send_channel_code", "unclaim", "void_basis",
 ]

@@ -42,6 +42,7 @@ from .base import (
     _site_link,
 )
 from .closing import void_basis
+from .passkeys import passkey_added
 from .rules import BASIS_CAUSES, _basis_refusal, _check_channel, _enforce, _require_state, may_issue
 
 State = RecoveryCase.State
@@ -312,14 +313,16 @@ def complete(recovery_session: RecoverySession, passkey: PasskeyCredential, *,
 def complete_enrolment(recovery_session: RecoverySession,
                        enrol: Callable[[User], PasskeyCredential], *,
                        request: HttpRequest | None = None) -> RecoveryCase:
-    """Enrol a passkey (``enrol`` runs the WebAuthn ceremony for the user) and
-    complete the case with it, all or nothing: a refused completion leaves no
-    passkey behind. The refusal, of either part, is audited after rollback."""
+    """Enrol a passkey (``enrol`` runs the WebAuthn ceremony for the user and
+    stores the passkey; what a new passkey owes, ``passkey_added``, follows
+    here) and complete the case with it, all or nothing: a refused completion
+    leaves no passkey behind. The refusal, of either part, is audited after rollback."""
     from accounts.webauthn import PasskeyError
 
     try:
         with transaction.atomic():
             passkey = enrol(recovery_session.identity.user)
+            passkey_added(passkey, request=request)
             return complete(recovery_session, passkey, request=request)
     except (WorkflowError, PasskeyError) as refusal:
         reason = refusal.reason if isinstance(refusal, WorkflowError) \

@@ -543,8 +543,9 @@ class DemoHistory:
         user = identity.user
         if user is None or user.passkeycredential_set.exists():
             return
-        with clock.frozen_at(t - timedelta(days=150 + self.rng.randint(0, 200))) as before:
-            _new_passkey("Phone")(user)
+        with (clock.frozen_at(t - timedelta(days=150 + self.rng.randint(0, 200))) as before,
+              transaction.atomic()):
+            workflow.passkey_added(_new_passkey("Phone")(user))
         self._deliver_owed(before + timedelta(seconds=4))
 
     def _channel(self, case: RecoveryCase, kind: str = "phone") -> RecoveryChannel:
@@ -577,9 +578,10 @@ def _new_passkey(name: str) -> Callable[[User], object]:
     """A passkey as a completed WebAuthn registration leaves it: the ceremony
     needs a browser (or an authenticator's private key) this command does not
     have, so the verified result is stored directly, through the same
-    ``webauthn.store_passkey`` the ceremony ends with (audit entry, notices,
-    watch-period alert). A fresh P-256 public key; its private key is
-    discarded, so nobody can ever sign in with it."""
+    ``webauthn.store_passkey`` the ceremony ends with (its audit entry; the
+    caller adds ``workflow.passkey_added``: notices, watch-period alert).
+    A fresh P-256 public key; its private key is discarded, so nobody can
+    ever sign in with it."""
 
     def enrol(user: User):
         numbers = ec.generate_private_key(ec.SECP256R1()).public_key().public_numbers()
@@ -587,7 +589,8 @@ def _new_passkey(name: str) -> Callable[[User], object]:
                             -3: numbers.y.to_bytes(32, "big")})
         return webauthn.store_passkey(user, name=name,
                                       credential_id=bytes_to_base64url(os.urandom(32)),
-                                      public_key=cose, transports=["internal"])
+                                      public_key=cose, transports=["internal"],
+                                      created_at=clock.now())
 
     return enrol
 
