@@ -49,10 +49,19 @@ class ThrowawayRedis:
 
 def wait_for(predicate, timeout: float = 20.0):
     """Poll ``predicate`` until it gives a true value (for work done by other
-    processes) and return that value; None if it never does in time."""
+    processes) and return that value; None if it never does in time. On
+    SQLite a poll that meets the worker's write lock ("database table is
+    locked") counts as "not yet", not as a failure."""
+    from django.db import OperationalError, connection
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        value = predicate()
+        try:
+            value = predicate()
+        except OperationalError as busy:
+            if connection.vendor != "sqlite" or "locked" not in str(busy):
+                raise
+            value = None
         if value:
             return value
         time.sleep(0.1)
