@@ -52,20 +52,29 @@ def _require_fresh_step_up(step_up: dict | None, now: datetime) -> None:
                             reason="step_up")
 
 
+def _record_decision(case: RecoveryCase, approver: User, decision: str, reason: str,
+                     step_up: dict | None) -> tuple[RecoveryCase, Approval, datetime]:
+    """Lock the case, check the approver may decide on it, and keep their
+    decision with the step-up that preceded it."""
+    case = _lock(case.pk)
+    now = clock.now()
+    _require_eligible_approver(case, approver, step_up, reason, now)
+    approval = Approval.objects.create(
+        case=case, approver=approver, decision=decision, reason=reason.strip(),
+        step_up_device=step_up["device"], step_up_at=datetime.fromisoformat(step_up["at"]),
+        created_at=now,
+    )
+    return case, approval, now
+
+
 @_decision("approval", actor="approver")
 def approve(case: RecoveryCase, approver: User, reason: str, *, step_up: dict | None,
             request: HttpRequest | None = None) -> Approval:
     """A supervisor who stepped up approves; the case is approved once the
     policy's number of distinct supervisors did. Never the case's agent, its
     opener, anyone who worked it, or its subject; never twice."""
-    case = _lock(case.pk)
-    now = clock.now()
-    _require_eligible_approver(case, approver, step_up, reason, now)
-    approval = Approval.objects.create(
-        case=case, approver=approver, decision=Approval.Decision.APPROVE, reason=reason.strip(),
-        step_up_device=step_up["device"], step_up_at=datetime.fromisoformat(step_up["at"]),
-        created_at=now,
-    )
+    case, approval, now = _record_decision(case, approver, Approval.Decision.APPROVE, reason,
+                                           step_up)
     given = case.approvals.filter(decision=Approval.Decision.APPROVE).count()
     required = case.rules.approvals_required
     record("approval_given", target=case, actor=approver, request=request,
@@ -87,14 +96,8 @@ def deny(case: RecoveryCase, approver: User, reason: str, *, step_up: dict | Non
          request: HttpRequest | None = None) -> Approval:
     """A supervisor who stepped up refuses the reset; the case is closed as
     denied and the subject is told on every channel."""
-    case = _lock(case.pk)
-    now = clock.now()
-    _require_eligible_approver(case, approver, step_up, reason, now)
-    approval = Approval.objects.create(
-        case=case, approver=approver, decision=Approval.Decision.DENY, reason=reason.strip(),
-        step_up_device=step_up["device"], step_up_at=datetime.fromisoformat(step_up["at"]),
-        created_at=now,
-    )
+    case, approval, now = _record_decision(case, approver, Approval.Decision.DENY, reason,
+                                           step_up)
     _close(case, State.DENIED, now, reason.strip())
     record("case_denied", target=case, actor=approver, request=request, approval=approval.pk,
            step_up_device=approval.step_up_device, step_up_at=step_up["at"])
