@@ -28,7 +28,15 @@ from ..models import (
 )
 from .base import WorkflowError, _close, _decision, _end_sessions, _lock, _owe_closing_notices
 from .opening import open_case
-from .rules import BASIS_CAUSES, _enforce, _require_reason, _require_state, may_cancel, may_rotate
+from .rules import (
+    BASIS_CAUSES,
+    OUTSIDE_THE_CASE,
+    _enforce,
+    _require_reason,
+    _require_state,
+    may_cancel,
+    may_rotate,
+)
 
 State = RecoveryCase.State
 
@@ -88,15 +96,16 @@ def _tell_credential_voided(case: RecoveryCase, cause: str,
 @_decision("credential_void", actor="actor")
 def void_basis(identity: Identity, cause: str, *, channel: RecoveryChannel | None = None,
                actor: User | None = None, request: HttpRequest | None = None) -> list[int]:
-    """A fact a recovery rests on changed (``cause``, one of BASIS_CAUSES):
+    """A fact outside the case a recovery rests on changed (``cause``, one of
+    OUTSIDE_THE_CASE):
     the identity was deactivated, a channel was revoked or changed, a recovery
     was repudiated. Voids what rested on it and cancels its case, audited with
     the cause; returns the cancelled cases' ids. Called by whatever changed
     the fact (recovery_console.basis connects every save of an identity or a
     channel), in the same transaction; nobody's right to change the fact is
     checked here, only its consequence."""
-    if cause not in BASIS_CAUSES:
-        raise ValueError(f"unknown cause {cause!r}")
+    if cause not in OUTSIDE_THE_CASE:
+        raise ValueError(f"not a fact outside the case: {cause!r}")
     return _void_basis(identity.pk, cause, clock.now(), channel_id=channel.pk if channel else None,
                        actor=actor, request=request)
 

@@ -43,7 +43,14 @@ from .base import (
 )
 from .closing import void_basis
 from .passkeys import passkey_added
-from .rules import BASIS_CAUSES, _basis_refusal, _check_channel, _enforce, _require_state, may_issue
+from .rules import (
+    OUTSIDE_THE_CASE,
+    _basis_refusal,
+    _check_channel,
+    _enforce,
+    _require_state,
+    may_issue,
+)
 
 State = RecoveryCase.State
 
@@ -177,7 +184,7 @@ def _redeem(lookup: Q, code: str, request: HttpRequest | None) -> OpenedSession:
     try:
         return _consume_credential(credential, code, now, request=request)
     except WorkflowError as refusal:
-        if refusal.reason in BASIS_CAUSES:
+        if refusal.reason in OUTSIDE_THE_CASE:
             void_basis(credential.identity, refusal.reason, channel=credential.channel,
                        request=request)
         raise
@@ -256,7 +263,7 @@ def recovery_session_for(token: str | None) -> RecoverySession | None:
     if session is None:
         return None
     broken = _basis_refusal(session.case, session.credential, now)
-    if broken in BASIS_CAUSES:
+    if broken in OUTSIDE_THE_CASE:
         void_basis(session.identity, broken, channel=session.credential.channel)
     return None if broken else session
 
@@ -329,7 +336,7 @@ def complete_enrolment(recovery_session: RecoverySession,
             else f"passkey_{refusal.reason}"
         record("case_complete_refused", target=recovery_session.case, actor=None,
                request=request, reason=reason, message=refusal.message)
-        if reason in BASIS_CAUSES:
+        if reason in OUTSIDE_THE_CASE:
             void_basis(recovery_session.identity, reason,
                        channel=recovery_session.credential.channel, request=request)
         raise

@@ -247,6 +247,11 @@ BASIS_CAUSES = {
     "case_cancelled": "the recovery case was cancelled",
     "case_expired": "the recovery case ran out of time",
 }
+# The facts outside a case: a change to one stops every recovery of the
+# identity resting on it (``void_basis``). A case's own closing voids only
+# its own secrets, never another case's.
+OUTSIDE_THE_CASE = frozenset(
+    {"identity_inactive", "channel_revoked", "channel_changed", "channel_stale", "repudiated"})
 
 
 def _basis_refusal(case: RecoveryCase, credential: RecoveryCredential,

@@ -293,3 +293,18 @@ def test_a_revocation_racing_a_redemption_never_leaves_a_live_session(on_postgre
     assert not RecoverySession.objects.filter(case=case, expires_at__gt=timezone.now()).exists()
     issued.credential.refresh_from_db()
     assert issued.credential.used_at is not None or issued.credential.voided_at is not None
+
+
+def test_a_credential_of_a_case_closed_behind_its_back_never_stops_a_newer_case(world):
+    """Its own case is closed (by a path that forgot to void): it is refused,
+    and the identity's next recovery, with its own credential, goes on."""
+    RecoveryCase.objects.filter(pk=world.case.pk).update(state=State.CANCELLED)  # no voiding
+    newer = workflow.open_case(world.identity, source=RecoveryCase.Source.DESK,
+                               actor=staff("agent"))
+    workflow.claim(newer, world.agent)
+    newer = approved(newer, world.agent, staff("supervisor"), staff("supervisor"))
+    workflow.issue_credential(newer, world.agent, channel=world.email)
+    assert redeem(Client(), world).status_code == 400
+    assert refusals("credential_redeem", "case_cancelled").exists()
+    newer.refresh_from_db()
+    assert newer.state == State.CREDENTIAL_ISSUED
