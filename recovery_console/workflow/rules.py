@@ -264,8 +264,9 @@ def _basis_refusal(case: RecoveryCase, credential: RecoveryCredential,
     if case.state != State.CREDENTIAL_ISSUED:
         return "case_cancelled" if case.state == State.CANCELLED else "case_state"
     if credential.channel_id is not None:
-        channel = RecoveryChannel.objects.filter(pk=credential.channel_id).first()
-        if channel is None or channel.revoked_at is not None:
+        # Read after the case is locked (or loaded with the session): fresh.
+        channel = credential.channel
+        if channel.revoked_at is not None:
             return "channel_revoked"
         if not hmac.compare_digest(credential.channel_fingerprint, tokens.channel_fingerprint(
                 channel.kind, channel.address, channel.totp_device_id)):
