@@ -202,7 +202,11 @@ def passkey_register_verify(request):
 @require_POST
 def passkey_revoke(request, pk: int):
     passkey = get_object_or_404(request.user.passkeycredential_set, pk=pk, revoked_at__isnull=True)
-    workflow.revoke_passkey(passkey, request.user, request=request)
+    try:
+        workflow.revoke_passkey(passkey, request.user, request=request)
+    except workflow.WorkflowError as refusal:
+        messages.error(request, refusal.message)
+        return redirect("accounts:passkeys")
     if request.session.get(DEVICE_ID_SESSION_KEY) == passkey.persistent_id:
         logout(request)
         messages.info(request, "You removed the passkey this session used; sign in again.")

@@ -14,12 +14,7 @@ from audit.events import record
 
 from . import clock, notices
 from .models import Alert, RecoveryCase
-
-
-class AlertError(Exception):
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+from .refusal import WorkflowError
 
 
 def under_watch(identity: Identity, now: datetime | None = None) -> RecoveryCase | None:
@@ -55,12 +50,13 @@ def watch(identity: Identity, kind: str, detail: str, *,
 def acknowledge(alert: Alert, admin: User, *, request: HttpRequest | None = None) -> Alert:
     """A security admin acknowledges an alert (once)."""
     if Role.SECURITY_ADMIN not in roles_of(admin):
-        raise AlertError("Only security admins acknowledge alerts.")
+        raise WorkflowError("Only security admins acknowledge alerts.", reason="not_security_admin",
+                            status=WorkflowError.FORBIDDEN)
     with transaction.atomic():
         updated = Alert.objects.filter(pk=alert.pk, acknowledged_at__isnull=True).update(
             acknowledged_by=admin, acknowledged_at=clock.now())
         if not updated:
-            raise AlertError("This alert was already acknowledged.")
+            raise WorkflowError("This alert was already acknowledged.", reason="acknowledged")
         record("alert_acknowledged", target=alert, actor=admin, request=request)
     alert.refresh_from_db()
     return alert

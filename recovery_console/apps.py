@@ -50,9 +50,9 @@ class RecoveryConfig(AppConfig):
         auditlog.register(models.Approval)
         auditlog.register(models.Notice, exclude_fields=["body"])
         # Digests are secrets' stand-ins: never copied into the log.
-        auditlog.register(models.ChannelCode, exclude_fields=["code_digest"])
-        auditlog.register(models.Attestation, exclude_fields=["token_digest"])
+        auditlog.register(models.ChannelCode, exclude_fields=["digest"])
+        auditlog.register(models.Attestation, exclude_fields=["digest"])
         auditlog.register(models.RecoveryCredential, exclude_fields=[
-            "code_digest", "handle", "reference", "channel_fingerprint", "issue_key"])
-        auditlog.register(models.RecoverySession, exclude_fields=["token_digest"])
+            "digest", "handle", "reference", "channel_fingerprint", "issue_key"])
+        auditlog.register(models.RecoverySession, exclude_fields=["digest"])
         auditlog.register(models.RecoveryCaseUserObjectPermission)

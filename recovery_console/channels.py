@@ -18,13 +18,7 @@ from audit.events import record_many
 
 from . import alerts, clock, workflow
 from .models import Alert, RecoveryPolicy
-
-
-class ChannelError(Exception):
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
+from .refusal import WorkflowError
 
 # Why a channel cannot carry a code, a link or a credential for a case.
 REVOKED, STALE, RECENTLY_CHANGED = "revoked", "stale", "recently_changed"
@@ -98,16 +92,19 @@ def revoke_stale(admin: User, channel_ids: list[int], *,
     """Revoke the chosen stale channels. Only security admins may; channels
     that are not (or no longer) stale and live are left alone."""
     if Role.SECURITY_ADMIN not in roles_of(admin):
-        raise ChannelError("Only security admins revoke recovery channels.")
+        raise WorkflowError("Only security admins revoke recovery channels.",
+                            reason="not_security_admin", status=WorkflowError.FORBIDDEN)
     if not channel_ids:
-        raise ChannelError("Choose at least one channel to revoke.")
+        raise WorkflowError("Choose at least one channel to revoke.", reason="none_chosen",
+                            status=WorkflowError.BAD_REQUEST)
     now, max_age = clock.now(), strictest_max_age()
     with transaction.atomic():
         revoked = [c for c in _possibly_stale(max_age, now).select_for_update(of=("self",))
                    .select_related("identity").filter(pk__in=channel_ids)
                    if is_stale(c, max_age, now)] if max_age else []
         if not revoked:
-            raise ChannelError("None of the chosen channels is stale and live any more.")
+            raise WorkflowError("None of the chosen channels is stale and live any more.",
+                                reason="none_stale", status=WorkflowError.BAD_REQUEST)
         ids = [channel.pk for channel in revoked]
         RecoveryChannel.objects.filter(pk__in=ids).update(revoked_at=now, changed_at=now)
         record_many("channel_revoked", RecoveryChannel,

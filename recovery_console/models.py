@@ -3,7 +3,9 @@ scripts per risk tier, cases, evidence, approvals, recovery credentials and
 recovery sessions.
 
 Secrets (channel codes, attestation links, recovery credentials, recovery
-session tokens) are stored only as keyed hashes; see ``recovery_console.tokens``.
+session tokens, repudiation links) are stored only as keyed hashes (see
+``recovery_console.tokens``) in models built on ``SingleUseSecret``, which
+holds the one rule for using such a secret once.
 """
 
 from dataclasses import dataclass
@@ -12,6 +14,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
 from guardian.models import UserObjectPermissionBase
 
@@ -387,7 +390,60 @@ class Evidence(models.Model):
         raise ValueError("Evidence is append-only.")
 
 
-class ChannelCode(models.Model):
+class SingleUseSecretQuerySet(models.QuerySet):
+    def live(self, now=None):
+        """Neither used nor voided; with ``now``, not expired at it either."""
+        live = self.filter(used_at__isnull=True, voided_at__isnull=True)
+        return live if now is None else live.filter(expires_at__gt=now)
+
+    def void(self, now) -> int:
+        """Void every live secret here: they can no longer be used."""
+        return self.live().update(voided_at=now)
+
+
+class SingleUseSecret(models.Model):
+    """A secret handed out once: kept only as a keyed hash (``digest``),
+    usable until ``expires_at``, at most once (``used_at``), and dead early
+    when the facts it rested on change (``voided_at``)."""
+
+    digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SingleUseSecretQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def unusable_because(self, now) -> str:
+        """"used", "voided" or "expired"; empty while it may still be used."""
+        if self.used_at is not None:
+            return "used"
+        if self.voided_at is not None:
+            return "voided"
+        return "expired" if self.expires_at <= now else ""
+
+    def consume(self, now, *, database_clock: bool = False, **also) -> bool:
+        """Use the secret at ``now``: one conditional UPDATE, so of two
+        racing requests exactly one wins, whether or not the caller holds a
+        row lock. With ``database_clock`` the deadline holds by the
+        database's clock as well (where a request from outside presents the
+        secret; replayed history passes past moments and leaves it off).
+        ``also`` is written with it. True when this call used it."""
+        live = type(self).objects.live(now).filter(pk=self.pk)
+        if database_clock:
+            live = live.filter(expires_at__gt=Now())
+        won = live.update(used_at=now, **also)
+        if won:
+            self.used_at = now
+            for name, value in also.items():
+                setattr(self, name, value)
+        return bool(won)
+
+
+class ChannelCode(SingleUseSecret):
     """A one-time code sent to a registered channel for a channel_code step."""
 
     case = models.ForeignKey(RecoveryCase, on_delete=models.CASCADE, related_name="channel_codes")
@@ -395,13 +451,8 @@ class ChannelCode(models.Model):
     channel = models.ForeignKey(
         "accounts.RecoveryChannel", on_delete=models.PROTECT, related_name="+"
     )
-    code_digest = models.CharField(max_length=64)
-    created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField()
     attempts = models.PositiveSmallIntegerField(default=0)
     max_attempts = models.PositiveSmallIntegerField(default=5)
-    used_at = models.DateTimeField(null=True, blank=True)
-    voided_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -420,7 +471,7 @@ class ChannelCode(models.Model):
         return f"Code for case {self.case_id} to {self.channel}"
 
 
-class Attestation(models.Model):
+class Attestation(SingleUseSecret):
     """A manager's, sponsor's or owner's confirmation, asked on their own channel."""
 
     class Decision(models.TextChoices):
@@ -434,24 +485,21 @@ class Attestation(models.Model):
     channel = models.ForeignKey(
         "accounts.RecoveryChannel", on_delete=models.PROTECT, related_name="+"
     )
-    token_digest = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField()
-    decision = models.CharField(max_length=8, choices=Decision.choices, blank=True)
-    answered_at = models.DateTimeField(null=True, blank=True)
-    voided_at = models.DateTimeField(null=True, blank=True)
+    digest = models.CharField(max_length=64, unique=True)  # the link is looked up by it
+    decision = models.CharField(max_length=8, choices=Decision.choices, blank=True,
+                                help_text="Set when the link is used (answered).")
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
                 fields=["case", "step"],
-                condition=Q(answered_at__isnull=True, voided_at__isnull=True),
+                condition=Q(used_at__isnull=True, voided_at__isnull=True),
                 name="one_pending_attestation_per_step",
             ),
             models.CheckConstraint(
-                condition=Q(answered_at__isnull=True, decision="")
-                | Q(answered_at__isnull=False, decision__in=["confirm", "refuse"]),
+                condition=Q(used_at__isnull=True, decision="")
+                | Q(used_at__isnull=False, decision__in=["confirm", "refuse"]),
                 name="attestation_answer_has_decision",
             ),
         ]
@@ -491,7 +539,7 @@ class Approval(models.Model):
         return f"{self.get_decision_display()} by {self.approver} on case {self.case_id}"
 
 
-class RecoveryCredential(models.Model):
+class RecoveryCredential(SingleUseSecret):
     """What restores access: a link (``handle``, not secret alone) plus a
     code of at least 80 bits kept only as an HMAC-SHA256."""
 
@@ -505,7 +553,6 @@ class RecoveryCredential(models.Model):
     # What the person types at the short fixed address when the credential
     # is read out on the phone (with the code): a lookup, not a secret.
     reference = models.CharField(max_length=16, unique=True, null=True, blank=True)
-    code_digest = models.CharField(max_length=64)
     issued_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -517,12 +564,8 @@ class RecoveryCredential(models.Model):
     # Keyed hash of the delivery channel as it was at issue (kind, address,
     # device): a channel changed by any path no longer matches.
     channel_fingerprint = models.CharField(max_length=64, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField()
     attempts = models.PositiveSmallIntegerField(default=0)
     max_attempts = models.PositiveSmallIntegerField(default=5)
-    used_at = models.DateTimeField(null=True, blank=True)
-    voided_at = models.DateTimeField(null=True, blank=True)
     void_cause = models.CharField(max_length=30, blank=True)
     issue_key = models.CharField(
         max_length=64, blank=True, default="",
@@ -553,7 +596,7 @@ class RecoveryCredential(models.Model):
         return f"Recovery credential for case {self.case_id}"
 
 
-class RecoverySession(models.Model):
+class RecoverySession(SingleUseSecret):
     """What redeeming a credential opens: its only power is enrolling a passkey."""
 
     case = models.ForeignKey(RecoveryCase, on_delete=models.PROTECT, related_name="sessions")
@@ -561,22 +604,19 @@ class RecoverySession(models.Model):
     credential = models.OneToOneField(
         RecoveryCredential, on_delete=models.PROTECT, related_name="session"
     )
-    token_digest = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField()
-    used_at = models.DateTimeField(null=True, blank=True)
+    digest = models.CharField(max_length=64, unique=True)  # the browser's token
 
     class Meta:
         ordering = ["-created_at"]
         # The sweep's "is a session still live?" reads only the unused ones.
         indexes = [models.Index(fields=["expires_at"], name="recovery_session_expiry_idx",
-                                condition=Q(used_at__isnull=True))]
+                                condition=Q(used_at__isnull=True, voided_at__isnull=True))]
 
     def __str__(self) -> str:
         return f"Recovery session for case {self.case_id}"
 
 
-class Repudiation(models.Model):
+class Repudiation(SingleUseSecret):
     """The "this wasn't me" link sent with the post-reset notices. Using it
     freezes the passkey the recovery enrolled and opens a high-priority case."""
 
@@ -584,10 +624,7 @@ class Repudiation(models.Model):
                                 related_name="repudiation")
     passkey = models.ForeignKey("accounts.PasskeyCredential", on_delete=models.PROTECT,
                                 related_name="+")
-    token_digest = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField()
-    used_at = models.DateTimeField(null=True, blank=True)
+    digest = models.CharField(max_length=64, unique=True)  # the link is looked up by it
     follow_up = models.ForeignKey(RecoveryCase, null=True, blank=True, on_delete=models.PROTECT,
                                   related_name="+")
 

@@ -137,11 +137,8 @@ def case_story(case: RecoveryCase) -> dict:
     now = clock.now()
     rules = case.rules
     evidence = list(case.evidence.select_related("step", "actor", "attester", "channel"))
-    live_codes = set(case.channel_codes.filter(used_at__isnull=True, voided_at__isnull=True,
-                                               expires_at__gt=now).values_list("step_id",
-                                                                               flat=True))
-    pending = set(case.attestations.filter(answered_at__isnull=True, voided_at__isnull=True,
-                                           expires_at__gt=now).values_list("step_id", flat=True))
+    live_codes = set(case.channel_codes.live(now).values_list("step_id", flat=True))
+    pending = set(case.attestations.live(now).values_list("step_id", flat=True))
     steps, blocked = [], False
     for step in case.script.steps.all():
         mine = [e for e in evidence if e.step_id == step.pk]

@@ -163,7 +163,7 @@ def _case_of_link(url_name: str, view_kwargs: dict) -> str | None:
         found = RecoveryCredential.objects.filter(handle=view_kwargs["handle"])
     elif url_name == "attestation" and "token" in view_kwargs:
         found = Attestation.objects.filter(
-            token_digest=tokens.digest("attestation", view_kwargs["token"]))
+            digest=tokens.digest("attestation", view_kwargs["token"]))
     else:
         return None
     case_id = found.values_list("case_id", flat=True).first()

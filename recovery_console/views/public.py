@@ -56,7 +56,7 @@ def self_service_request(request):
 @require_http_methods(["GET", "POST"])
 def attestation(request, token: str):
     found = Attestation.objects.select_related("case__identity", "attester").filter(
-        token_digest=tokens.digest("attestation", token)).first()
+        digest=tokens.digest("attestation", token)).first()
     if found is None:
         raise Http404("This link is not valid.")
     form = forms.AttestationForm(request.POST or None)
@@ -68,7 +68,7 @@ def attestation(request, token: str):
                                             request=request)
             except WorkflowError as refusal:
                 form.add_error(None, refusal.message)
-                status = 409
+                status = refusal.status
             else:
                 return render(request, "recovery/attestation_done.html",
                               {"attestation": found, "answer": form.cleaned_data["answer"]})
@@ -129,17 +129,19 @@ def redeem_read_out(request):
 
 
 def _redeem(request, form, redeem, template="recovery/redeem.html"):
+    status = 400  # the form itself is wrong
     if form.is_valid():
         try:
             opened = redeem()
         except WorkflowError as refusal:
             form.add_error(None, refusal.message)
+            status = refusal.status
         else:
             if request.session.session_key:
                 request.session.cycle_key()  # a new key for the new power
             request.session[RECOVERY_SESSION_KEY] = opened.token
             return redirect("recovery:enrol")
-    return render(request, template, {"form": form}, status=400)
+    return render(request, template, {"form": form}, status=status)
 
 
 def _recovery_session(request):
@@ -181,8 +183,8 @@ def enrol_verify(request):
 
     try:
         workflow.complete_enrolment(session, enrol_passkey, request=request)
-    except (webauthn.PasskeyError, WorkflowError) as refusal:
-        return JsonResponse({"error": refusal.message}, status=400)
+    except WorkflowError as refusal:
+        return JsonResponse({"error": refusal.message}, status=refusal.status)
     request.session.pop(RECOVERY_SESSION_KEY, None)
     return JsonResponse({"redirect": reverse("recovery:recovered")})
 

@@ -67,7 +67,7 @@ def _form(form_class, data=None, *, case, step=None):
 
 
 def _live_credential(case: RecoveryCase) -> RecoveryCredential | None:
-    return case.credentials.filter(used_at__isnull=True, voided_at__isnull=True).first()
+    return case.credentials.live().first()
 
 
 def _case_url(case: RecoveryCase, anchor: str = "") -> str:

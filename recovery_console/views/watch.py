@@ -22,7 +22,7 @@ def repudiate(request, token):
         workflow.repudiate(token, request=request)
     except workflow.WorkflowError as refusal:
         context = {"token": token, "error": refusal.message}
-        return render(request, "recovery/repudiate.html", context, status=400)
+        return render(request, "recovery/repudiate.html", context, status=refusal.status)
     return render(request, "recovery/repudiated.html")
 
 
@@ -39,7 +39,7 @@ def alert_acknowledge(request, pk):
     alert = get_object_or_404(Alert, pk=pk)
     try:
         alerts.acknowledge(alert, request.user, request=request)
-    except alerts.AlertError as refusal:
+    except workflow.WorkflowError as refusal:
         messages.error(request, refusal.message)
     else:
         messages.success(request, "Alert acknowledged.")
@@ -57,9 +57,9 @@ def stale_channels(request):
         except ValueError:
             messages.error(request, "The selection was not understood.")
             status = 400
-        except channels.ChannelError as refusal:
+        except workflow.WorkflowError as refusal:
             messages.error(request, refusal.message)
-            status = 400
+            status = refusal.status
         else:
             messages.success(request, f"{count} channel(s) revoked.")
             return redirect("recovery:stale_channels")

@@ -9,7 +9,7 @@ rolled back and the refusal itself is audited (``<decision>_refused``).
 Views, admin actions, tasks and commands call these, as ``workflow.approve``
 and the like; none re-implements them. The package follows the state machine:
 
-- ``base``: WorkflowError, the ``_decision`` decorator, locking, moving and
+- ``base``: the ``_decision`` decorator, locking, moving and
   closing a case, the notices a closed case owes;
 - ``rules``: the pure ``may_*`` checks (what a page offers is what the
   decision accepts) and the ``_require_*`` checks they share;
@@ -26,14 +26,14 @@ and the like; none re-implements them. The package follows the state machine:
   store the row and know nothing of recoveries;
 - ``sweep``: ``expire_due``, the bulk expiry with its threads and batches.
 
-``WorkflowError`` is the one refusal type: its ``reason`` is a stable code,
-its ``status`` the HTTP meaning views answer with (``_decision`` audits it,
-with the actor the decision names). Anything else a decision raises is a
-programming error (``void_basis`` with an unknown cause: ValueError; a case
-that does not exist: DoesNotExist), except the WebAuthn ceremony's
-``PasskeyError``, which ``complete_enrolment`` lets through after auditing it
-as ``case_complete_refused``, like a refusal, and ``revoke_passkey`` lets
-through for a passkey already revoked.
+``WorkflowError`` (defined in ``recovery_console.refusal``, below everything
+that refuses) is the one refusal type: its ``reason`` is a stable code, its
+``status`` the HTTP meaning views answer with (``_decision`` audits it, with
+the actor the decision names). A refused WebAuthn ceremony
+(``accounts.webauthn.PasskeyError``) comes out of ``complete_enrolment`` and
+``revoke_passkey`` as a WorkflowError with reason ``passkey_<its reason>``.
+Anything else a decision raises is a programming error (``void_basis`` with
+an unknown cause: ValueError; a case that does not exist: DoesNotExist).
 
 Imports point one way: base <- rules <- opening, verification, approval <-
 closing <- credential (a redemption whose basis broke is voided through

@@ -1,4 +1,4 @@
-"""What every decision of the workflow shares: the refusal, the decision
+"""What every decision of the workflow shares: the decision
 decorator (one transaction; a refusal audited after the rollback), locking
 and moving a case, closing it with its live secrets, and the notices a
 closed case owes. Imports nothing from the rest of the package.
@@ -21,26 +21,7 @@ from audit.events import record
 
 from .. import clock, notices
 from ..models import Attestation, RecoveryCase, RecoverySession
-
-
-class WorkflowError(Exception):
-    """A refused decision, the workflow's one refusal type. ``reason`` is its
-    stable code (audited with the refusal; views and tests match on it,
-    never on the message); ``status`` its HTTP meaning: FORBIDDEN (not this
-    person's right), BAD_REQUEST (the input is wrong), NOT_FOUND (nothing
-    answers to what was given), or CONFLICT, the default (not now, as the
-    case stands); ``message`` is for the person who tried."""
-
-    FORBIDDEN, BAD_REQUEST, NOT_FOUND, CONFLICT = 403, 400, 404, 409
-
-    def __init__(self, message: str, *, reason: str = "refused", status: int = CONFLICT,
-                 target=None, **data):
-        super().__init__(message)
-        self.message = message
-        self.reason = reason
-        self.status = status
-        self.target = target
-        self.data = data
+from ..refusal import WorkflowError
 
 
 def _decision(event: str, *, actor: str | None = None) -> Callable:
@@ -118,17 +99,15 @@ def _void_live_secrets(case: RecoveryCase, now: datetime, cause: str, *,
     """Void every live code, link, recovery credential and recovery session
     of ``case``; audit the voiding of a credential or session with its cause.
     True when a credential or session was live (the subject must be told)."""
-    case.channel_codes.filter(used_at__isnull=True, voided_at__isnull=True).update(voided_at=now)
-    case.attestations.filter(answered_at__isnull=True, voided_at__isnull=True).update(
-        voided_at=now)
+    case.channel_codes.void(now)
+    case.attestations.void(now)
     credentials = []
-    for credential in case.credentials.filter(used_at__isnull=True, voided_at__isnull=True):
+    for credential in case.credentials.live():
         credential.voided_at, credential.void_cause = now, cause[:30]
         credential.save(update_fields=["voided_at", "void_cause"])
         credentials.append(credential.pk)
-    sessions = list(case.sessions.filter(used_at__isnull=True, expires_at__gt=now)
-                    .values_list("pk", flat=True))
-    RecoverySession.objects.filter(pk__in=sessions).update(expires_at=now)
+    sessions = list(case.sessions.live(now).values_list("pk", flat=True))
+    RecoverySession.objects.filter(pk__in=sessions).void(now)
     if not credentials and not sessions:
         return False
     record("credential_voided", target=case, actor=actor, request=request, cause=cause,

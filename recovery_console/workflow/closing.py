@@ -119,10 +119,8 @@ def _void_basis(identity_id: int, cause: str, now: datetime, *,
     attestation links waiting on a changed channel die too. The subject (on
     the channels that remain) and security monitoring are told."""
     if channel_id is not None:
-        ChannelCode.objects.filter(channel_id=channel_id, used_at__isnull=True,
-                                   voided_at__isnull=True).update(voided_at=now)
-        Attestation.objects.filter(channel_id=channel_id, answered_at__isnull=True,
-                                   voided_at__isnull=True).update(voided_at=now)
+        ChannelCode.objects.filter(channel_id=channel_id).void(now)
+        Attestation.objects.filter(channel_id=channel_id).void(now)
     cases = (RecoveryCase.objects.select_for_update(of=("self",)).select_related("identity")
              .filter(identity_id=identity_id, state__in=RecoveryCase.OPEN_STATES).order_by("pk"))
     stopped = []
@@ -143,7 +141,8 @@ def _void_basis(identity_id: int, cause: str, now: datetime, *,
 def _rests_on(case: RecoveryCase, cause: str, channel_id: int | None, now: datetime) -> bool:
     """Does a live credential or session of ``case`` rest on the changed fact?"""
     live = Q(case=case) & (Q(used_at__isnull=True, voided_at__isnull=True, expires_at__gt=now)
-                           | Q(session__used_at__isnull=True, session__expires_at__gt=now))
+                           | Q(session__used_at__isnull=True, session__voided_at__isnull=True,
+                             session__expires_at__gt=now))
     if channel_id is not None:
         live &= Q(channel_id=channel_id)
     return RecoveryCredential.objects.filter(live).exists()
@@ -155,20 +154,23 @@ def repudiate(token: str, *, request: HttpRequest | None = None) -> RecoveryCase
     every channel they had). Freezes the passkey it enrolled, ends every
     session of the account, raises an alert and opens a high-priority case
     (or marks the open one so). Anyone holding the link may: it only ever
-    takes access away."""
+    takes access away. Every refusal is a bad request: the link given
+    cannot act (whether it never existed is not told apart)."""
     now = clock.now()
+    bad_link = WorkflowError.BAD_REQUEST
     repudiation = (Repudiation.objects.select_for_update()
-                   .filter(token_digest=tokens.digest("repudiation", token)).first())
+                   .filter(digest=tokens.digest("repudiation", token)).first())
     if repudiation is None:
-        raise WorkflowError("This link is not valid.", reason="unknown_link",
-                            status=WorkflowError.NOT_FOUND, target=Repudiation)
+        raise WorkflowError("This link is not valid.", reason="unknown_link", status=bad_link,
+                            target=Repudiation)
     case = repudiation.case
-    if repudiation.used_at is not None:
+    unusable = repudiation.unusable_because(now)
+    if unusable == "used":
         raise WorkflowError("This link was already used: the service desk is on it.",
-                            reason="used", target=case)
-    if repudiation.expires_at <= now:
+                            reason="used", status=bad_link, target=case)
+    if unusable:
         raise WorkflowError("This link has expired. Call the service desk.", reason="expired",
-                            target=case)
+                            status=bad_link, target=case)
     identity = case.identity
     PasskeyCredential.objects.filter(pk=repudiation.passkey_id, revoked_at__isnull=True).update(
         revoked_at=now, confirmed=False)
@@ -182,8 +184,7 @@ def repudiate(token: str, *, request: HttpRequest | None = None) -> RecoveryCase
     else:
         follow_up.high_priority = True
         follow_up.save(update_fields=["high_priority"])
-    repudiation.used_at, repudiation.follow_up = now, follow_up
-    repudiation.save(update_fields=["used_at", "follow_up"])
+    repudiation.consume(now, follow_up=follow_up)
     record("case_repudiated", target=case, actor=None, request=request,
            passkey=repudiation.passkey_id, sessions_ended=ended, follow_up=follow_up.pk)
     alerts.raise_alert(identity, Alert.Kind.REPUDIATED,

@@ -58,6 +58,16 @@ State = RecoveryCase.State
 REDEEM_REFUSED = "This recovery credential cannot be used. Ask the service desk for a new one."
 
 
+def _redeem_refused(reason: str, target, message: str = REDEEM_REFUSED,
+                    **data) -> WorkflowError:
+    """A redemption refused: whatever the cause, the holder reads the same
+    words as a bad request (what they gave cannot be used), so nobody learns
+    from outside whether a link exists, was used or was voided; the reason
+    goes to the audit."""
+    return WorkflowError(message, reason=reason, status=WorkflowError.BAD_REQUEST,
+                         target=target, **data)
+
+
 @dataclass
 class IssuedCredential:
     credential: RecoveryCredential
@@ -94,7 +104,7 @@ def issue_credential(case: RecoveryCase, agent: User, *, channel: RecoveryChanne
         if earlier is not None:
             return IssuedCredential(credential=earlier, code="", replayed=True,
                                     link=_site_link("recovery:redeem", earlier.handle))
-    live = case.credentials.filter(used_at__isnull=True, voided_at__isnull=True).first()
+    live = case.credentials.live().first()
     if replaces is not None and replaces != (live.pk if live else 0):
         raise WorkflowError(
             "A recovery credential was issued on this case since you opened the page; nothing "
@@ -103,16 +113,14 @@ def issue_credential(case: RecoveryCase, agent: User, *, channel: RecoveryChanne
     now = clock.now()
     if channel is not None:
         _check_channel(case, channel, now)
-    for previous in case.credentials.filter(used_at__isnull=True, voided_at__isnull=True):
-        previous.voided_at = now
-        previous.save(update_fields=["voided_at"])
+    case.credentials.void(now)
     rules = case.rules
     code, handle = tokens.new_credential_code(), tokens.new_handle()
     lifetime = min(rules.credential_lifetime, timedelta(hours=24))
     credential = RecoveryCredential.objects.create(
         case=case, identity=case.identity, handle=handle,
         reference=None if channel else _unused_reference(),
-        code_digest=tokens.digest("recovery-credential", code), issued_by=agent,
+        digest=tokens.digest("recovery-credential", code), issued_by=agent,
         delivery=(RecoveryCredential.Delivery.CHANNEL if channel
                   else RecoveryCredential.Delivery.READ_OUT),
         channel=channel, created_at=now, expires_at=now + lifetime,
@@ -195,17 +203,14 @@ def _count_redemption(lookup: Q, now: datetime, *,
                       request: HttpRequest | None = None) -> RecoveryCredential:
     credential = RecoveryCredential.objects.filter(lookup).first()
     if credential is None:
-        raise WorkflowError(REDEEM_REFUSED, reason="unknown", target=RecoveryCredential)
-    counted = RecoveryCredential.objects.filter(
-        pk=credential.pk, used_at__isnull=True, voided_at__isnull=True, expires_at__gt=now,
-        attempts__lt=F("max_attempts"),
+        raise _redeem_refused("unknown", RecoveryCredential)
+    counted = RecoveryCredential.objects.live(now).filter(
+        pk=credential.pk, attempts__lt=F("max_attempts"),
     ).filter(expires_at__gt=Now()).update(attempts=F("attempts") + 1)
     if not counted:
         credential.refresh_from_db()
-        why = ("used" if credential.used_at else "voided" if credential.voided_at
-               else "expired" if credential.expires_at <= now else "too_many_attempts")
-        raise WorkflowError(REDEEM_REFUSED, reason=why, target=credential.case,
-                            credential=credential.pk)
+        why = credential.unusable_because(now) or "too_many_attempts"
+        raise _redeem_refused(why, credential.case, credential=credential.pk)
     credential.attempts += 1  # for the "tries left" message; the limit held in SQL
     return credential
 
@@ -214,26 +219,22 @@ def _count_redemption(lookup: Q, now: datetime, *,
 def _consume_credential(credential: RecoveryCredential, code: str, now: datetime, *,
                         request: HttpRequest | None = None) -> OpenedSession:
     if not tokens.matches("recovery-credential", tokens.normalise_credential_code(code),
-                          credential.code_digest):
+                          credential.digest):
         left = credential.max_attempts - credential.attempts
-        raise WorkflowError(
-            f"The code does not match. {left} {'try' if left == 1 else 'tries'} left.",
-            reason="wrong_code", target=credential.case, credential=credential.pk,
-        )
+        raise _redeem_refused(
+            "wrong_code", credential.case, credential=credential.pk,
+            message=f"The code does not match. {left} {'try' if left == 1 else 'tries'} left.")
     case = _lock(credential.case_id)
     # The deadline holds by the application's clock and the database's alike.
-    won = RecoveryCredential.objects.filter(
-        pk=credential.pk, used_at__isnull=True, voided_at__isnull=True, expires_at__gt=now,
-    ).filter(expires_at__gt=Now()).update(used_at=now)
-    if not won:
-        raise WorkflowError(REDEEM_REFUSED, reason="used", target=case, credential=credential.pk)
+    if not credential.consume(now, database_clock=True):
+        raise _redeem_refused("used", case, credential=credential.pk)
     broken = _basis_refusal(case, credential, now)
     if broken:
-        raise WorkflowError(REDEEM_REFUSED, reason=broken, target=case, credential=credential.pk)
+        raise _redeem_refused(broken, case, credential=credential.pk)
     token = tokens.new_token()
     session = RecoverySession.objects.create(
         case=case, identity=case.identity, credential=credential,
-        token_digest=tokens.digest("recovery-session", token), created_at=now,
+        digest=tokens.digest("recovery-session", token), created_at=now,
         expires_at=now + timedelta(seconds=settings.RECOVERY_SESSION_SECONDS),
     )
     schedule.expire_case_at(case.pk, session.expires_at)
@@ -257,8 +258,7 @@ def recovery_session_for(token: str | None) -> RecoverySession | None:
     now = clock.now()
     session = (RecoverySession.objects
                .select_related("case__identity", "identity__user", "credential__channel")
-               .filter(token_digest=tokens.digest("recovery-session", token),
-                       used_at__isnull=True, expires_at__gt=now)
+               .live(now).filter(digest=tokens.digest("recovery-session", token))
                .filter(expires_at__gt=Now()).first())
     if session is None:
         return None
@@ -278,7 +278,7 @@ def complete(recovery_session: RecoverySession, passkey: PasskeyCredential, *,
     session = (RecoverySession.objects.select_for_update(of=("self",))
                .select_related("credential").get(pk=recovery_session.pk))
     case = _lock(session.case_id)
-    if session.used_at is not None or session.expires_at <= now:
+    if session.unusable_because(now):
         raise WorkflowError("This recovery session has ended. Ask the service desk for a new "
                             "recovery credential.", reason="session_ended", target=case)
     user = case.identity.user
@@ -290,8 +290,7 @@ def complete(recovery_session: RecoverySession, passkey: PasskeyCredential, *,
     if broken:
         raise WorkflowError("This recovery can no longer be completed. Ask the service desk "
                             "for help.", reason=broken, target=case)
-    session.used_at = now
-    session.save(update_fields=["used_at"])
+    session.consume(now)
     revoked = []
     if case.rules.revoke_old_passkeys:
         for old in PasskeyCredential.objects.filter(user=user, revoked_at__isnull=True).exclude(
@@ -305,7 +304,7 @@ def complete(recovery_session: RecoverySession, passkey: PasskeyCredential, *,
            revoked_passkeys=revoked, sessions_ended=ended)
     not_me = tokens.new_token()
     Repudiation.objects.create(case=case, passkey=passkey, created_at=now,
-                               token_digest=tokens.digest("repudiation", not_me),
+                               digest=tokens.digest("repudiation", not_me),
                                expires_at=now + max(case.rules.watch_period, timedelta(days=7)))
     _owe_closing_notices(
         case, "completed", "Your account access was recovered",
@@ -323,21 +322,26 @@ def complete_enrolment(recovery_session: RecoverySession,
     """Enrol a passkey (``enrol`` runs the WebAuthn ceremony for the user and
     stores the passkey; what a new passkey owes, ``passkey_added``, follows
     here) and complete the case with it, all or nothing: a refused completion
-    leaves no passkey behind. The refusal, of either part, is audited after rollback."""
+    leaves no passkey behind. The refusal, of either part, is audited after
+    rollback and raised as a WorkflowError (a refused ceremony as a bad
+    request, reason ``passkey_<its reason>``)."""
     from accounts.webauthn import PasskeyError
 
     try:
-        with transaction.atomic():
-            passkey = enrol(recovery_session.identity.user)
-            passkey_added(passkey, request=request)
-            return complete(recovery_session, passkey, request=request)
-    except (WorkflowError, PasskeyError) as refusal:
-        reason = refusal.reason if isinstance(refusal, WorkflowError) \
-            else f"passkey_{refusal.reason}"
+        try:
+            with transaction.atomic():
+                passkey = enrol(recovery_session.identity.user)
+                passkey_added(passkey, request=request)
+                return complete(recovery_session, passkey, request=request)
+        except PasskeyError as ceremony:
+            raise WorkflowError(ceremony.message, reason=f"passkey_{ceremony.reason}",
+                                status=WorkflowError.BAD_REQUEST,
+                                target=recovery_session.case) from ceremony
+    except WorkflowError as refusal:
         record("case_complete_refused", target=recovery_session.case, actor=None,
-               request=request, reason=reason, message=refusal.message)
-        if reason in OUTSIDE_THE_CASE:
-            void_basis(recovery_session.identity, reason,
+               request=request, reason=refusal.reason, message=refusal.message)
+        if refusal.reason in OUTSIDE_THE_CASE:
+            void_basis(recovery_session.identity, refusal.reason,
                        channel=recovery_session.credential.channel, request=request)
         raise
 

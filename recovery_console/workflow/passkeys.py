@@ -20,6 +20,7 @@ from accounts.models import PasskeyCredential, User
 
 from .. import alerts, notices
 from ..models import Alert
+from ..refusal import WorkflowError
 
 
 def passkey_added(passkey: PasskeyCredential, *, request: HttpRequest | None = None) -> None:
@@ -42,10 +43,14 @@ def revoke_passkey(passkey: PasskeyCredential, actor: User, *,
                    request: HttpRequest | None = None) -> None:
     """The owner (``actor``, the only one who may: the view finds the passkey
     among the signed-in person's own) revokes one passkey; audited, and the
-    owner told on every channel. Raises ``webauthn.PasskeyError`` if it was
-    already revoked, and nothing changes."""
+    owner told on every channel. Refused if it was already revoked, and
+    nothing changes."""
     with transaction.atomic():
-        webauthn.revoke_passkey(request, passkey, actor)
+        try:
+            webauthn.revoke_passkey(request, passkey, actor)
+        except webauthn.PasskeyError as ceremony:
+            raise WorkflowError(ceremony.message, reason=f"passkey_{ceremony.reason}",
+                                target=passkey) from ceremony
         _tell_owner(passkey.user, f"passkey-revoked:{passkey.pk}", "passkey_revoked",
                     f"The passkey named “{passkey.name}” was removed from your account.")
 

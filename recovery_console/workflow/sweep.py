@@ -45,10 +45,8 @@ def expire_due(*, case_ids: list[int] | None = None, now: datetime | None = None
     connection, take batches from the list: a mass expiry keeps the database
     and the hashing of the audit chain busy on more than one core."""
     now = now or clock.now()
-    live_credential = RecoveryCredential.objects.filter(
-        case=OuterRef("pk"), used_at__isnull=True, voided_at__isnull=True, expires_at__gt=now)
-    live_session = RecoverySession.objects.filter(
-        case=OuterRef("pk"), used_at__isnull=True, expires_at__gt=now)
+    live_credential = RecoveryCredential.objects.live(now).filter(case=OuterRef("pk"))
+    live_session = RecoverySession.objects.live(now).filter(case=OuterRef("pk"))
     due = RecoveryCase.objects.filter(
         Q(state__in=RecoveryCase.OPEN_STATES, deadline__lte=now)
         | (Q(state=State.CREDENTIAL_ISSUED) & ~Exists(live_credential) & ~Exists(live_session))
@@ -97,14 +95,9 @@ def _expire_batch(batch: list[tuple[int, datetime]], now: datetime) -> None:
     RecoveryCase.objects.filter(pk__any_of=ids).update(
         state=State.EXPIRED, closed_at=now, updated_at=now,
         closing_reason="Deadline passed, or the recovery credential ran out unused.")
-    ChannelCode.objects.filter(case_id__any_of=ids, used_at__isnull=True,
-                               voided_at__isnull=True).update(voided_at=now)
-    Attestation.objects.filter(case_id__any_of=ids, answered_at__isnull=True,
-                               voided_at__isnull=True).update(voided_at=now)
-    RecoveryCredential.objects.filter(case_id__any_of=ids, used_at__isnull=True,
-                                      voided_at__isnull=True).update(voided_at=now)
-    RecoverySession.objects.filter(case_id__any_of=ids, used_at__isnull=True,
-                                   expires_at__gt=now).update(expires_at=now)
+    for secrets in (ChannelCode, Attestation, RecoveryCredential):
+        secrets.objects.filter(case_id__any_of=ids).void(now)
+    RecoverySession.objects.live(now).filter(case_id__any_of=ids).void(now)
     record_many("case_expired", RecoveryCase, [
         (pk, {"by": "sweep", "reason": "deadline" if deadline <= now else "credential_ran_out",
               "deadline": deadline.isoformat()})

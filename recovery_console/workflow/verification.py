@@ -92,11 +92,10 @@ def send_channel_code(case: RecoveryCase, agent: User, step: ScriptStep,
     if case.channel_codes.filter(step=step).count() >= MAX_CODES_PER_STEP:
         raise WorkflowError("Too many codes were sent for this step; escalate the case.",
                             reason="too_many_codes")
-    case.channel_codes.filter(step=step, used_at__isnull=True,
-                              voided_at__isnull=True).update(voided_at=now)
+    case.channel_codes.filter(step=step).void(now)
     clear = tokens.new_channel_code()
     code = ChannelCode.objects.create(
-        case=case, step=step, channel=channel, code_digest=tokens.digest("channel-code", clear),
+        case=case, step=step, channel=channel, digest=tokens.digest("channel-code", clear),
         created_at=now, expires_at=now + timedelta(seconds=settings.RECOVERY_CHANNEL_CODE_SECONDS),
     )
     minutes = settings.RECOVERY_CHANNEL_CODE_SECONDS // 60
@@ -124,7 +123,7 @@ def check_channel_code(case: RecoveryCase, agent: User, step: ScriptStep, code: 
     _require_step(case, step, Kind.CHANNEL_CODE)
     now = clock.now()
     sent = (ChannelCode.objects.select_for_update()
-            .filter(case=case, step=step, used_at__isnull=True, voided_at__isnull=True).first())
+            .live().filter(case=case, step=step).first())
     if sent is None:
         raise WorkflowError("No code is waiting for this step: send one first.",
                             reason="no_code")
@@ -134,9 +133,7 @@ def check_channel_code(case: RecoveryCase, agent: User, step: ScriptStep, code: 
         raise WorkflowError("Too many wrong codes: send a new one.", reason="code_exhausted")
     sent.attempts += 1
     sent.save(update_fields=["attempts"])
-    if tokens.matches("channel-code", code.strip(), sent.code_digest):
-        sent.used_at = now
-        sent.save(update_fields=["used_at"])
+    if tokens.matches("channel-code", code.strip(), sent.digest) and sent.consume(now):
         evidence = _add_evidence(case, step, agent, Evidence.Result.PASSED, now,
                                  channel=sent.channel, note="The caller read back the code.")
     else:
@@ -240,12 +237,11 @@ def request_attestation(case: RecoveryCase, agent: User, step: ScriptStep, *,
         raise WorkflowError("The attester must be someone other than you and the subject.",
                             reason="attester_conflict", status=WorkflowError.FORBIDDEN)
     channel = _first_usable_channel(case, attester, now)
-    case.attestations.filter(step=step, answered_at__isnull=True,
-                             voided_at__isnull=True).update(voided_at=now)
+    case.attestations.filter(step=step).void(now)
     token = tokens.new_token()
     attestation = Attestation.objects.create(
         case=case, step=step, attester=attester, relation=relation, channel=channel,
-        token_digest=tokens.digest("attestation", token), created_at=now,
+        digest=tokens.digest("attestation", token), created_at=now,
         expires_at=now + timedelta(seconds=settings.RECOVERY_ATTESTATION_SECONDS),
     )
     notices.owe(
@@ -283,23 +279,22 @@ def answer_attestation(token: str, confirm: bool, *,
     refuses. A refusal fails the case."""
     now = clock.now()
     attestation = (Attestation.objects.select_for_update()
-                   .filter(token_digest=tokens.digest("attestation", token)).first())
+                   .filter(digest=tokens.digest("attestation", token)).first())
     if attestation is None:
         raise WorkflowError("This link is not valid.", reason="unknown_link",
                             status=WorkflowError.NOT_FOUND, target=Attestation)
     case = _lock(attestation.case_id)
-    if attestation.answered_at is not None:
+    unusable = attestation.unusable_because(now)
+    if unusable == "used":
         raise WorkflowError("This request was already answered.", reason="answered",
                             target=case)
-    if attestation.voided_at is not None or attestation.expires_at <= now:
+    if unusable:
         raise WorkflowError("This link has expired.", reason="expired", target=case)
     if case.state != State.VERIFYING:
         raise WorkflowError("This request is no longer waiting for an answer.", reason="state",
                             target=case)
-    attestation.decision = (Attestation.Decision.CONFIRM if confirm
-                            else Attestation.Decision.REFUSE)
-    attestation.answered_at = now
-    attestation.save(update_fields=["decision", "answered_at"])
+    attestation.consume(now, decision=(Attestation.Decision.CONFIRM if confirm
+                                       else Attestation.Decision.REFUSE))
     evidence = _add_evidence(
         case, attestation.step, attestation.attester.user,
         Evidence.Result.PASSED if confirm else Evidence.Result.FAILED, now,

@@ -122,7 +122,7 @@ def test_the_database_holds_an_issue_key_once_per_case(agent, approved_case):
     issued = workflow.issue_credential(approved_case, agent, key="same-key-0123456789")
     copy = RecoveryCredential(
         case=approved_case, identity=approved_case.identity, handle="another-handle",
-        code_digest="0" * 64, issued_by=agent, delivery="read_out",
+        digest="0" * 64, issued_by=agent, delivery="read_out",
         created_at=issued.credential.created_at, expires_at=issued.credential.expires_at,
         issue_key="same-key-0123456789", voided_at=timezone.now())
     with pytest.raises(IntegrityError), transaction.atomic():

@@ -52,7 +52,7 @@ def test_agent_issues_a_credential_shown_once_to_read_out(agent, low_case):
     credential = RecoveryCredential.objects.get(case=low_case)
     page = response.content.decode()
     code = response.context["code"]
-    assert code in page and credential.code_digest not in page
+    assert code in page and credential.digest not in page
     # Read out on the phone: a short reference and one fixed address, not the link.
     assert credential.reference in page and "localhost:8000/code" in page
     low_case.refresh_from_db()

@@ -80,7 +80,7 @@ def test_manager_confirms_through_the_link_and_get_changes_nothing(client, attes
     page = client.get(url)
     assert page.status_code == 200
     assert attesting_case.identity.display_name in page.content.decode()
-    assert Attestation.objects.get().answered_at is None
+    assert Attestation.objects.get().used_at is None
     assert client.post(url, {"answer": "confirm"}).status_code == 200
     attesting_case.refresh_from_db()
     assert attesting_case.state == RecoveryCase.State.VERIFIED
@@ -96,7 +96,7 @@ def test_an_unknown_attestation_link_is_404(client):
 def test_an_invalid_answer_is_a_form_error(client, attesting_case):
     url = reverse("recovery:attestation", args=[attestation_token(attesting_case)])
     assert client.post(url, {"answer": "maybe"}).status_code == 400
-    assert Attestation.objects.get().answered_at is None
+    assert Attestation.objects.get().used_at is None
 
 
 def test_the_outbox_shows_bodies_only_when_enabled(client, settings, attesting_case):

@@ -179,8 +179,8 @@ def test_a_right_code_passes_the_step_and_a_low_case_is_approved_without_supervi
 def test_codes_are_stored_only_as_keyed_hashes(agent):
     case = recovery_case("low", agent=agent)
     sent = workflow.send_channel_code(case, agent, step_of(case, "channel_code"), channel_of(case))
-    assert code_sent(case) not in sent.code_digest
-    assert sent.code_digest == tokens.digest("channel-code", code_sent(case))
+    assert code_sent(case) not in sent.digest
+    assert sent.digest == tokens.digest("channel-code", code_sent(case))
 
 
 def test_a_wrong_code_is_failed_evidence_and_the_fifth_wrong_code_ends_the_code(agent):
@@ -373,8 +373,8 @@ def test_a_credential_has_over_80_bits_and_is_stored_only_as_hmac(agent):
     raw = result.code.replace("-", "")
     assert len(raw) * 4.95 >= 80
     credential = result.credential
-    assert raw not in credential.code_digest and result.code not in credential.code_digest
-    assert credential.code_digest == tokens.digest("recovery-credential", result.code)
+    assert raw not in credential.digest and result.code not in credential.digest
+    assert credential.digest == tokens.digest("recovery-credential", result.code)
     assert credential.expires_at - credential.created_at == timedelta(minutes=60)
 
 

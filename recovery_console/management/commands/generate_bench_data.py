@@ -372,7 +372,7 @@ class BenchData:
         pk = self.out.next_id(RecoveryCredential)
         lifetime = timedelta(seconds=self.policies[tier][1]["credential_lifetime"])
         row = {"id": pk, "case_id": case, "identity_id": identity["id"],
-               "handle": handle or f"bench-{pk}", "code_digest": self.credential_code,
+               "handle": handle or f"bench-{pk}", "digest": self.credential_code,
                "issued_by_id": agent, "delivery": "read_out", "created_at": t,
                "expires_at": expires or t + lifetime}
         if expires is not None and expires <= t:
@@ -388,7 +388,7 @@ class BenchData:
             session = self.out.next_id(RecoverySession)
             self.add(RecoverySession, {
                 "id": session, "case_id": case, "identity_id": identity["id"],
-                "credential_id": pk, "token_digest": f"bench-session-{session}",
+                "credential_id": pk, "digest": f"bench-session-{session}",
                 "created_at": used, "expires_at": used + minutes(15),
                 "used_at": used + minutes(3)})
             self.entry(used, RecoveryCase, case, name, ACCESS, None, event="credential_redeemed",

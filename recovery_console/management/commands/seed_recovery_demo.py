@@ -615,7 +615,7 @@ def _redeemed_at_the_time(issued: workflow.IssuedCredential,
                            "redeemed at its moment.")
     session = RecoverySession.objects.create(
         case=case, identity=case.identity, credential=credential,
-        token_digest=tokens.digest("recovery-session", tokens.new_token()), created_at=now,
+        digest=tokens.digest("recovery-session", tokens.new_token()), created_at=now,
         expires_at=now + timedelta(seconds=settings.RECOVERY_SESSION_SECONDS),
     )
     record("credential_redeemed", target=case, actor=None, credential=credential.pk,
