@@ -6,13 +6,15 @@ import secrets
 
 from django import forms
 
-from accounts.identifiers import validate_identifier
+from accounts.identifiers import validate_identifier, validate_one_line_identifier
 from accounts.models import Identity, RecoveryChannel
 
 from .models import RecoveryCase, Tier
-from .selectors import usable_channels
+from .selectors import QUEUE_SORTS, QueueFilters, usable_channels
 from .workflow import DOCUMENT_TYPES
 
+# Long enough for any email address (RecoveryChannel.address), not for prose.
+SEARCH_MAX_LENGTH = 254
 SIX_DIGITS = forms.RegexField(
     regex=r"^\d{6}$", label="Code the caller reads out", max_length=6,
     error_messages={"invalid": "Enter the 6-digit code."},
@@ -33,6 +35,31 @@ class QueueFilterForm(forms.Form):
     )
     kind = forms.ChoiceField(required=False, label="Kind",
                              choices=[("", "Any kind")] + list(Identity.Kind.choices))
+    q = forms.CharField(
+        required=False, label="Search", max_length=SEARCH_MAX_LENGTH,
+        validators=[validate_one_line_identifier],
+        help_text="Case number, name, directory id, email or phone number.",
+        widget=forms.TextInput(attrs={
+            "type": "search", "autocomplete": "off", "spellcheck": "false",
+            "aria-keyshortcuts": "/", "aria-describedby": "id_q-help"}),
+    )
+    # Set by the table's column headers; kept through the form as a hidden field.
+    sort = forms.ChoiceField(required=False, widget=forms.HiddenInput, choices=[("", "")] + [
+        (f"{direction}{key}", key) for key in QUEUE_SORTS for direction in ("", "-")])
+
+    field_order = ["q", "status", "tier", "assigned", "kind", "sort"]
+
+    def filters(self) -> QueueFilters:
+        """The filters from the fields that are valid (one that is not a
+        choice, e.g. from an old link, is left out rather than refused)."""
+        chosen = {k: v for k, v in self.cleaned_data.items() if v}
+        return QueueFilters(search=chosen.pop("q", ""), **chosen)
+
+    def full_clean(self):
+        super().full_clean()
+        if "q" in self.errors:  # the message is read with the field
+            self.fields["q"].widget.attrs.update(
+                {"aria-invalid": "true", "aria-describedby": "id_q-help id_q-error"})
 
 
 class SendCodeForm(forms.Form):

@@ -3,14 +3,29 @@ a case's whole story, the approvals waiting for a supervisor."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 from auditlog.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.paginator import Page, Paginator
-from django.db.models import CharField, Exists, OuterRef, Q, QuerySet
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models.functions import Cast
 
+from accounts.identifiers import canonical, name_key, phone_key
 from accounts.models import Identity, RecoveryChannel, User
 from accounts.roles import Role, roles_of
 
@@ -23,6 +38,7 @@ from .models import (
     RecoveryCase,
     RecoveryCaseUserObjectPermission,
     ScriptStep,
+    Tier,
 )
 
 State = RecoveryCase.State
@@ -67,10 +83,66 @@ class QueueFilters:
     tier: str = ""
     assigned: str = ""  # "", "mine" or "unassigned"
     kind: str = ""
+    search: str = ""  # a case number, a person's name, directory id, email or phone
+    sort: str = ""  # a key of QUEUE_SORTS, "-" in front for descending; "": the default
+
+
+def _rank(field: str, values: list[str]) -> Case:
+    return Case(*[When(**{field: value}, then=Value(rank)) for rank, value in enumerate(values)],
+                output_field=IntegerField())
+
+
+# What the queue sorts by, on the cases table alone: tiers by Tier.rank (low
+# to restricted), states in the order the workflow moves through them.
+QUEUE_SORTS = {
+    "opened": F("opened_at"),
+    "deadline": F("deadline"),
+    "tier": _rank("tier", sorted(Tier.values, key=Tier.rank)),
+    "state": _rank("state", State.values),
+}
+QUEUE_DEFAULT_ORDER = ("-high_priority", "opened_at", "pk")  # repudiated first, then oldest
+CASE_NUMBER = re.compile(r"#?\s*(\d{1,18})")
+PHONE_NUMBER = re.compile(r"\+?[\d\s().\-/]+")
+MIN_PHONE_DIGITS = 6
+
+
+def _queue_order(sort: str) -> tuple:
+    key = QUEUE_SORTS.get(sort.removeprefix("-"))
+    if key is None:
+        return QUEUE_DEFAULT_ORDER
+    descending = sort.startswith("-")
+    first = key.desc() if descending else key.asc()
+    if sort.removeprefix("-") in ("opened", "deadline"):
+        return first, "-pk" if descending else "pk"
+    return first, "opened_at", "pk"  # within a tier or a state, oldest first
+
+
+def _search(cases: QuerySet[RecoveryCase], text: str) -> QuerySet[RecoveryCase]:
+    """The cases ``text`` names: by number ("#42" or "42"), or through their
+    identity: part of the display name, the directory id, the account's
+    email or an unrevoked email or phone channel. Each is compared in its
+    stored canonical form (accounts.identifiers), computed here in Python, so
+    SQLite and PostgreSQL match exactly the same cases. Filters ``cases``,
+    so it never finds a case the viewer could not already see."""
+    key = canonical(text)
+    match = Q(identity__directory_key=key) | Q(identity__name_key__contains=name_key(text))
+    if number := CASE_NUMBER.fullmatch(text):
+        match |= Q(pk=int(number.group(1)))
+    live = RecoveryChannel.objects.filter(revoked_at__isnull=True)
+    if "@" in key:
+        match |= Q(identity__user__in=User.objects.filter(email_key=key).values("pk"))
+        match |= Q(identity__in=live.filter(kind=RecoveryChannel.Kind.EMAIL, address_key=key)
+                   .values("identity_id"))
+    digits = phone_key(text)
+    if PHONE_NUMBER.fullmatch(text) and len(digits) >= MIN_PHONE_DIGITS:
+        match |= Q(identity__in=live.filter(kind=RecoveryChannel.Kind.PHONE, phone_key=digits)
+                   .values("identity_id"))
+    return cases.filter(match)
 
 
 def queue(user: User, filters: QueueFilters, page: int | str = 1, per_page: int = 25) -> Page:
-    """One page of the reset queue, oldest first. Three queries whatever the
+    """One page of the reset queue (urgent first, then oldest, unless sorted
+    otherwise), among the cases ``user`` may see. Three queries whatever the
     number of cases: a count, the page's ids (sorted on the cases table alone)
     and those cases with their identity and agent joined."""
     is_open = filters.status == "open" or filters.status in RecoveryCase.OPEN_STATES
@@ -85,7 +157,9 @@ def queue(user: User, filters: QueueFilters, page: int | str = 1, per_page: int 
         cases = cases.filter(agent__isnull=True)
     if filters.kind:
         cases = cases.filter(identity__kind=filters.kind)
-    ids = cases.order_by("-high_priority", "opened_at", "pk").values_list("pk", flat=True)
+    if filters.search:
+        cases = _search(cases, filters.search)
+    ids = cases.order_by(*_queue_order(filters.sort)).values_list("pk", flat=True)
     found = Paginator(ids, per_page).get_page(page)
     rows = RecoveryCase.objects.filter(pk__in=list(found.object_list)).select_related(
         "identity", "agent").only(
@@ -96,6 +170,15 @@ def queue(user: User, filters: QueueFilters, page: int | str = 1, per_page: int 
     ).in_bulk()
     found.object_list = [rows[pk] for pk in found.object_list if pk in rows]
     return found
+
+
+def deadline_counts(user: User, now, soon: timedelta) -> dict[str, int]:
+    """Among the open cases ``user`` may see: how many are past their
+    deadline, and how many reach it within ``soon``. One query."""
+    return visible_cases(user, open_only=True).aggregate(
+        overdue=Count("pk", filter=Q(deadline__lte=now)),
+        due_soon=Count("pk", filter=Q(deadline__gt=now, deadline__lte=now + soon)),
+    )
 
 
 @dataclass

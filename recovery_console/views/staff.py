@@ -17,9 +17,10 @@ from accounts.models import Identity
 from accounts.roles import Role, roles_of, staff_required
 from accounts.stepup import last_step_up, step_up_required
 
-from .. import forms, selectors, shown_once, workflow
+from .. import clock, deadlines, forms, selectors, shown_once, workflow
 from ..models import Attestation, ChannelCode, RecoveryCase, RecoveryCredential, ScriptStep
 from ..workflow import WorkflowError
+from . import queue_table
 
 STAFF = (Role.AGENT, Role.SUPERVISOR, Role.AUDITOR, Role.SECURITY_ADMIN)
 Kind = ScriptStep.Kind
@@ -168,17 +169,24 @@ def home(request):
 @require_GET
 @staff_required(Role.AGENT, Role.SUPERVISOR, Role.AUDITOR)
 def queue(request):
-    form = forms.QueueFilterForm(request.GET or None)
-    chosen = {k: v for k, v in form.cleaned_data.items() if v} if form.is_valid() else {}
-    filters = selectors.QueueFilters(**chosen)
+    form = forms.QueueFilterForm(request.GET)
+    form.is_valid()  # a filter that is not a choice is left out; a bad search is answered
+    now, soon = clock.now(), deadlines.due_soon_window()
+    if "q" in form.errors:  # the search as typed, its error, and nothing found
+        return render(request, "recovery/queue.html", {"form": form}, status=400)
+    context = {"form": form, "clock": selectors.deadline_counts(request.user, now, soon),
+               "soon_text": deadlines.duration_text(soon)}
+    filters = form.filters()
     page = selectors.queue(request.user, filters, request.GET.get("page", 1),
                            per_page=settings.RECOVERY_QUEUE_PAGE_SIZE)
     for case in page.object_list:
         case.may_claim = workflow.may_claim(case, request.user) is None
+        case.countdown = deadlines.countdown(case.deadline, now, soon) if case.is_open else None
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "recovery/queue.html", {
-        "form": form, "page": page, "cases": page.object_list, "query": query.urlencode(),
+        **context, **queue_table.table_context(query, filters.sort), "filters": filters,
+        "page": page, "cases": page.object_list, "query": query.urlencode(),
     })
 
 
