@@ -52,6 +52,16 @@ class Header:
         return {"ascending": "▲", "descending": "▼"}.get(self.aria_sort, "")
 
 
+def _kept(query: QueryDict) -> QueryDict:
+    """The parameters a new order or a cleared search keeps: all but the page
+    number and the empty ones (a submitted form sends every field)."""
+    kept = QueryDict(mutable=True)
+    for name, values in query.lists():
+        if name != "page" and any(values):
+            kept.setlist(name, [v for v in values if v])
+    return kept
+
+
 def _words(sort: str) -> str:
     ascending, descending = SORT_WORDS[sort.removeprefix("-")]
     return descending if sort.startswith("-") else ascending
@@ -71,8 +81,7 @@ def headers(query: QueryDict, sort: str) -> list[Header]:
             target = column.sort if descending else f"-{column.sort}"
         else:
             target = f"{column.first}{column.sort}"
-        link = query.copy()
-        link.pop("page", None)
+        link = _kept(query)
         link["sort"] = target
         made.append(Header(
             column, href=f"?{link.urlencode()}",
@@ -92,7 +101,7 @@ def sort_description(sort: str) -> str:
 def table_context(query: QueryDict, sort: str) -> dict:
     """What the template needs beside the cases: the header cells, the order
     in words, and the link that clears the search but keeps the rest."""
-    unsearched = query.copy()
+    unsearched = _kept(query)
     unsearched.pop("q", None)
     return {"headers": headers(query, sort), "sorted_by": sort_description(sort),
             "unsearched": f"?{unsearched.urlencode()}"}
