@@ -73,3 +73,14 @@ def test_the_migration_fills_the_search_keys_of_existing_rows():
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def test_on_postgresql_part_of_a_name_can_be_found_through_a_trigram_index(on_postgres):
+    IdentityFactory(display_name="Ana Rossi")
+    names = Identity.objects.filter(name_key__contains="ross").values("pk")
+    sql, params = names.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a table of one row: force the choice
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "identity_name_key_trgm" in plan
