@@ -19,7 +19,7 @@ from accounts.roles import Role, roles_of
 from audit.events import record, record_many
 
 from . import alerts, clock, workflow
-from .models import Alert, RecoveryPolicy
+from .models import Alert, RecoveryPolicy, Tier
 from .refusal import WorkflowError
 
 # Why a channel cannot carry a code, a link or a credential for a case.
@@ -74,6 +74,7 @@ def why_stale(channel: RecoveryChannel, policies: Sequence[RecoveryPolicy],
     high-tier policy allows 365." None when no policy finds it stale."""
     if not policies:
         return None
+    policies = sorted(policies, key=lambda p: Tier.rank(p.tier))
     if channel.verified_at is None:
         return Staleness("Never verified; no policy accepts an unverified channel.", None)
     if channel.last_confirmed_at is None:
