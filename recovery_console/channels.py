@@ -56,6 +56,7 @@ class Staleness:
 
     explanation: str
     since: datetime | None
+    since_at: str = ""  # the tiers it went stale for first ("" when every tier at once)
 
 
 def _days(delta: timedelta) -> str:
@@ -95,8 +96,11 @@ def why_stale(channel: RecoveryChannel, policies: Sequence[RecoveryPolicy],
         rule += (f" Still accepted at the {_tiers(kept)} tier{'s' if len(kept) > 1 else ''}."
                  if kept else " Stale at every tier.")
     strictest = min(p.channel_max_age for p in policies)
+    first = [p for p in policies if p.channel_max_age == strictest]
+    since_at = "" if len(first) == len(policies) else \
+        f"the {_tiers(first)} tier{'s' if len(first) > 1 else ''}"
     return Staleness(f"Not confirmed for {_days(age)}; {rule}",
-                     channel.last_confirmed_at + strictest)
+                     channel.last_confirmed_at + strictest, since_at)
 
 
 def strictest_max_age() -> timedelta | None:

@@ -267,7 +267,7 @@ def test_each_stale_channel_says_which_policy_makes_it_stale_and_since_when(clie
     assert ("Not confirmed for 400 days; the high-tier policy allows 365. "
             "Still accepted at the low and medium tiers.") in page
     since = old.last_confirmed_at + timedelta(days=90)
-    assert f'Stale since <time datetime="{since:%Y-%m-%d}' in page
+    assert f'Stale at the restricted tier since <time datetime="{since:%Y-%m-%d}' in page
     assert f"{since:%-d %b %Y}</time>" in page
     assert "not yet (flagged daily)" in page
     channels.mark_stale()
@@ -292,6 +292,18 @@ def test_the_rule_in_words(ages, days, words):
     now = channel.last_confirmed_at + timedelta(days=days, minutes=1)
     policies = list(RecoveryPolicy.objects.all())
     assert channels.why_stale(channel, policies, now).explanation == words
+
+
+def test_a_channel_goes_stale_first_at_the_strictest_tiers():
+    policies = list(RecoveryPolicy.objects.all())
+    channel = stale_channel(400)
+    everywhere = channels.why_stale(channel, policies, timezone.now())
+    assert everywhere.since_at == "" and \
+        everywhere.since == channel.last_confirmed_at + timedelta(days=180)
+    set_channel_ages(high=90, restricted=90)
+    policies = list(RecoveryPolicy.objects.all())
+    assert channels.why_stale(channel, policies, timezone.now()).since_at == \
+        "the high and restricted tiers"
 
 
 def test_a_channel_never_verified_or_never_confirmed_says_so():
