@@ -97,8 +97,13 @@ def _acknowledge(ids: list[int], admin: User, note: str,
             f"Submit again without {'it' if len(done) == 1 else 'them'}.",
             reason="acknowledged", already=[a.pk for a in done])
     now = clock.now()
-    Alert.objects.filter(pk__in=ids).update(acknowledged_by=admin, acknowledged_at=now,
-                                            acknowledgement_note=note)
+    # Conditional, as well as locked: where rows cannot be locked (SQLite),
+    # two admins acknowledging at once still cannot both succeed.
+    updated = Alert.objects.filter(pk__in=ids, acknowledged_at__isnull=True).update(
+        acknowledged_by=admin, acknowledged_at=now, acknowledgement_note=note)
+    if updated != len(ids):
+        raise WorkflowError("Another security admin acknowledged some of these alerts just "
+                            "now; nothing was acknowledged. Look again.", reason="acknowledged")
     for alert in chosen:
         alert.acknowledged_by, alert.acknowledged_at, alert.acknowledgement_note = admin, now, note
         record("alert_acknowledged", target=alert, actor=admin, request=request,
