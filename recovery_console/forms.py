@@ -9,7 +9,7 @@ from django import forms
 from accounts.identifiers import validate_identifier
 from accounts.models import Identity, RecoveryChannel
 
-from .models import RecoveryCase, Tier
+from .models import Alert, RecoveryCase, Tier
 from .selectors import usable_channels
 from .workflow import DOCUMENT_TYPES
 
@@ -205,3 +205,28 @@ class RotationForm(forms.Form):
     reference = forms.CharField(label="Change ticket or vault reference", max_length=100)
     note = forms.CharField(label="Note", required=False, max_length=500,
                            widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class AlertFilterForm(forms.Form):
+    kind = forms.ChoiceField(required=False, label="Kind",
+                             choices=[("", "Any kind"), *Alert.Kind.choices])
+    state = forms.ChoiceField(required=False, label="State", choices=[
+        ("open", "Open"), ("acknowledged", "Acknowledged"), ("all", "All")])
+
+
+class AcknowledgeAlertsForm(forms.Form):
+    note = forms.CharField(
+        required=False, label="Note",
+        help_text="Kept with each alert and in the audit trail: what you checked or did.",
+        widget=forms.Textarea(attrs={"rows": 2, "maxlength": 500,
+                                     "aria-describedby": "id_note-help"}),
+    )
+
+
+class RevokeChannelsForm(forms.Form):
+    reason = forms.CharField(
+        required=False, label="Reason",
+        help_text="Required. Kept in each channel's audit entry and shown below.",
+        widget=forms.Textarea(attrs={"rows": 2, "maxlength": 500, "required": True,
+                                     "aria-describedby": "id_reason-help"}),
+    )

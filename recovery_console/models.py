@@ -652,6 +652,8 @@ class Alert(models.Model):
     acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                         on_delete=models.PROTECT, related_name="+")
     acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledgement_note = models.CharField(
+        max_length=500, blank=True, help_text="What the security admin found or did.")
 
     class Meta:
         ordering = ["-created_at"]

@@ -4,11 +4,12 @@ a case's whole story, the approvals waiting for a supervisor."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from auditlog.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.paginator import Page, Paginator
-from django.db.models import CharField, Exists, OuterRef, Q, QuerySet
+from django.db.models import CharField, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Cast
 
 from accounts.models import Identity, RecoveryChannel, User
@@ -17,11 +18,13 @@ from accounts.roles import Role, roles_of
 from . import channels as channel_rules
 from . import clock, workflow
 from .models import (
+    Alert,
     Approval,
     Evidence,
     Notice,
     RecoveryCase,
     RecoveryCaseUserObjectPermission,
+    RecoveryPolicy,
     ScriptStep,
 )
 
@@ -239,3 +242,67 @@ def case_version(case: RecoveryCase, evidence_count: int | None = None) -> str:
 def outbox(limit: int = 100) -> QuerySet[Notice]:
     return Notice.objects.select_related("channel", "identity").order_by("-created_at",
                                                                           "-pk")[:limit]
+
+
+# --- security admins: alerts and stale channels ------------------------------
+
+@dataclass
+class AlertFilters:
+    kind: str = ""  # "" (any) or an Alert.Kind
+    state: str = "open"  # "open", "acknowledged" or "all"
+
+
+def alert_page(filters: AlertFilters, page: int | str = 1, per_page: int = 50) -> Page:
+    """One page of watch alerts, newest first: a count and the page's rows
+    with their person and acknowledger joined, whatever the number of alerts."""
+    alerts = Alert.objects.select_related("identity", "acknowledged_by")
+    if filters.kind:
+        alerts = alerts.filter(kind=filters.kind)
+    if filters.state == "open":
+        alerts = alerts.filter(acknowledged_at__isnull=True)
+    elif filters.state == "acknowledged":
+        alerts = alerts.filter(acknowledged_at__isnull=False)
+    return Paginator(alerts.order_by("-created_at", "-pk"), per_page).get_page(page)
+
+
+def stale_channel_page(page: int | str = 1, per_page: int = 100,
+                       now: datetime | None = None) -> Page:
+    """One page of live channels stale under the strictest policy as of
+    ``now`` (a channel confirmed since the daily flagging is not listed),
+    never-confirmed first, each with ``staleness``: the rule that makes it
+    stale, in words. Three queries whatever the number of channels."""
+    now = now or clock.now()
+    policies = list(RecoveryPolicy.objects.only("tier", "channel_max_age"))
+    if not policies:
+        return Paginator(RecoveryChannel.objects.none(), per_page).get_page(1)
+    strictest = min(p.channel_max_age for p in policies)
+    found = Paginator(channel_rules.possibly_stale(strictest, now).select_related("identity")
+                      .order_by(F("last_confirmed_at").asc(nulls_first=True), "pk"),
+                      per_page).get_page(page)
+    found.object_list = list(found.object_list)
+    for channel in found.object_list:
+        channel.staleness = channel_rules.why_stale(channel, policies, now)
+    return found
+
+
+@dataclass
+class Revocation:
+    entry: LogEntry
+    channel: RecoveryChannel | None
+
+    @property
+    def reason(self) -> str:
+        return self.entry.additional_data.get("reason", "")
+
+
+def recent_revocations(days: int = 30, limit: int = 20) -> list[Revocation]:
+    """The latest channel revocations of the last ``days``, with who revoked
+    each channel and why (the reason kept in its audit entry). Two queries."""
+    entries = list(LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(RecoveryChannel),
+        timestamp__gte=clock.now() - timedelta(days=days),
+        additional_data__event="channel_revoked",
+    ).select_related("actor").order_by("-timestamp", "-pk")[:limit])
+    channels = RecoveryChannel.objects.select_related("identity").in_bulk(
+        {e.object_id for e in entries if e.object_id is not None})
+    return [Revocation(e, channels.get(e.object_id)) for e in entries]

@@ -150,8 +150,8 @@ TABLE = [
     # Security admins: alerts and stale channels.
     Row("recovery:alerts", roles(403, anonymous=LOGIN, security_admin=200),
         roles(403, anonymous=LOGIN, security_admin=405), GUARD_FIRST),
-    Row("recovery:alert_acknowledge", roles(403, anonymous=LOGIN, security_admin=405),
-        roles(403, anonymous=LOGIN, security_admin=302), GUARD_FIRST, ("alert",)),
+    Row("recovery:alerts_acknowledge", roles(403, anonymous=LOGIN, security_admin=405),
+        roles(403, anonymous=LOGIN, security_admin=400), GUARD_FIRST),
     Row("recovery:stale_channels", roles(403, anonymous=LOGIN, security_admin=200),
         roles(403, anonymous=LOGIN, security_admin=400), GUARD_FIRST),
     # Machines: probes and metrics (no METRICS_TOKEN in tests: 404).

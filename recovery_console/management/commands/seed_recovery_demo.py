@@ -298,7 +298,8 @@ class DemoHistory:
         if alert_handled:
             t = yield t + self._minutes(3, 6)
             for alert in Alert.objects.filter(identity=identity, acknowledged_at__isnull=True):
-                alerts.acknowledge(alert, self.desk.secadmin)
+                alerts.acknowledge(alert, self.desk.secadmin,
+                                   note="Expected: the person confirmed it by phone.")
         t = yield t + self._minutes(2, 15)
         workflow.claim(case, agent)
         t = yield from self._verify(case, agent, t, wrong_code_first=wrong_code_first)
