@@ -21,10 +21,9 @@ from ..models import RecoveryCase
 from ..workflow import WorkflowError
 from .staff import _case_for, _case_url, _refused, _render_case
 
-# Which form field a refusal is about, by its reason (others: the whole form).
-FIELD_OF_REASON = {"note_required": "note", "note_length": "note", "note_characters": "note",
-                   "target_inactive": "to", "target_not_agent": "to", "target_holds": "to",
-                   "target_subject": "to", "target_decided": "to"}
+# Which form field a refusal is about, by the start of its reason (others:
+# the whole form): the note's text, or the colleague chosen.
+FIELD_OF_REASON = {"note_": ("note", "text"), "target_": ("to",)}
 
 
 def _attempt(request: HttpRequest, case: RecoveryCase, name: str, form, decision: Callable,
@@ -35,8 +34,9 @@ def _attempt(request: HttpRequest, case: RecoveryCase, name: str, form, decision
     try:
         decision()
     except WorkflowError as refusal:
-        field = FIELD_OF_REASON.get(refusal.reason)
-        form.add_error(field if field in form.fields else None, refusal.message)
+        fields = next((names for start, names in FIELD_OF_REASON.items()
+                       if refusal.reason.startswith(start)), ())
+        form.add_error(next((f for f in fields if f in form.fields), None), refusal.message)
         return _refused(request, case, refusal, bound=(name, None, form))
     messages.success(request, done)
     return redirect(then)

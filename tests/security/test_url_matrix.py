@@ -246,8 +246,8 @@ def fingerprint() -> tuple:
         tuple(RecoveryChannel.objects.order_by("pk").values_list("pk", "revoked_at")),
         tuple(Alert.objects.order_by("pk").values_list("pk", "acknowledged_at")),
         *(model.objects.count() for model in (
-            Evidence, CaseNote, Approval, ChannelCode, Attestation, RecoveryCredential, RecoverySession,
-            Notice, SamplingReport, Finding, LogEntry)),
+            Evidence, CaseNote, Approval, ChannelCode, Attestation, RecoveryCredential,
+            RecoverySession, Notice, SamplingReport, Finding, LogEntry)),
     )
 
 
