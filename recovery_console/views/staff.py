@@ -122,11 +122,11 @@ def _render_case(request, case, *, bound=None, error=None, status=200) -> HttpRe
     for name in ("reason", "fail", "escalate"):  # one reason form each, ids apart
         context[f"{name}_form"] = _bound(bound, name) or forms.ReasonForm(
             auto_id=f"id_{name}_%s")
-    context.update(holding_forms(case, actions, bound))
+    context.update(_holding_forms(case, actions, bound))
     return render(request, "recovery/case.html", context, status=status)
 
 
-def holding_forms(case, actions, bound=None) -> dict:
+def _holding_forms(case, actions, bound=None) -> dict:
     """The note, hand-over and reassignment forms of the case page (the one
     just refused comes back bound). The colleagues are asked for only if a
     form listing them is shown."""
