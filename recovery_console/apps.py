@@ -47,6 +47,7 @@ class RecoveryConfig(AppConfig):
         auditlog.register(models.RecoveryPolicy)
         auditlog.register(models.RecoveryCase)
         auditlog.register(models.Evidence)
+        auditlog.register(models.CaseNote)
         auditlog.register(models.Approval)
         auditlog.register(models.Notice, exclude_fields=["body"])
         # Digests are secrets' stand-ins: never copied into the log.

@@ -32,25 +32,27 @@ State = RecoveryCase.State
 OVERSEERS = {Role.SUPERVISOR, Role.AUDITOR, Role.SECURITY_ADMIN}
 
 
-def visible_cases(user: User, *, open_only: bool = False,
-                  pk: int | None = None) -> QuerySet[RecoveryCase]:
+def visible_cases(user: User, *, open_only: bool = False, pk: int | None = None,
+                  among: list[int] | None = None) -> QuerySet[RecoveryCase]:
     """Cases ``user`` may see: supervisors, auditors and security admins all
     of them (by role); agents the unclaimed open ones and those they were
     granted (django-guardian object permission by claiming). Others: none.
-    ``open_only`` (open cases) and ``pk`` (one case) narrow the cases first,
-    so an agent's grants are checked only for those, not listed in full."""
+    ``open_only`` (open cases), ``pk`` (one case) and ``among`` (these ids)
+    narrow the cases first, so an agent's grants are checked only for those,
+    not listed in full."""
     held = roles_of(user)
     cases = RecoveryCase.objects.all()
     if open_only:
         cases = cases.filter(state__in=RecoveryCase.OPEN_STATES)
     if pk is not None:
         cases = cases.filter(pk=pk)
+    if among is not None:
+        cases = cases.filter(pk__in=among)
     if held & OVERSEERS:
         return cases
     if Role.AGENT in held:
-        grants = RecoveryCaseUserObjectPermission.objects.filter(
-            user=user, permission__codename="work_recoverycase")
-        if open_only or pk is not None:
+        grants = _grants(user)
+        if open_only or pk is not None or among is not None:
             # Open cases are few; an agent's grants pile up with every case
             # ever claimed. Each remaining case's grant is one probe of the
             # (user, permission, case) unique index.
@@ -64,6 +66,56 @@ def visible_cases(user: User, *, open_only: bool = False,
     return cases.none()
 
 
+def _grants(user: User) -> QuerySet[RecoveryCaseUserObjectPermission]:
+    return RecoveryCaseUserObjectPermission.objects.filter(
+        user=user, permission__codename="work_recoverycase")
+
+
+def listed_cases(user: User, *, open_only: bool = False) -> QuerySet[RecoveryCase]:
+    """Cases the queue lists for ``user``: those they may see, and for an
+    agent every other open case too, held by a colleague: listed so they see
+    who holds it ("held by"), never opened (``mark_openable``)."""
+    held = roles_of(user)
+    if held & OVERSEERS or Role.AGENT not in held:
+        return visible_cases(user, open_only=open_only)
+    open_cases = RecoveryCase.objects.filter(state__in=RecoveryCase.OPEN_STATES)
+    if open_only:
+        return open_cases
+    return RecoveryCase.objects.filter(pk__in=open_cases.order_by().values("pk").union(
+        _grants(user).values("content_object_id")))
+
+
+def mark_openable(user: User, cases: list[RecoveryCase]) -> None:
+    """Set on each listed case ``may_open``, whether ``user`` may see it
+    (``visible_cases``), and ``may_select``, whether the queue's bulk actions
+    may take it: an open case the agent holds, to give back (held and
+    granted: ``may_unclaim``'s rule), or any a supervisor may reassign. One
+    query for an agent's page, none for overseers; each decision checks again."""
+    if roles_of(user) & OVERSEERS:
+        openable = {case.pk for case in cases}
+    else:
+        openable = set(visible_cases(user, among=[case.pk for case in cases])
+                       .values_list("pk", flat=True))
+    for case in cases:
+        case.may_open = case.pk in openable
+        case.may_select = case.is_open and (
+            (case.may_open and case.agent_id == user.pk)
+            or workflow.may_reassign(case, user) is None)
+
+
+def colleagues(case: RecoveryCase | None = None) -> list[User]:
+    """Active agents, by name: whom cases may be handed over or reassigned
+    to; for one ``case``, without its holder, its subject and those who
+    decided on it. (``workflow.may_hold`` has the last word.) One query."""
+    people = User.objects.filter(groups__name=Role.AGENT, is_active=True)
+    if case is not None:
+        people = people.exclude(pk__in=[pk for pk in (case.agent_id, case.identity.user_id)
+                                        if pk is not None]).exclude(
+            pk__in=Approval.objects.filter(case=case).values("approver_id"))
+    return list(people.order_by("first_name", "last_name", "username")
+                .only("pk", "username", "first_name", "last_name"))
+
+
 @dataclass
 class QueueFilters:
     status: str = "open"  # "open", "all" or a state
@@ -75,9 +127,10 @@ class QueueFilters:
 def queue(user: User, filters: QueueFilters, page: int | str = 1, per_page: int = 25) -> Page:
     """One page of the reset queue, oldest first. Three queries whatever the
     number of cases: a count, the page's ids (sorted on the cases table alone)
-    and those cases with their identity and agent joined."""
+    and those cases with their identity and agent joined; for an agent a
+    fourth, which of them they may open (the others are held by colleagues)."""
     is_open = filters.status == "open" or filters.status in RecoveryCase.OPEN_STATES
-    cases = visible_cases(user, open_only=is_open)
+    cases = listed_cases(user, open_only=is_open)
     if filters.status not in ("open", "all"):
         cases = cases.filter(state=filters.status)
     if filters.tier:
@@ -98,6 +151,7 @@ def queue(user: User, filters: QueueFilters, page: int | str = 1, per_page: int 
         "agent__username", "agent__first_name", "agent__last_name",
     ).in_bulk()
     found.object_list = [rows[pk] for pk in found.object_list if pk in rows]
+    mark_openable(user, found.object_list)
     return found
 
 
@@ -160,6 +214,7 @@ def case_story(case: RecoveryCase) -> dict:
         "steps": steps,
         "evidence": evidence,
         "approvals": list(case.approvals.select_related("approver")),
+        "notes": list(case.notes.select_related("author")),
         "credentials": list(case.credentials.select_related("issued_by", "channel")),
         "notices": list(Notice.objects.filter(identity=case.identity,
                                               created_at__gte=case.opened_at)
@@ -184,11 +239,12 @@ def pending_approvals(user: User) -> QuerySet[RecoveryCase]:
         return RecoveryCase.objects.none()
     decided = Approval.objects.filter(case=OuterRef("pk"), approver=user)
     worked = Evidence.objects.filter(case=OuterRef("pk"), actor=user)
-    # Claiming a case and giving it back is working on it (workflow.may_decide).
+    # Holding a case (claimed, or handed over or reassigned to one) and giving
+    # it back is working on it (workflow.may_decide).
     claimed = LogEntry.objects.filter(
+        workflow.worked_entries(user),
         content_type=ContentType.objects.get_for_model(RecoveryCase),
-        object_pk=Cast(OuterRef("pk"), CharField()), actor=user,
-        additional_data__event="case_claimed")
+        object_pk=Cast(OuterRef("pk"), CharField()))
     # Governance cases (service accounts) wait for a security admin; the
     # owner of the account never decides on its rotation.
     by_role = Q(policy_snapshot__approver_role__in=approver_roles)
@@ -213,6 +269,9 @@ OFFERS = {
     "issue": workflow.may_issue,
     "rotate": workflow.may_rotate,
     "cancel": workflow.may_cancel,
+    "note": workflow.may_add_note,
+    "hand_over": workflow.may_hand_over,
+    "reassign": workflow.may_reassign,
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -120,7 +122,22 @@ def _render_case(request, case, *, bound=None, error=None, status=200) -> HttpRe
     for name in ("reason", "fail", "escalate"):  # one reason form each, ids apart
         context[f"{name}_form"] = _bound(bound, name) or forms.ReasonForm(
             auto_id=f"id_{name}_%s")
+    context.update(_holding_forms(case, actions, bound))
     return render(request, "recovery/case.html", context, status=status)
+
+
+def _holding_forms(case, actions, bound=None) -> dict:
+    """The note, hand-over and reassignment forms of the case page (the one
+    just refused comes back bound). The colleagues are asked for only if a
+    form listing them is shown."""
+    def hand_over_form(name):
+        return _bound(bound, name) or forms.HandOverForm(
+            offered=partial(selectors.colleagues, case), auto_id=f"id_{name}_%s")
+
+    return {"note_form": _bound(bound, "note") or forms.NoteForm(auto_id="id_note_%s"),
+            "hand_over_form": hand_over_form("hand_over"),
+            "reassign_form": hand_over_form("reassign"),
+            "offers_actions": bool(actions - {"note"})}
 
 
 def _offered(entry, action: str, form) -> bool:
@@ -179,6 +196,10 @@ def queue(request):
     query.pop("page", None)
     return render(request, "recovery/queue.html", {
         "form": form, "page": page, "cases": page.object_list, "query": query.urlencode(),
+        # Bulk actions (views.holding): only for someone who may take a listed case.
+        "bulk": any(case.may_select for case in page.object_list),
+        "bulk_form": forms.BulkReassignForm(offered=selectors.colleagues, auto_id="id_bulk_%s",
+                                            initial={"query": request.GET.urlencode()}),
     })
 
 

@@ -14,6 +14,9 @@ and the like; none re-implements them. The package follows the state machine:
 - ``rules``: the pure ``may_*`` checks (what a page offers is what the
   decision accepts) and the ``_require_*`` checks they share;
 - ``opening``: self-service requests, ``open_case``, ``claim``, ``unclaim``;
+- ``handover``: ``hand_over`` (the holder to a colleague) and ``reassign``
+  (a supervisor to an agent), each with a note;
+- ``notes``: ``add_note``, append-only notes on a case;
 - ``verification``: codes, evidence, attestations, verified, ``fail``,
   ``escalate``;
 - ``approval``: ``request_approval``, ``approve``, ``deny``;
@@ -35,7 +38,8 @@ the actor the decision names). A refused WebAuthn ceremony
 Anything else a decision raises is a programming error (``void_basis`` with
 an unknown cause: ValueError; a case that does not exist: DoesNotExist).
 
-Imports point one way: base <- rules <- opening, verification, approval <-
+Imports point one way: base <- rules <- opening, handover, notes,
+verification, approval <-
 closing <- credential (a redemption whose basis broke is voided through
 ``closing.void_basis``; an enrolment adds ``passkeys.passkey_added``);
 passkeys and sweep need none of them.
@@ -56,21 +60,30 @@ from .credential import (
     redeem,
     redeem_read_out,
 )
+from .handover import hand_over, reassign
+from .notes import add_note
 from .opening import claim, open_case, request_self_service, resolve_self_service_request, unclaim
 from .passkeys import passkey_added, revoke_passkey
 from .rules import (
     BASIS_CAUSES,
+    HANDED_EVENTS,
     WORK_PERMISSION,
+    may_add_note,
     may_cancel,
     may_claim,
     may_decide,
     may_escalate,
     may_fail,
+    may_hand_over,
+    may_hold,
     may_issue,
+    may_reassign,
     may_request_approval,
     may_rotate,
     may_unclaim,
     may_work,
+    staff_name,
+    worked_entries,
 )
 from .sweep import expire_due
 from .verification import (
@@ -88,14 +101,15 @@ from .verification import (
 )
 
 __all__ = [
-    "AGENT_RECORDED_KINDS", "BASIS_CAUSES", "DOCUMENT_TYPES", "MAX_CODES_PER_STEP",
-    "REDEEM_REFUSED", "WORK_PERMISSION", "IssuedCredential", "OpenedSession", "WorkflowError",
-    "answer_attestation", "approve", "cancel", "check_channel_code", "claim", "complete",
-    "complete_enrolment", "deny", "escalate", "expire", "expire_due", "fail",
-    "issue_credential", "mark_verified", "may_cancel", "may_claim", "may_decide",
-    "may_escalate", "may_fail", "may_issue", "may_request_approval", "may_rotate",
-    "may_unclaim", "may_work", "open_case", "passkey_added", "read_out_address", "record_evidence",
-    "record_rotation", "recovery_session_for", "redeem", "redeem_read_out", "repudiate",
-    "request_approval", "revoke_passkey", "request_attestation", "request_self_service",
-    "resolve_self_service_request", "send_channel_code", "unclaim", "void_basis",
+    "AGENT_RECORDED_KINDS", "BASIS_CAUSES", "DOCUMENT_TYPES", "HANDED_EVENTS",
+    "MAX_CODES_PER_STEP", "REDEEM_REFUSED", "WORK_PERMISSION", "IssuedCredential", "OpenedSession",
+    "WorkflowError", "add_note", "answer_attestation", "approve", "cancel", "check_channel_code",
+    "claim", "complete", "complete_enrolment", "deny", "escalate", "expire", "expire_due", "fail",
+    "hand_over", "issue_credential", "mark_verified", "may_add_note", "may_cancel", "may_claim",
+    "may_decide", "may_escalate", "may_fail", "may_hand_over", "may_hold", "may_issue",
+    "may_reassign", "may_request_approval", "may_rotate", "may_unclaim", "may_work", "open_case",
+    "passkey_added", "read_out_address", "reassign", "record_evidence", "record_rotation",
+    "recovery_session_for", "redeem", "redeem_read_out", "repudiate", "request_approval",
+    "request_attestation", "request_self_service", "resolve_self_service_request",
+    "revoke_passkey", "send_channel_code", "staff_name", "unclaim", "void_basis", "worked_entries",
 ]
