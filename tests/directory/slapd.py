@@ -164,10 +164,12 @@ class Slapd:
             self.process.wait()
         self.process = None
 
-    def modify(self, ldif: str) -> None:
-        """Apply LDIF changes (changetype: modify / add / delete) as the root DN."""
+    def modify(self, ldif: str, *, manage_dsa_it: bool = False) -> None:
+        """Apply LDIF changes (changetype: modify / add / delete) as the root
+        DN; ``manage_dsa_it`` to add or change a referral object itself."""
         done = subprocess.run(  # noqa: S603
-            [LDAPMODIFY, "-x", "-H", self.url, "-D", ROOT_DN, "-w", ROOT_PASSWORD],
+            [LDAPMODIFY, "-x", "-H", self.url, "-D", ROOT_DN, "-w", ROOT_PASSWORD,
+             *(["-M"] if manage_dsa_it else [])],
             input=ldif, capture_output=True, text=True, check=False)
         if done.returncode:
             raise SlapdError(f"ldapmodify failed: {done.stderr[-2000:]}")
