@@ -469,6 +469,9 @@ def _same_group(dn: str, wanted: str) -> bool:
 
 def _norm(dn: str) -> str:
     """A DN compared the way LDAP does for our purposes (case, spaces)."""
+    if not any(c in dn for c in '\\"+#<>;'):  # the common case, without parsing
+        return ",".join("=".join(side.strip() for side in rdn.split("=", 1))
+                        for rdn in dn.lower().split(","))
     try:
         return ",".join(f"{a.strip().lower()}={v.strip().lower()}" for a, v, _ in parse_dn(dn))
     except ldap_errors.LDAPException:
@@ -506,12 +509,14 @@ def _parse_time(value: str) -> datetime:
 
 
 def _newer(newest, values: list[str], config: LdapConfig):
+    """The newest of ``newest`` and ``values``: USNs as numbers, times as
+    their 14 digits (which order as text)."""
     for value in values:
-        try:
-            point = int(value) if config.usn_watermark else _parse_time(value)
-        except ValueError:
-            continue
-        if newest is None or point > newest:
+        if config.usn_watermark:
+            point = int(value) if value.isdigit() else None
+        else:
+            point = value[:14] if value[:14].isdigit() and len(value) >= 15 else None
+        if point is not None and (newest is None or point > newest):
             newest = point
     return newest
 
@@ -530,7 +535,7 @@ def _watermark(config: LdapConfig, since: str, newest, usn_start: int | None,
         return str(usn_start + 1) if usn_start is not None else since
     if newest is None:
         return since
-    start = newest - timedelta(seconds=math.ceil(seconds) + 1)
+    start = _parse_time(newest + "Z") - timedelta(seconds=math.ceil(seconds) + 1)
     if since:
         start = max(start, _parse_time(since))
     return start.strftime("%Y%m%d%H%M%SZ")
