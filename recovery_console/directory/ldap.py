@@ -150,15 +150,16 @@ class _Session:
             raise DirectoryUnavailable(
                 "no_credentials", f"set the environment variable {config.password_env or '(none)'}"
                 " to the bind password")
-        tls = None
-        if config.start_tls or config.url.lower().startswith("ldaps://"):
-            tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=config.ca_file or None)
-        server = ldap3.Server(config.url, get_info=ldap3.NONE, tls=tls,
-                              connect_timeout=config.connect_timeout)
-        self.connection = ldap3.Connection(
-            server, user=config.bind_dn, password=password, read_only=True,
-            receive_timeout=max(1, math.ceil(config.receive_timeout)), auto_referrals=False,
-            auto_range=True, raise_exceptions=False, return_empty_attributes=False)
+        with _translated(config):
+            tls = None
+            if config.start_tls or config.url.lower().startswith("ldaps://"):
+                tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=config.ca_file or None)
+            server = ldap3.Server(config.url, get_info=ldap3.NONE, tls=tls,
+                                  connect_timeout=config.connect_timeout)
+            self.connection = ldap3.Connection(
+                server, user=config.bind_dn, password=password, read_only=True,
+                receive_timeout=max(1, math.ceil(config.receive_timeout)), auto_referrals=False,
+                auto_range=True, raise_exceptions=False, return_empty_attributes=False)
 
     def __enter__(self) -> _Session:
         with _translated(self.config):
@@ -371,7 +372,8 @@ class _translated:
         if isinstance(error, ldap_errors.LDAPSocketOpenError):
             reason = "tls" if "ssl" in str(error).lower() else "unreachable"
             raise DirectoryUnavailable(reason, f"{where}: {error}") from error
-        if isinstance(error, ldap_errors.LDAPStartTLSError | ssl.SSLError):
+        if isinstance(error, ldap_errors.LDAPStartTLSError | ldap_errors.LDAPSSLConfigurationError
+                      | ldap_errors.LDAPCertificateError | ssl.SSLError):
             raise DirectoryUnavailable("tls", f"{where}: {error}") from error
         if isinstance(error, ldap_errors.LDAPSocketReceiveError | TimeoutError) and \
                 "timed out" in str(error).lower():

@@ -158,9 +158,9 @@ def _line(name: str, value: str) -> str:
 
 
 def generate(n: int, seed: int = 18) -> Directory:
-    """``n`` accounts (at least 20): about 87 % employees, 10 % contractors,
+    """``n`` accounts (at least 50): about 87 % employees, 10 % contractors,
     3 % service accounts; about 3 % of people disabled."""
-    assert n >= 20
+    assert n >= 50
     rng = random.Random(seed)
     services = max(2, n * 3 // 100)
     contractors = max(2, n // 10)

@@ -1,11 +1,12 @@
 """A private OpenLDAP server (Debian's ``slapd``) for tests and the bench.
 
 ``Slapd(workdir).load(directory)`` writes a ``slapd.conf`` of its own (mdb
-backend, the ``memberof`` and ``ppolicy`` overlays, a read-only service
-account that gets at most ``page_limit`` entries a search unless it pages,
-as Active Directory's MaxPageSize does, and a size-limited one), loads the
-generated directory offline with ``slapadd`` (much faster than LDAP adds)
-and starts ``slapd`` in the foreground on a free port of 127.0.0.1.
+backend, the ``memberof`` and ``ppolicy`` overlays, StartTLS and LDAPS with
+a throwaway CA, a read-only service account that gets at most
+``page_limit`` entries a search unless it pages, as Active Directory's
+MaxPageSize does, and a size-limited one), loads the generated directory
+offline with ``slapadd`` (much faster than LDAP adds) and starts ``slapd``
+in the foreground on free ports of 127.0.0.1 (LDAP and LDAPS).
 ``reset()`` puts the same data back for a test that changed it; ``stop()``
 ends the process it started. ``modify(ldif)`` applies LDIF changes through
 ``ldapmodify`` as the root DN, the way an administrator would (so the
@@ -20,6 +21,7 @@ import subprocess  # nosec B404 - runs slapd and its tools, our own arguments
 import time
 from pathlib import Path
 
+from . import certificates
 from .people import (
     LIMITED_DN,
     LIMITED_SIZE,
@@ -47,6 +49,12 @@ def missing() -> str | None:
     return None
 
 
+TLS = """\
+TLSCACertificateFile {folder}/ca.pem
+TLSCertificateFile {folder}/server.pem
+TLSCertificateKeyFile {folder}/server.key
+"""
+
 CONFIG = """\
 include {schema}/core.schema
 include {schema}/cosine.schema
@@ -58,7 +66,7 @@ moduleload memberof
 moduleload ppolicy
 pidfile {run}/slapd.pid
 argsfile {run}/slapd.args
-sizelimit 500
+{tls}sizelimit 500
 
 database mdb
 maxsize 4294967296
@@ -97,10 +105,14 @@ class SlapdError(RuntimeError):
 
 
 class Slapd:
-    def __init__(self, workdir: Path, port: int | None = None, page_limit: int = 100) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, page_limit: int = 100,
+                 tls: bool = True) -> None:
         self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.tls = tls
         self.page_limit = page_limit
         self.port = port or free_port()
+        self.tls_port = free_port()
         self.process: subprocess.Popen | None = None
         self.ldif = self.workdir / "directory.ldif"
         self.conf = self.workdir / "slapd.conf"
@@ -110,6 +122,15 @@ class Slapd:
     @property
     def url(self) -> str:
         return f"ldap://127.0.0.1:{self.port}"
+
+    @property
+    def ldaps_url(self) -> str:
+        return f"ldaps://127.0.0.1:{self.tls_port}"
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA that signed the server's certificate (for StartTLS / LDAPS)."""
+        return self.workdir / "tls" / "ca.pem"
 
     def load(self, directory: Directory) -> Slapd:
         """Write ``directory`` as LDIF, slapadd it and start the server."""
@@ -123,8 +144,11 @@ class Slapd:
         self.stop()
         shutil.rmtree(self.data, ignore_errors=True)
         self.data.mkdir(parents=True)
+        if self.tls and not self.ca_file.exists():
+            certificates.write(self.ca_file.parent)
         self.conf.write_text(CONFIG.format(
             schema=SCHEMA, modules=MODULES, run=self.workdir, data=self.data, suffix=SUFFIX,
+            tls=TLS.format(folder=self.ca_file.parent) if self.tls else "",
             root_dn=ROOT_DN, root_password=ROOT_PASSWORD, reader=READER_DN,
             limited=LIMITED_DN, limited_size=LIMITED_SIZE, page_limit=self.page_limit))
         done = subprocess.run([SLAPADD, "-q", "-f", str(self.conf), "-l", str(self.ldif)],  # noqa: S603
@@ -138,7 +162,8 @@ class Slapd:
             return
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(  # noqa: S603
-                [SLAPD, "-d", "0", "-f", str(self.conf), "-h", f"{self.url}/"],
+                [SLAPD, "-d", "0", "-f", str(self.conf), "-h",
+                 f"{self.url}/ {self.ldaps_url}/" if self.tls else f"{self.url}/"],
                 stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:

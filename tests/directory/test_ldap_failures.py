@@ -12,8 +12,8 @@ from recovery_console.directory.ldap import DirectoryUnavailable, read
 
 from .conftest import PASSWORD_ENV
 from .faults import Cutoff, Silent
-from .people import LIMITED_DN, LIMITED_PASSWORD, SUFFIX
-from .slapd import free_port
+from .people import LIMITED_DN, LIMITED_PASSWORD, SUFFIX, generate
+from .slapd import Slapd, free_port
 
 
 def with_(config, **changes):
@@ -163,8 +163,31 @@ def test_a_malformed_filter_is_named(ldap_config):
     assert error.reason == "bad_filter"
 
 
-def test_start_tls_on_a_server_without_tls_fails_cleanly(ldap_config):
-    error = refusal(with_(ldap_config, start_tls=True))
+def test_start_tls_without_a_certificate_the_reader_trusts_fails_cleanly(ldap_config):
+    error = refusal(with_(ldap_config, start_tls=True))  # the system's CAs: not this one
+
+    assert error.reason == "tls"
+
+
+def test_ldaps_without_a_certificate_the_reader_trusts_fails_cleanly(ldap_config, slapd):
+    error = refusal(with_(ldap_config, url=slapd.ldaps_url))
+
+    assert error.reason == "tls"
+
+
+def test_a_ca_file_that_is_not_there_fails_cleanly(ldap_config, tmp_path):
+    error = refusal(with_(ldap_config, start_tls=True, ca_file=str(tmp_path / "none.pem")))
+
+    assert error.reason == "tls"
+
+
+def test_start_tls_on_a_server_that_cannot_do_it_fails_cleanly(ldap_config, slapd, tmp_path):
+    plain = Slapd(tmp_path, tls=False).load(generate(50))
+    try:
+        error = refusal(with_(ldap_config, url=plain.url, start_tls=True,
+                              ca_file=str(slapd.ca_file)))
+    finally:
+        plain.stop()
 
     assert error.reason == "tls"
 

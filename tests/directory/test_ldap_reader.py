@@ -231,3 +231,12 @@ def test_a_change_in_a_group_nobody_watches_keeps_the_read_incremental(
 
     assert not result.full
     assert result.ids <= {directory.people[-1].id}
+
+
+@pytest.mark.parametrize("how", ["start_tls", "ldaps"])
+def test_reads_over_tls_checking_the_servers_certificate(ldap_config, slapd, directory, how):
+    tls = {"start_tls": True} if how == "start_tls" else {"url": slapd.ldaps_url}
+
+    result = read(with_(ldap_config, ca_file=str(slapd.ca_file), **tls))
+
+    assert len(result.records) == len(directory.people)
