@@ -33,6 +33,7 @@ import base64
 import hashlib
 import math
 import os
+import re
 import ssl
 import struct
 import time
@@ -48,6 +49,7 @@ from ldap3.utils.dn import parse_dn
 
 PAGED_RESULTS = "1.2.840.113556.1.4.319"
 GROUPS_MARK = ";groups="
+GENERALIZED_TIME = re.compile(r"\d{14}(\.\d{1,6})?Z")
 DN = "dn"
 
 
@@ -503,11 +505,9 @@ def _since(config: LdapConfig, since: str) -> str:
 
 def _parse_time(value: str) -> datetime:
     """Generalized time as OpenLDAP (20261129233205Z) and AD (20261129233205.0Z) write it."""
-    text = value.strip().rstrip("Zz")
-    digits = text.split(".", 1)[0]
-    if len(digits) != 14 or not digits.isdigit():
+    if not GENERALIZED_TIME.fullmatch(value.strip()):
         raise ValueError(f"not a generalized time: {value!r}")
-    return datetime.strptime(digits, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    return datetime.strptime(value.strip()[:14], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
 
 
 def _newer(newest, values: list[str], config: LdapConfig):
