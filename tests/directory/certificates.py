@@ -1,11 +1,11 @@
-"""A throwaway certificate authority and a server certificate for
-127.0.0.1 / localhost, so the test slapd speaks LDAPS and StartTLS and the
-reader can be shown to check the certificate."""
+"""A throwaway certificate authority and a server certificate for the name
+``localhost`` only (not the address 127.0.0.1), so the test slapd speaks
+LDAPS and StartTLS and the reader can be shown to check both the
+certificate's issuer and its name."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from ipaddress import IPv4Address
 from pathlib import Path
 
 from cryptography import x509
@@ -42,9 +42,8 @@ def write(folder: Path) -> tuple[Path, Path, Path]:
               .issuer_name(ca.subject).public_key(key.public_key())
               .serial_number(x509.random_serial_number())
               .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=2))
-              .add_extension(x509.SubjectAlternativeName([
-                  x509.DNSName("localhost"), x509.IPAddress(IPv4Address("127.0.0.1"))]),
-                  critical=False)
+              .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]),
+                             critical=False)
               .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
                              critical=False)
               .sign(ca_key, hashes.SHA256()))

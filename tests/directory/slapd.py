@@ -125,7 +125,13 @@ class Slapd:
 
     @property
     def ldaps_url(self) -> str:
-        return f"ldaps://127.0.0.1:{self.tls_port}"
+        """By the name on the server's certificate (``localhost``)."""
+        return f"ldaps://localhost:{self.tls_port}"
+
+    @property
+    def named_url(self) -> str:
+        """Plain LDAP by the certificate's name, for StartTLS."""
+        return f"ldap://localhost:{self.port}"
 
     @property
     def ca_file(self) -> Path:
@@ -163,7 +169,8 @@ class Slapd:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(  # noqa: S603
                 [SLAPD, "-d", "0", "-f", str(self.conf), "-h",
-                 f"{self.url}/ {self.ldaps_url}/" if self.tls else f"{self.url}/"],
+                 f"{self.url}/ ldaps://127.0.0.1:{self.tls_port}/" if self.tls
+                 else f"{self.url}/"],
                 stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:

@@ -163,10 +163,23 @@ def test_a_malformed_filter_is_named(ldap_config):
     assert error.reason == "bad_filter"
 
 
-def test_start_tls_without_a_certificate_the_reader_trusts_fails_cleanly(ldap_config):
-    error = refusal(with_(ldap_config, start_tls=True))  # the system's CAs: not this one
+def test_start_tls_without_a_certificate_the_reader_trusts_fails_cleanly(ldap_config, slapd):
+    # the system's CAs: not this one
+    error = refusal(with_(ldap_config, url=slapd.named_url, start_tls=True))
 
     assert error.reason == "tls"
+
+
+@pytest.mark.parametrize("how", ["start_tls", "ldaps"])
+def test_a_certificate_for_another_name_fails_cleanly(ldap_config, slapd, how):
+    """The certificate names ``localhost``; the reader was told 127.0.0.1."""
+    url = slapd.url if how == "start_tls" else slapd.ldaps_url.replace("localhost", "127.0.0.1")
+
+    error = refusal(with_(ldap_config, url=url, start_tls=how == "start_tls",
+                          ca_file=str(slapd.ca_file)))
+
+    assert error.reason == "tls"
+    assert "doesn't match" in error.message
 
 
 def test_ldaps_without_a_certificate_the_reader_trusts_fails_cleanly(ldap_config, slapd):

@@ -235,7 +235,8 @@ def test_a_change_in_a_group_nobody_watches_keeps_the_read_incremental(
 
 @pytest.mark.parametrize("how", ["start_tls", "ldaps"])
 def test_reads_over_tls_checking_the_servers_certificate(ldap_config, slapd, directory, how):
-    tls = {"start_tls": True} if how == "start_tls" else {"url": slapd.ldaps_url}
+    tls = ({"start_tls": True, "url": slapd.named_url} if how == "start_tls"
+           else {"url": slapd.ldaps_url})
 
     result = read(with_(ldap_config, ca_file=str(slapd.ca_file), **tls))
 
