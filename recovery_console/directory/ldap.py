@@ -98,6 +98,7 @@ class LdapConfig:
     connect_timeout: float = 10.0  # seconds to open the connection
     receive_timeout: int = 60  # seconds to wait for any one answer (whole seconds: ldap3)
     time_limit: int = 0  # seconds the server may spend on one search page (0: its own)
+    max_seconds: float = 1800.0  # the whole read, checked between pages (a server trickling)
     membership: str = "auto"  # "memberOf", "groups" (read the groups), "auto", "" (none)
     groups_key: str = "memberOf"  # the record key the membership is given under
     group_base_dn: str = ""  # groups mode: where the groups are (base_dn when empty)
@@ -138,15 +139,16 @@ def read(config: LdapConfig, since: str = "", *,
     """Every entry the config's filter matches (``since`` empty), or those
     changed since the watermark of an earlier read."""
     started = time.monotonic()
-    with _Session(config, environ) as session:
+    with _Session(config, environ, deadline=started + config.max_seconds) as session:
         return session.read(since, started)
 
 
 # --- the session -----------------------------------------------------------------
 
 class _Session:
-    def __init__(self, config: LdapConfig, environ: Mapping[str, str]) -> None:
+    def __init__(self, config: LdapConfig, environ: Mapping[str, str], deadline: float) -> None:
         self.config = config
+        self.deadline = deadline
         password = environ.get(config.password_env, "") if config.password_env else ""
         if not password:
             raise DirectoryUnavailable(
@@ -199,7 +201,7 @@ class _Session:
             requested = [*config.attributes, config.id_attribute, config.watermark_attribute]
             if membership == "memberOf":
                 requested.append(config.groups_key)
-            names = {name.lower(): name for name in requested}
+            names = {name.lower(): name for name in requested if name.lower() != DN}
             search_filter = config.filter if full else _since(config, point)
             records, newest = [], None
             for dn, raw in self._paged(config.base_dn, search_filter, list(names.values())):
@@ -243,6 +245,9 @@ class _Session:
             cookie = (control.get("value") or {}).get("cookie")
             if not cookie:
                 return
+            if time.monotonic() > self.deadline:
+                raise DirectoryUnavailable(
+                    "timeout", f"the read took longer than {self.config.max_seconds:g} s")
 
     def _groups_fingerprint(self) -> str:
         """A digest of the watched groups' change stamps, taken before the

@@ -85,6 +85,13 @@ def test_a_server_that_hangs_up_in_the_middle_of_the_read_gives_nothing(ldap_con
     assert dying.forwarded == 20_000
 
 
+def test_a_read_slower_than_its_limit_stops_between_pages(ldap_config):
+    error = refusal(with_(ldap_config, page_size=10, max_seconds=0.001))
+
+    assert error.reason == "timeout"
+    assert "longer than" in error.message
+
+
 def test_a_wrong_password_is_a_refused_bind(ldap_config, monkeypatch):
     monkeypatch.setenv(PASSWORD_ENV, "not-the-password")
 

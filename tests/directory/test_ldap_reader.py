@@ -47,6 +47,13 @@ def test_full_read_returns_every_account_with_its_attributes(ldap_config, direct
     assert result.watermark  # somewhere to resume from
 
 
+def test_asking_for_dn_among_the_attributes_keeps_the_entrys_dn(ldap_config, directory):
+    """A mapping that reads the OU from ``dn`` lists it with the attributes."""
+    result = read(with_(ldap_config, attributes=(*ldap_config.attributes, "dn")))
+
+    assert by_uid(result)["glovelace1"]["dn"] == [directory.person("glovelace1").dn]
+
+
 def test_non_ascii_values_arrive_as_text(ldap_config, directory):
     tomas = next(p for p in directory.people if p.given_name == "Tomás")
 
