@@ -55,6 +55,14 @@ TLSCertificateFile {folder}/server.pem
 TLSCertificateKeyFile {folder}/server.key
 """
 
+MEMBEROF = """\
+overlay memberof
+memberof-group-oc groupOfNames
+memberof-member-ad member
+memberof-memberof-ad memberOf
+memberof-refint TRUE
+"""
+
 CONFIG = """\
 include {schema}/core.schema
 include {schema}/cosine.schema
@@ -62,8 +70,7 @@ include {schema}/inetorgperson.schema
 include {schema}/nis.schema
 modulepath {modules}
 moduleload back_mdb
-moduleload memberof
-moduleload ppolicy
+{memberof_module}moduleload ppolicy
 pidfile {run}/slapd.pid
 argsfile {run}/slapd.args
 {tls}sizelimit 500
@@ -84,12 +91,7 @@ limits dn.exact="{limited}" size={limited_size} size.prtotal={limited_size}
 access to attrs=userPassword by anonymous auth by * none
 access to * by dn.exact="{reader}" read by dn.exact="{limited}" read by * none
 
-overlay memberof
-memberof-group-oc groupOfNames
-memberof-member-ad member
-memberof-memberof-ad memberOf
-memberof-refint TRUE
-
+{memberof_overlay}
 overlay ppolicy
 """
 
@@ -106,10 +108,11 @@ class SlapdError(RuntimeError):
 
 class Slapd:
     def __init__(self, workdir: Path, port: int | None = None, page_limit: int = 100,
-                 tls: bool = True) -> None:
+                 tls: bool = True, memberof: bool = True) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.tls = tls
+        self.memberof = memberof  # False: a server without the memberof overlay
         self.page_limit = page_limit
         self.port = port or free_port()
         self.tls_port = free_port()
@@ -141,7 +144,7 @@ class Slapd:
     def load(self, directory: Directory) -> Slapd:
         """Write ``directory`` as LDIF, slapadd it and start the server."""
         with self.ldif.open("w", encoding="utf-8") as out:
-            directory.write_ldif(out, memberof=True)
+            directory.write_ldif(out, memberof=self.memberof)
         self.reset()
         return self
 
@@ -155,6 +158,8 @@ class Slapd:
         self.conf.write_text(CONFIG.format(
             schema=SCHEMA, modules=MODULES, run=self.workdir, data=self.data, suffix=SUFFIX,
             tls=TLS.format(folder=self.ca_file.parent) if self.tls else "",
+            memberof_module="moduleload memberof\n" if self.memberof else "",
+            memberof_overlay=MEMBEROF if self.memberof else "",
             root_dn=ROOT_DN, root_password=ROOT_PASSWORD, reader=READER_DN,
             limited=LIMITED_DN, limited_size=LIMITED_SIZE, page_limit=self.page_limit))
         done = subprocess.run([SLAPADD, "-q", "-f", str(self.conf), "-l", str(self.ldif)],  # noqa: S603

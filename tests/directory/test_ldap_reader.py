@@ -17,7 +17,7 @@ from .people import (
     SERVICES,
     SUFFIX,
 )
-from .slapd import LDAPSEARCH
+from .slapd import LDAPSEARCH, Slapd
 
 
 def by_uid(result):
@@ -206,6 +206,20 @@ def test_membership_read_from_the_groups_includes_nested_groups(ldap_config, dir
     assert members == admins(directory) | {legal_head.dn}  # admins is a member of privileged
     grace = by_uid(result)["glovelace1"]
     assert set(grace["memberOf"]) == {*directory.person("glovelace1").groups, privileged}
+
+
+def test_without_the_memberof_overlay_membership_is_read_from_the_groups(
+        ldap_config, tmp_path, directory):
+    bare = Slapd(tmp_path, memberof=False).load(directory)
+    try:
+        result = read(with_(ldap_config, url=bare.url))  # membership="auto"
+    finally:
+        bare.stop()
+
+    assert result.membership == "groups"
+    privileged = directory.groups["privileged"].dn
+    assert {r["dn"][0] for r in result.records if privileged in r["memberOf"]} >= \
+        admins(directory)
 
 
 @pytest.mark.parametrize("membership", ["memberOf", "groups"])
