@@ -17,19 +17,19 @@ PEOPLE = 300
 
 
 @pytest.fixture(scope="session")
-def directory():
+def organisation():
     """What the server holds, as Python objects (the same on every load)."""
     return generate(PEOPLE)
 
 
 @pytest.fixture(scope="session")
-def slapd(directory, tmp_path_factory):
+def slapd(organisation, tmp_path_factory):
     reason = missing()
     if reason:
         if IN_CI:
             pytest.fail(reason)
         pytest.skip(reason)
-    server = Slapd(tmp_path_factory.mktemp("slapd")).load(directory)
+    server = Slapd(tmp_path_factory.mktemp("slapd")).load(organisation)
     yield server
     server.stop()
 

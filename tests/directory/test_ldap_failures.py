@@ -150,12 +150,12 @@ def test_a_base_dn_held_by_another_server_fails_the_read(ldap_config, changing_s
     assert error.reason == "referral"
 
 
-def test_references_can_be_skipped_when_configured(ldap_config, changing_slapd, directory):
+def test_references_can_be_skipped_when_configured(ldap_config, changing_slapd, organisation):
     referral(changing_slapd)
 
     result = read(with_(ldap_config, ignore_references=True))
 
-    assert len(result.records) == len(directory.people)
+    assert len(result.records) == len(organisation.people)
 
 
 def test_a_base_dn_that_does_not_exist_is_named(ldap_config):
