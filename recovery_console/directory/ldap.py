@@ -166,6 +166,14 @@ class _Session:
                 auto_range=True, raise_exceptions=False, return_empty_attributes=False)
 
     def __enter__(self) -> _Session:
+        try:
+            self._open()
+        except BaseException:
+            self.__exit__()  # a refused bind still has its socket open
+            raise
+        return self
+
+    def _open(self) -> None:
         with _translated(self.config):
             self.connection.open()
             if self.config.start_tls and not self.connection.start_tls():
@@ -176,7 +184,6 @@ class _Session:
                     raise DirectoryUnavailable(
                         "bind_refused", f"{self.config.bind_dn}: {_said(self.connection)}")
                 _raise_for(result, self.config.base_dn)
-        return self
 
     def __exit__(self, *exc) -> None:
         try:
