@@ -1,0 +1,1 @@
+"""Identities from the organisation's directory (issue 18)."""
