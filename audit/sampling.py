@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 
 from accounts.models import User
@@ -53,6 +54,32 @@ def cases_opened_between(start: date, end: date):
     since = datetime.combine(start, time.min, tzinfo=UTC)
     until = datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
     return RecoveryCase.objects.filter(opened_at__gte=since, opened_at__lt=until)
+
+
+def review_progress(report: SamplingReport) -> dict[str, int]:
+    """How far the review of ``report`` has come, in one query: sampled cases
+    in all, reviewed or not yet, and those found OK or with an issue."""
+    counts = report.sampled.aggregate(
+        total=Count("pk"), reviewed=Count("finding"),
+        ok=Count("finding", filter=Q(finding__verdict=Finding.Verdict.OK)),
+        issue=Count("finding", filter=Q(finding__verdict=Finding.Verdict.ISSUE)))
+    return {"total": counts["total"], "unreviewed": counts["total"] - counts["reviewed"],
+            "reviewed": counts["reviewed"], "ok": counts["ok"], "issue": counts["issue"],
+            "percent": round(100 * counts["reviewed"] / counts["total"]) if counts["total"]
+            else 0}
+
+
+def sampled_cases(report: SamplingReport, finding: str = "") -> QuerySet[SampledCase]:
+    """The sampled cases of ``report`` in the order drawn, with what their
+    rows show; ``finding`` keeps those not reviewed yet (``"unreviewed"``),
+    or those with that verdict."""
+    rows = (report.sampled.select_related("case__identity", "case__agent", "finding__auditor")
+            .order_by("position"))
+    if finding == "unreviewed":
+        return rows.filter(finding__isnull=True)
+    if finding:
+        return rows.filter(finding__verdict=finding)
+    return rows
 
 
 def draw_sample(auditor: User, wanted: SampleRequest, *,
