@@ -107,7 +107,8 @@ def _text_width(text: str) -> int:
 def draw(bars: list[Bar]) -> dict:
     """Geometry of a horizontal bar chart: a heading line before each new
     group, then one row per bar with its label, its bar and its value."""
-    label_width = max([_text_width(b.label) for b in bars] + [4 * CHAR]) + 14
+    # Wide enough for the longest label, and the same for most charts (they line up).
+    label_width = max([_text_width(b.label) + 28 for b in bars] + [120])
     span = CHART_WIDTH - label_width - VALUE_ROOM
     top = max((b.value for b in bars), default=0) or 1
     rows, y, group = [], 0, None

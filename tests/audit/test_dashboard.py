@@ -38,10 +38,11 @@ def test_the_dashboard_draws_charts_with_accessible_tables(client, auditor):
     assert response.status_code == 200
     assert page.count("<svg") == 3
     for slug in ("months", "tiers", "outcomes"):
-        assert f'role="img" aria-labelledby="{slug}-title {slug}-desc"' in page
+        assert f'role="img" aria-labelledby="{slug}-title" aria-describedby="{slug}-desc"' in page
         assert f'<title id="{slug}-title">' in page and f'<desc id="{slug}-desc">' in page
     assert "Recovery cases per risk tier and identity kind" in page
-    assert "<caption>Outcomes of decided cases: the numbers</caption>" in page
+    assert ('<caption><span class="visually-hidden">Outcomes of decided cases: </span>'
+            "The numbers</caption>") in page
     assert "agent-0" in page
 
 
