@@ -15,9 +15,9 @@ from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 
-from accounts.models import User
+from accounts.models import Identity, User
 from accounts.roles import Role, roles_of
-from recovery_console.models import RecoveryCase
+from recovery_console.models import RecoveryCase, Tier
 
 from .events import record
 from .models import Finding, SampledCase, SamplingReport
@@ -27,6 +27,12 @@ STRATUM_FIELDS = {
     SamplingReport.Stratum.AGENT: "agent__username",
     SamplingReport.Stratum.KIND: "identity__kind",
     SamplingReport.Stratum.OUTCOME: "state",
+}
+# What the stored values of each stratum read as (the agent is their username).
+STRATUM_VALUE_LABELS = {
+    SamplingReport.Stratum.TIER: dict(Tier.choices),
+    SamplingReport.Stratum.KIND: dict(Identity.Kind.choices),
+    SamplingReport.Stratum.OUTCOME: dict(RecoveryCase.State.choices),
 }
 MAX_SAMPLE = 10_000
 
@@ -80,6 +86,28 @@ def sampled_cases(report: SamplingReport, finding: str = "") -> QuerySet[Sampled
     if finding:
         return rows.filter(finding__verdict=finding)
     return rows
+
+
+def report_rows(report: SamplingReport, finding: str = "") -> list[SampledCase]:
+    """``sampled_cases`` for a page: each with its stratum in words."""
+    rows = list(sampled_cases(report, finding))
+    for row in rows:
+        row.stratum_label = stratum_label(row.stratum)
+    return rows
+
+
+def stratum_label(stratum: str) -> str:
+    """A stored stratum ("tier=low · outcome=completed") as people read it
+    ("Risk tier: Low · Outcome: Completed"). The stored form stays as it is:
+    it seeds the draw, and the CSV export gives it to auditors' tools."""
+    parts = []
+    for part in filter(None, stratum.split(" · ")):
+        name, _, value = part.partition("=")
+        if name in SamplingReport.Stratum.values:
+            value = STRATUM_VALUE_LABELS.get(name, {}).get(value, value)
+            part = f"{SamplingReport.Stratum(name).label}: {value}"
+        parts.append(part)
+    return " · ".join(parts)
 
 
 def draw_sample(auditor: User, wanted: SampleRequest, *,

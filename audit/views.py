@@ -18,6 +18,7 @@ from .sampling import (
     SamplingError,
     draw_sample,
     record_finding,
+    report_rows,
     review_progress,
     sampled_cases,
 )
@@ -55,7 +56,7 @@ def report(request, pk):
     report = get_object_or_404(SamplingReport, pk=pk)
     progress = review_progress(report)
     form = FindingFilterForm(request.GET, counts=progress)
-    rows = sampled_cases(report, form.cleaned_data["finding"]) if form.is_valid() else None
+    rows = report_rows(report, form.cleaned_data["finding"]) if form.is_valid() else None
     return render(request, "audit/report.html",
                   {"report": report, "progress": progress, "form": form, "rows": rows},
                   status=200 if rows is not None else 400)
@@ -66,7 +67,7 @@ def report(request, pk):
 def report_print(request, pk):
     report = get_object_or_404(SamplingReport, pk=pk)
     return render(request, "audit/report_print.html",
-                  {"report": report, "rows": sampled_cases(report)})
+                  {"report": report, "rows": report_rows(report)})
 
 
 @auditor_only

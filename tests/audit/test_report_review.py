@@ -108,3 +108,17 @@ def test_the_report_costs_the_same_queries_as_it_grows(client, auditor,
         with django_assert_max_num_queries(len(few.captured_queries)):
             response = client.get(reverse("audit:report", args=[big.pk]), {"finding": finding})
         assert len(response.context["rows"]) == (9 if not finding else 3)
+
+
+def test_strata_read_in_words_on_the_page_and_stay_as_stored_in_the_csv(client, auditor):
+    history(1)
+    report = draw_sample(auditor, SampleRequest(
+        title="By tier", period_start=date(2026, 1, 1), period_end=date(2026, 12, 31),
+        sample_size=3, strata=("tier", "outcome"), seed=4))
+    page = client.get(reverse("audit:report", args=[report.pk])).content.decode()
+    assert "strata: Risk tier, Outcome" in page
+    assert "<td>Risk tier: Low · Outcome: Completed</td>" in page
+    assert "tier=low" not in page
+    export = b"".join(client.get(reverse("audit:report_csv", args=[report.pk]))
+                      .streaming_content).decode()
+    assert "tier=low · outcome=completed" in export
