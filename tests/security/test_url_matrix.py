@@ -176,6 +176,8 @@ TABLE = [
     # Audit: auditors only; they change nothing but their own samples and findings.
     Row("audit:dashboard", roles(403, **NOBODY_BUT_AUDITOR),
         roles(403, anonymous=LOGIN, auditor=405), GUARD_FIRST),
+    Row("audit:dashboard_csv", roles(403, **NOBODY_BUT_AUDITOR),
+        roles(403, anonymous=LOGIN, auditor=405), GUARD_FIRST, ("chart",)),
     Row("audit:reports", roles(403, **NOBODY_BUT_AUDITOR),
         roles(403, anonymous=LOGIN, auditor=200), GUARD_FIRST),
     Row("audit:report", roles(403, **NOBODY_BUT_AUDITOR),
