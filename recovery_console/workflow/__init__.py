@@ -61,6 +61,7 @@ from .passkeys import passkey_added, revoke_passkey
 from .rules import (
     BASIS_CAUSES,
     WORK_PERMISSION,
+    known_involvement,
     may_cancel,
     may_claim,
     may_decide,
@@ -92,8 +93,8 @@ __all__ = [
     "REDEEM_REFUSED", "WORK_PERMISSION", "IssuedCredential", "OpenedSession", "WorkflowError",
     "answer_attestation", "approve", "cancel", "check_channel_code", "claim", "complete",
     "complete_enrolment", "deny", "escalate", "expire", "expire_due", "fail",
-    "issue_credential", "mark_verified", "may_cancel", "may_claim", "may_decide",
-    "may_escalate", "may_fail", "may_issue", "may_request_approval", "may_rotate",
+    "issue_credential", "known_involvement", "mark_verified", "may_cancel", "may_claim",
+    "may_decide", "may_escalate", "may_fail", "may_issue", "may_request_approval", "may_rotate",
     "may_unclaim", "may_work", "open_case", "passkey_added", "read_out_address", "record_evidence",
     "record_rotation", "recovery_session_for", "redeem", "redeem_read_out", "repudiate",
     "request_approval", "revoke_passkey", "request_attestation", "request_self_service",
