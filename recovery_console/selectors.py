@@ -173,13 +173,15 @@ def case_story(case: RecoveryCase) -> dict:
 
 def approval_brief(story: dict) -> dict:
     """What a supervisor reads first on the decision page, from the case's
-    story (no query): when approval was asked, how many steps passed, and
-    every channel the evidence and credentials went through."""
+    story (no query): when approval was asked, how many required steps
+    passed, and every channel the evidence came through."""
     used = {e.channel.pk: e.channel for e in story["evidence"] if e.channel is not None}
     return {
         "requested_at": next((line.at for line in reversed(story["timeline"])
                               if line.event == "approval_requested"), None),
-        "steps_passed": sum(1 for entry in story["steps"] if entry.status == "passed"),
+        "required_passed": sum(1 for entry in story["steps"]
+                               if entry.step.required and entry.status == "passed"),
+        "required": sum(1 for entry in story["steps"] if entry.step.required),
         "channels_used": list(used.values()),
     }
 

@@ -146,7 +146,8 @@ OPENED_BY = {
 @says("case_opened", nobody=PERSON)
 def _case_opened(data: dict, facts: Facts) -> str:
     opened = OPENED_BY.get(data.get("source"), "Case opened")
-    reasons = " ".join(str(r) for r in data.get("reasons") or [])
+    reasons = data.get("reasons")
+    reasons = " ".join(str(r) for r in reasons) if isinstance(reasons, list) else ""
     tier = f"risk tier {_tier(data['tier'])}" if data.get("tier") else ""
     return _with(f"{opened}{', ' + tier if tier else ''}", reasons)
 
