@@ -183,6 +183,7 @@ def approval_brief(story: dict) -> dict:
                                if entry.step.required and entry.status == "passed"),
         "required": sum(1 for entry in story["steps"] if entry.step.required),
         "channels_used": list(used.values()),
+        "due": due(story["case"], story["now"]),
     }
 
 
@@ -274,12 +275,15 @@ def waiting(user: User, cases: Iterable[RecoveryCase]) -> list[Waiting]:
         workflow.known_involvement(case, user, decided=case.viewer_decided,
                                    worked=case.viewer_recorded or case.viewer_claimed)
         refusal = workflow.may_decide(case, user)
-        left = case.deadline - now
         rows.append(Waiting(case, requested.get(str(case.pk), case.updated_at),
-                            refusal.message if refusal else "",
-                            "overdue" if left <= timedelta(0) else
-                            "soon" if left <= DUE_SOON else ""))
+                            refusal.message if refusal else "", due(case, now)))
     return rows
+
+
+def due(case: RecoveryCase, now: datetime) -> str:
+    """How near its deadline ``case`` is: "overdue", "soon" or ""."""
+    left = case.deadline - now
+    return "overdue" if left <= timedelta(0) else "soon" if left <= DUE_SOON else ""
 
 
 def _decided_by(user: User) -> QuerySet[Approval]:
