@@ -324,7 +324,7 @@ def _case_repudiated(data: dict, facts: Facts) -> str:
 @says("rotation_recorded")
 def _rotation_recorded(data: dict, facts: Facts) -> str:
     reference = f" (reference {data['reference']})" if data.get("reference") else ""
-    return f"Service account credential rotation recorded{reference}; the case is complete"
+    return f"Service account credential rotated{reference}: the case is complete"
 
 
 @says("case_note_added")
@@ -468,6 +468,11 @@ WHY = {
     "self_service_not_allowed": "this account cannot be recovered by self-service request",
     "case_state": "the case was no longer waiting for it",
     "throttled": "too many attempts",
+    "acknowledged": "the alert was already acknowledged",
+    "none_chosen": "no channel was chosen",
+    "none_stale": "none of the chosen channels was stale and live any more",
+    "not_security_admin": "only security admins may do this",
+    "bad_second_factor": "the passkey or authenticator code was wrong",
     "unknown_account": "no account matches what was given",
     "ambiguous_account": "more than one account matches what was given",
     **BASIS_CAUSES,

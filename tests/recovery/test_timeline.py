@@ -222,6 +222,17 @@ def test_every_event_the_code_records_has_words():
     assert decisions and (decisions | refusals) - set(timeline.DOING) == set()
 
 
+def test_every_refusal_reason_the_code_gives_has_words():
+    reasons = set()
+    for app in ("recovery_console", "accounts"):
+        for path in (ROOT / app).rglob("*.py"):
+            if "migrations" not in path.parts:
+                reasons.update(re.findall(r"reason=\"([a-z_]+)\"", path.read_text()))
+    said_otherwise = {"state", "attestation_refused"}  # the case's state; case_failed's own
+    assert {"worked_case", "step_up", "stale_channel"} <= reasons
+    assert reasons - set(timeline.WHY) - said_otherwise == set()
+
+
 def test_the_auditors_sampled_case_shows_the_timeline_once(client, people):
     case = recovered(people["agent"], people["boss"])
     auditor = staff("auditor")
