@@ -12,6 +12,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.paginator import Page, Paginator
 from django.db.models import CharField, Exists, Max, OuterRef, Q, QuerySet
 from django.db.models.functions import Cast
+from django.utils.timesince import timesince, timeuntil
 
 from accounts.models import Identity, RecoveryChannel, User
 from accounts.roles import Role, roles_of
@@ -183,7 +184,7 @@ def approval_brief(story: dict) -> dict:
                                if entry.step.required and entry.status == "passed"),
         "required": sum(1 for entry in story["steps"] if entry.step.required),
         "channels_used": list(used.values()),
-        "due": due(story["case"], story["now"]),
+        "deadline": deadline(story["case"], story["now"]),
     }
 
 
@@ -231,6 +232,16 @@ def _waiting_for_approval_by(user: User) -> QuerySet[RecoveryCase]:
 DUE_SOON = timedelta(hours=12)
 
 
+@dataclass(frozen=True)
+class Deadline:
+    """A case's deadline as a page says it: the moment, "overdue" or "soon"
+    (or ""), and the time left or past it ("4 hours, 10 minutes")."""
+
+    at: datetime
+    due: str
+    span: str
+
+
 @dataclass
 class Waiting:
     """A case awaiting approval as one approver's list shows it."""
@@ -238,7 +249,7 @@ class Waiting:
     case: RecoveryCase
     requested_at: datetime  # when its agent asked for approval
     why_not: str  # what the decision would refuse this viewer ("" when they may decide)
-    due: str  # "overdue", "soon" or ""
+    deadline: Deadline
 
     @property
     def decidable(self) -> bool:
@@ -276,14 +287,17 @@ def waiting(user: User, cases: Iterable[RecoveryCase]) -> list[Waiting]:
                                    worked=case.viewer_recorded or case.viewer_claimed)
         refusal = workflow.may_decide(case, user)
         rows.append(Waiting(case, requested.get(str(case.pk), case.updated_at),
-                            refusal.message if refusal else "", due(case, now)))
+                            refusal.message if refusal else "", deadline(case, now)))
     return rows
 
 
-def due(case: RecoveryCase, now: datetime) -> str:
-    """How near its deadline ``case`` is: "overdue", "soon" or ""."""
+def deadline(case: RecoveryCase, now: datetime) -> Deadline:
+    """How near its deadline ``case`` is, in words."""
     left = case.deadline - now
-    return "overdue" if left <= timedelta(0) else "soon" if left <= DUE_SOON else ""
+    if left <= timedelta(0):
+        return Deadline(case.deadline, "overdue", timesince(case.deadline, now))
+    return Deadline(case.deadline, "soon" if left <= DUE_SOON else "",
+                    timeuntil(case.deadline, now))
 
 
 def _decided_by(user: User) -> QuerySet[Approval]:

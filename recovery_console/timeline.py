@@ -119,17 +119,18 @@ def _with(sentence: str, detail) -> str:
 
 @dataclass(frozen=True)
 class Wording:
-    says: Callable[[dict, Facts], str]
+    says: Callable[..., str]  # (data, facts) -> the sentence; also actor= if names_actor
     nobody: str = SYSTEM  # who it was when the entry names no actor
+    names_actor: bool = False  # the sentence names who did it ("Approved by Sam Supervisor")
 
 
 WORDS: dict[str, Wording] = {}
 
 
-def says(*events: str, nobody: str = SYSTEM):
-    def register(fn: Callable[[dict, Facts], str]) -> Callable[[dict, Facts], str]:
+def says(*events: str, nobody: str = SYSTEM, names_actor: bool = False):
+    def register(fn: Callable[..., str]) -> Callable[..., str]:
         for event in events:
-            WORDS[event] = Wording(fn, nobody)
+            WORDS[event] = Wording(fn, nobody, names_actor)
         return fn
 
     return register
@@ -217,14 +218,14 @@ def _decision_reason(data: dict, facts: Facts) -> str:
     return _quoted(approval.reason) if approval else ""
 
 
-@says("approval_given")
+@says("approval_given", names_actor=True)
 def _approval_given(data: dict, facts: Facts, *, actor: str = "") -> str:
     given, required = data.get("given"), data.get("required")
     count = f" ({given} of {required})" if required and required > 1 else ""
     return _with(f"Approved by {actor or 'a supervisor'}{count}", _decision_reason(data, facts))
 
 
-@says("case_denied")
+@says("case_denied", names_actor=True)
 def _case_denied(data: dict, facts: Facts, *, actor: str = "") -> str:
     return _with(f"Denied by {actor or 'a supervisor'}; the case is closed",
                  _decision_reason(data, facts))
@@ -327,7 +328,7 @@ def _rotation_recorded(data: dict, facts: Facts) -> str:
     return f"Service account credential rotated{reference}: the case is complete"
 
 
-@says("case_note_added")
+@says("case_note_added", names_actor=True)
 def _note(data: dict, facts: Facts, *, actor: str = "") -> str:
     return f"Note by {actor or 'someone'}: {_quoted(data.get('text') or '')}"
 
@@ -338,7 +339,7 @@ def _handed_over(data: dict, facts: Facts) -> str:
     return _with(f"Handed over to {to}", _quoted(data.get("note")))
 
 
-@says("case_reassigned")
+@says("case_reassigned", names_actor=True)
 def _reassigned(data: dict, facts: Facts, *, actor: str = "") -> str:
     to = data.get("to_name") or facts.person(data.get("to"))
     source = data.get("from_name") or "nobody"
@@ -366,9 +367,6 @@ OTHER_EVENTS = {
 for _event, _text in OTHER_EVENTS.items():
     WORDS[_event] = Wording(lambda data, facts, _text=_text: _text,
                             nobody="someone" if _event == "rate_limited" else SYSTEM)
-
-# Which events name their actor in the sentence ("Approved by Sam Supervisor").
-NAMES_ACTOR = {"approval_given", "case_denied", "case_note_added", "case_reassigned"}
 
 
 # --- refusals --------------------------------------------------------------------
@@ -503,7 +501,7 @@ def _changes(entry: LogEntry, facts: Facts) -> tuple[str, ...]:
     said = []
     changes = entry.changes if isinstance(entry.changes, dict) else {}
     for name in CASE_FIELDS:
-        if name not in changes or not isinstance(changes[name], list | tuple):
+        if not isinstance(changes.get(name), list | tuple) or len(changes[name]) != 2:
             continue
         before, after = (_field_value(name, value, facts) for value in changes[name][:2])
         label = RecoveryCase._meta.get_field(name).verbose_name.capitalize()
@@ -565,7 +563,7 @@ def sentence(entry: LogEntry, facts: Facts) -> tuple[str, str]:
             text = _refusal(event, data, facts)
         elif wording is None:
             text = readable(event)
-        elif event in NAMES_ACTOR:
+        elif wording.names_actor:
             text = wording.says(data, facts, actor=actor)
         else:
             text = wording.says(data, facts)
@@ -580,7 +578,7 @@ def sentence(entry: LogEntry, facts: Facts) -> tuple[str, str]:
 def _attester(event: str, data: dict, facts: Facts) -> str:
     if event != "evidence_recorded":
         return ""
-    evidence = facts.evidence.get(data.get("evidence"))
+    evidence = facts.evidence.get(_int(data.get("evidence")))
     return evidence.attester.display_name if evidence and evidence.attester_id else ""
 
 
@@ -590,13 +588,13 @@ def lines(entries: Iterable[LogEntry], facts: Facts) -> list[Line]:
     (an edit in the admin) is a line of its own, in words."""
     entries = list(entries)
     folded: dict[int, list[str]] = {}
-    alone = []
+    alone = set()
     for index, entry in enumerate(entries):
         if event_of(entry):
             continue
         owner = _decision_beside(entries, index)
         if owner is None:
-            alone.append(index)
+            alone.add(index)
         else:
             folded.setdefault(owner, []).extend(_changes(entry, facts))
     result = []
@@ -654,12 +652,12 @@ def load_facts(case: RecoveryCase, entries: list[LogEntry], *, steps=(), evidenc
             facts.users.setdefault(entry.actor_id, entry.actor)
         wanted_channels.add(_int(data.get("channel")))
         wanted_identities.add(_int(data.get("attester")))
-        wanted_users.update(_int(pk) for pk in (data.get("approvers") or [])
-                            if not isinstance(data.get("approvers"), str))
+        if isinstance(data.get("approvers"), list):
+            wanted_users.update(_int(pk) for pk in data["approvers"])
         wanted_users.add(_int(data.get("to")))
         changes = entry.changes if isinstance(entry.changes, dict) else {}
-        if isinstance(changes.get("agent"), list | tuple):
-            wanted_users.update(_int(v) for v in changes["agent"][:2])
+        if isinstance(changes.get("agent"), list):
+            wanted_users.update(_int(v) for v in changes["agent"])
     _load(facts.channels, wanted_channels, RecoveryChannel.objects.all())
     _load(facts.identities, wanted_identities, Identity.objects.only("pk", "display_name"))
     _load(facts.users, wanted_users,

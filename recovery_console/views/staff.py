@@ -17,7 +17,7 @@ from accounts.models import Identity
 from accounts.roles import Role, roles_of, staff_required
 from accounts.stepup import last_step_up, step_up_required
 
-from .. import clock, forms, selectors, shown_once, workflow
+from .. import forms, selectors, shown_once, workflow
 from ..models import Attestation, ChannelCode, RecoveryCase, RecoveryCredential, ScriptStep
 from ..workflow import WorkflowError
 
@@ -394,7 +394,7 @@ def approvals(request):
         "page": page, "rows": rows, "cases": decidable,
         "next_case": decidable[0] if decidable else
         selectors.pending_approvals(request.user).order_by("deadline", "pk").first(),
-        "just_decided": request.GET.get("decided", "").isdigit(), "now": clock.now(),
+        "just_decided": request.GET.get("decided", "").isdigit(),
         # Supervisors may fail or cancel an escalated case (workflow.may_fail, may_cancel).
         "escalated": selectors.escalated_cases()[:50]
         if Role.SUPERVISOR in roles_of(request.user) else []})

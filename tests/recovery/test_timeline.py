@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from auditlog.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 
 from audit.events import record
@@ -182,6 +183,11 @@ def test_an_event_without_words_reads_as_its_name_and_odd_data_never_breaks_the_
     record("evidence_recorded", target=case, evidence="not a number", step=None, result=None)
     record("case_opened", target=case, reasons="not a list", tier=7)
     record("channel_code_sent", target=case, channel=999999, channel_kind="phone")
+    record("case_approved", target=case, by="supervisors", approvers=5)
+    record("evidence_recorded", target=case, evidence=[1], channel={"a": 1})
+    LogEntry.objects.create(content_type=ContentType.objects.get_for_model(RecoveryCase),
+                            object_pk=str(case.pk), object_id=case.pk, object_repr="Case",
+                            action=LogEntry.Action.UPDATE, changes={"state": ["new"], "tier": 3})
     sign_in_client(client, staff("supervisor"))
     response = client.get(reverse("recovery:case", args=[case.pk]))
     assert response.status_code == 200
