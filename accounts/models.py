@@ -220,7 +220,7 @@ class RecoveryChannel(models.Model):
             local, domain = self.address.split("@", 1)
             return f"{local[:1]}***@{domain}"
         if self.kind == self.Kind.PHONE:
-            return f"***{self.address[-4:]}"
+            return f"***{self.address[-3:]}"
         return ""
 
     def is_usable(self, max_age: timedelta, now=None) -> bool:

@@ -3,20 +3,23 @@ a case's whole story, the approvals waiting for a supervisor."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from auditlog.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.paginator import Page, Paginator
-from django.db.models import CharField, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import CharField, Exists, F, Max, OuterRef, Q, QuerySet
 from django.db.models.functions import Cast
+from django.utils.timesince import timesince, timeuntil
 
 from accounts.models import Identity, RecoveryChannel, User
 from accounts.roles import Role, roles_of
 
 from . import channels as channel_rules
 from . import clock, workflow
+from . import timeline as words
 from .models import (
     Alert,
     Approval,
@@ -206,6 +209,7 @@ def case_story(case: RecoveryCase) -> dict:
         blocked = blocked or (step.required and status != "passed")
     channels = [ChannelStatus(c, channel_rules.unusable_because(c, rules, now))
                 for c in case.identity.channels.all()]
+    approvals = list(case.approvals.select_related("approver"))
     return {
         "case": case,
         "identity": case.identity,
@@ -213,48 +217,161 @@ def case_story(case: RecoveryCase) -> dict:
         "channels": channels,
         "steps": steps,
         "evidence": evidence,
-        "approvals": list(case.approvals.select_related("approver")),
+        "approvals": approvals,
         "notes": list(case.notes.select_related("author")),
         "credentials": list(case.credentials.select_related("issued_by", "channel")),
         "notices": list(Notice.objects.filter(identity=case.identity,
                                               created_at__gte=case.opened_at)
                         .select_related("channel").order_by("created_at")),
-        "timeline": timeline(case),
+        "timeline": timeline(case, steps=[s.step for s in steps], evidence=evidence,
+                             approvals=approvals, channels=[c.channel for c in channels]),
         "now": now,
     }
 
 
-def timeline(case: RecoveryCase) -> QuerySet[LogEntry]:
+def approval_brief(story: dict) -> dict:
+    """What a supervisor reads first on the decision page, from the case's
+    story (no query): when approval was asked, how many required steps
+    passed, and every channel the evidence came through."""
+    used = {e.channel.pk: e.channel for e in story["evidence"] if e.channel is not None}
+    return {
+        "requested_at": next((line.at for line in reversed(story["timeline"])
+                              if line.event == "approval_requested"), None),
+        "required_passed": sum(1 for entry in story["steps"]
+                               if entry.step.required and entry.status == "passed"),
+        "required": sum(1 for entry in story["steps"] if entry.step.required),
+        "channels_used": list(used.values()),
+        "deadline": deadline(story["case"], story["now"]),
+    }
+
+
+def timeline_entries(case: RecoveryCase) -> QuerySet[LogEntry]:
     """Every audit entry about the case (decisions, refusals, model changes)."""
     return LogEntry.objects.filter(
         content_type=ContentType.objects.get_for_model(RecoveryCase), object_pk=str(case.pk),
     ).select_related("actor").order_by("timestamp", "pk")
 
 
+def timeline(case: RecoveryCase, **known) -> list[words.Line]:
+    """The case's audit entries in words, with who and when
+    (``recovery_console.timeline``). ``known``: the steps, evidence,
+    approvals and channels the page already holds, so they are not read
+    again; whatever else the entries name is one query per kind."""
+    entries = list(timeline_entries(case))
+    return words.lines(entries, words.load_facts(case, entries, **known))
+
+
 def pending_approvals(user: User) -> QuerySet[RecoveryCase]:
     """Cases waiting for a supervisor's decision that ``user`` may give:
     not their own recovery, not a case they hold or opened, not decided yet."""
-    approver_roles = [r for r in (Role.SUPERVISOR, Role.SECURITY_ADMIN) if r in roles_of(user)]
-    if not approver_roles:
-        return RecoveryCase.objects.none()
-    decided = Approval.objects.filter(case=OuterRef("pk"), approver=user)
-    worked = Evidence.objects.filter(case=OuterRef("pk"), actor=user)
-    # Holding a case (claimed, or handed over or reassigned to one) and giving
-    # it back is working on it (workflow.may_decide).
-    claimed = LogEntry.objects.filter(
-        workflow.worked_entries(user),
-        content_type=ContentType.objects.get_for_model(RecoveryCase),
-        object_pk=Cast(OuterRef("pk"), CharField()))
-    # Governance cases (service accounts) wait for a security admin; the
-    # owner of the account never decides on its rotation.
-    by_role = Q(policy_snapshot__approver_role__in=approver_roles)
-    if Role.SUPERVISOR in approver_roles:
-        by_role |= ~Q(policy_snapshot__has_key="approver_role")
-    return (RecoveryCase.objects.filter(by_role, state=State.AWAITING_APPROVAL)
+    decided, worked, claimed = _decided_by(user), _evidence_by(user), _claimed_by(user)
+    # The owner of a service account never decides on its rotation.
+    return (_waiting_for_approval_by(user)
             .exclude(Q(agent=user) | Q(opened_by=user) | Q(identity__user=user)
                      | Q(identity__kind=Identity.Kind.SERVICE_ACCOUNT, identity__owner__user=user))
             .exclude(Exists(decided)).exclude(Exists(worked)).exclude(Exists(claimed))
             .select_related("identity", "agent").order_by("opened_at"))
+
+
+def _waiting_for_approval_by(user: User) -> QuerySet[RecoveryCase]:
+    """Cases awaiting the kind of approval ``user`` gives: a supervisor's, or
+    a security admin's for governance cases (service accounts)."""
+    approver_roles = [r for r in (Role.SUPERVISOR, Role.SECURITY_ADMIN) if r in roles_of(user)]
+    if not approver_roles:
+        return RecoveryCase.objects.none()
+    by_role = Q(policy_snapshot__approver_role__in=approver_roles)
+    if Role.SUPERVISOR in approver_roles:
+        by_role |= ~Q(policy_snapshot__has_key="approver_role")
+    return RecoveryCase.objects.filter(by_role, state=State.AWAITING_APPROVAL)
+
+
+# A case whose deadline is nearer than this is "due soon" on the approvals list.
+DUE_SOON = timedelta(hours=12)
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A case's deadline as a page says it: the moment, "overdue" or "soon"
+    (or ""), and the time left or past it ("4 hours, 10 minutes")."""
+
+    at: datetime
+    due: str
+    span: str
+
+
+@dataclass
+class Waiting:
+    """A case awaiting approval as one approver's list shows it."""
+
+    case: RecoveryCase
+    requested_at: datetime  # when its agent asked for approval
+    why_not: str  # what the decision would refuse this viewer ("" when they may decide)
+    deadline: Deadline
+
+    @property
+    def decidable(self) -> bool:
+        return not self.why_not
+
+
+def awaiting_approval(user: User) -> QuerySet[RecoveryCase]:
+    """Every case waiting for the kind of approval ``user`` gives, the
+    nearest deadline first: also those they may not decide, so their list
+    can say why (``waiting``). Annotated with what ``workflow.may_decide``
+    asks about the viewer, read here for all the cases at once."""
+    return (_waiting_for_approval_by(user)
+            .annotate(viewer_decided=Exists(_decided_by(user)),
+                      viewer_recorded=Exists(_evidence_by(user)),
+                      viewer_claimed=Exists(_claimed_by(user)))
+            .select_related("identity__owner", "agent").order_by("deadline", "pk"))
+
+
+def waiting(user: User, cases: Iterable[RecoveryCase]) -> list[Waiting]:
+    """``cases`` (from ``awaiting_approval``) as ``user``'s list shows them:
+    since when each waits, how near its deadline is, and, for a case they may
+    not decide, the refusal the decision would give them: the same rule
+    (``workflow.may_decide``), asked without another query per case."""
+    cases = list(cases)
+    now = clock.now()
+    requested = dict(
+        LogEntry.objects.filter(content_type=ContentType.objects.get_for_model(RecoveryCase),
+                                object_pk__in=[str(c.pk) for c in cases],
+                                additional_data__event="approval_requested")
+        .order_by().values("object_pk").annotate(at=Max("timestamp"))
+        .values_list("object_pk", "at")) if cases else {}
+    rows = []
+    for case in cases:
+        workflow.known_involvement(case, user, decided=case.viewer_decided,
+                                   worked=case.viewer_recorded or case.viewer_claimed)
+        refusal = workflow.may_decide(case, user)
+        rows.append(Waiting(case, requested.get(str(case.pk), case.updated_at),
+                            refusal.message if refusal else "", deadline(case, now)))
+    return rows
+
+
+def deadline(case: RecoveryCase, now: datetime) -> Deadline:
+    """How near its deadline ``case`` is, in words."""
+    left = case.deadline - now
+    if left <= timedelta(0):
+        return Deadline(case.deadline, "overdue", timesince(case.deadline, now))
+    return Deadline(case.deadline, "soon" if left <= DUE_SOON else "",
+                    timeuntil(case.deadline, now))
+
+
+def _decided_by(user: User) -> QuerySet[Approval]:
+    return Approval.objects.filter(case=OuterRef("pk"), approver=user)
+
+
+def _evidence_by(user: User) -> QuerySet[Evidence]:
+    return Evidence.objects.filter(case=OuterRef("pk"), actor=user)
+
+
+def _claimed_by(user: User) -> QuerySet[LogEntry]:
+    # Holding a case (claimed, or handed over or reassigned to one) and giving
+    # it back is working on it (workflow.may_decide).
+    return LogEntry.objects.filter(
+        workflow.worked_entries(user),
+        content_type=ContentType.objects.get_for_model(RecoveryCase),
+        object_pk=Cast(OuterRef("pk"), CharField()))
 
 
 # What a page may offer, and the rule the decision behind it enforces.

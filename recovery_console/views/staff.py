@@ -404,11 +404,18 @@ def record_rotation(request, pk: int):
 @require_GET
 @staff_required(Role.SUPERVISOR, Role.SECURITY_ADMIN)
 def approvals(request):
-    waiting = Paginator(selectors.pending_approvals(request.user),
-                        settings.RECOVERY_QUEUE_PAGE_SIZE)
-    page = waiting.get_page(request.GET.get("page"))
+    """The cases waiting for this approver's kind of decision: how long each
+    has waited, its deadline, and why they may not decide one; after a
+    decision (``?decided=``), the next case they may decide has the focus."""
+    page = Paginator(selectors.awaiting_approval(request.user),
+                     settings.RECOVERY_QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = selectors.waiting(request.user, page.object_list)
+    decidable = [row.case for row in rows if row.decidable]
     return render(request, "recovery/approvals.html", {
-        "page": page, "cases": page,
+        "page": page, "rows": rows, "cases": decidable,
+        "next_case": decidable[0] if decidable else
+        selectors.pending_approvals(request.user).order_by("deadline", "pk").first(),
+        "just_decided": request.GET.get("decided", "").isdigit(),
         # Supervisors may fail or cancel an escalated case (workflow.may_fail, may_cancel).
         "escalated": selectors.escalated_cases()[:50]
         if Role.SUPERVISOR in roles_of(request.user) else []})
@@ -418,6 +425,8 @@ def approvals(request):
 @staff_required(Role.SUPERVISOR, Role.SECURITY_ADMIN)
 @step_up_required
 def decide(request, pk: int):
+    """The whole trail of a case awaiting approval, and the decision on it;
+    once decided, back to the approvals list, with the next case ready."""
     case = _case_for(request, pk)
     form = forms.DecisionForm(request.POST or None)
     status = 200
@@ -432,10 +441,12 @@ def decide(request, pk: int):
             status = refusal.status
         else:
             messages.success(request, f"Your decision on case {case.pk} is recorded.")
-            return redirect("recovery:approvals")
+            return redirect(f"{reverse('recovery:approvals')}?decided={case.pk}")
     elif form.errors:
         status = 400
+    refusal = workflow.may_decide(case, request.user)
+    story = selectors.case_story(case)
     return render(request, "recovery/decide.html", {
-        **selectors.case_story(case), "form": form,
-        "can_decide": "decide" in selectors.actions_for(case, request.user),
+        **story, "brief": selectors.approval_brief(story), "form": form,
+        "can_decide": refusal is None, "why_not": refusal.message if refusal else "",
     }, status=status)

@@ -213,7 +213,7 @@ def may_decide(case: RecoveryCase, user: User) -> WorkflowError | None:
     if user.pk in (case.agent_id, case.opened_by_id) or _has_worked(case, user):
         raise WorkflowError("You worked on this case, so another supervisor must decide.",
                             reason="worked_case", status=WorkflowError.FORBIDDEN)
-    if case.approvals.filter(approver=user).exists():
+    if _has_decided(case, user):
         raise WorkflowError("You already decided on this case.", reason="already_decided")
 
 
@@ -314,10 +314,32 @@ def worked_entries(user: User) -> Q:
 def _has_worked(case: RecoveryCase, user: User) -> bool:
     from auditlog.models import LogEntry
 
+    known = case.__dict__.get(_WORKED, {})
+    if user.pk in known:
+        return known[user.pk]
     return case.evidence.filter(actor=user).exists() or LogEntry.objects.filter(
         worked_entries(user), object_pk=str(case.pk),
         content_type__app_label="recovery", content_type__model="recoverycase",
     ).exists()
+
+
+def _has_decided(case: RecoveryCase, user: User) -> bool:
+    known = case.__dict__.get(_DECIDED, {})
+    if user.pk in known:
+        return known[user.pk]
+    return case.approvals.filter(approver=user).exists()
+
+
+_WORKED, _DECIDED = "_worked_by", "_decided_by"
+
+
+def known_involvement(case: RecoveryCase, user: User, *, worked: bool, decided: bool) -> None:
+    """Tell ``may_decide`` what a list page read for many cases in one query
+    (whether ``user`` worked on or decided ``case``), so asking the rule of
+    each listed case reads nothing more. Only on the page's copy: a
+    decision locks and reads a fresh case, and asks the database."""
+    case.__dict__.setdefault(_WORKED, {})[user.pk] = worked
+    case.__dict__.setdefault(_DECIDED, {})[user.pk] = decided
 
 
 def _check_channel(case: RecoveryCase, channel: RecoveryChannel, now: datetime,
