@@ -8,6 +8,13 @@ class DirectoryConfig(AppConfig):
 
     def ready(self) -> None:
         from auditlog.registry import auditlog
+        from django.db.models.signals import post_migrate
+
+        from ..apps import grant_role_permissions
+
+        # This app's permissions exist only once its own migrate signal ran.
+        post_migrate.connect(grant_role_permissions, sender=self,
+                             dispatch_uid="directory-role-permissions")
 
         from .models import DirectorySource, MappingRule, SyncRun
 

@@ -119,6 +119,21 @@ class Problem:
         return f"Record {self.line}: {self.message}" if self.line else self.message
 
 
+def required_attributes(mapping: Mapping) -> list[str]:
+    """The attributes the mapping reads. A file without one of them would
+    read as "empty" for everyone (every channel removed, every manager
+    unset), so a CSV must have a column for each, even an empty one."""
+    names = [mapping.identifier, mapping.display_name, mapping.external_id,
+             mapping.department, mapping.manager, mapping.sponsor, mapping.owner,
+             mapping.email, mapping.phone, mapping.callback_phone, mapping.enabled]
+    if any(rule.match_on == "group" for rule in mapping.rules):
+        names.append(mapping.groups)
+    if any(rule.match_on == "ou" for rule in mapping.rules):
+        names.append(mapping.dn)
+    names += [rule.attribute for rule in mapping.rules if rule.match_on == "attribute"]
+    return list(dict.fromkeys(name for name in names if name))
+
+
 # --- reading records -----------------------------------------------------------
 
 def _values(record: MappingType, attribute: str, separator: str) -> list[str]:
@@ -257,15 +272,17 @@ def _check(desired: Desired, mapping: Mapping) -> str | None:
     return None
 
 
-def desired_states(records: Iterable[MappingType], mapping: Mapping,
-                   first_line: int = 1) -> tuple[list[Desired], list[Problem]]:
+def desired_states(records: Iterable[MappingType], mapping: Mapping, first_line: int = 1,
+                   lines: list[int] | None = None) -> tuple[list[Desired], list[Problem]]:
     """Every record read through ``mapping``: the identities wanted, and the
     problems (a record that cannot be used, an identifier or source id given
-    twice). Any problem stops the whole run: nothing is applied."""
+    twice). Any problem stops the whole run: nothing is applied. Records are
+    numbered from ``first_line``, or by ``lines`` (a file's line numbers)."""
     wanted, problems = [], []
     seen_ids: dict[str, int] = {}
     seen_keys: dict[str, int] = {}
-    for line, record in enumerate(records, start=first_line):
+    for index, record in enumerate(records):
+        line = lines[index] if lines else first_line + index
         result = desired_state(record, mapping, line)
         if isinstance(result, Problem):
             problems.append(result)

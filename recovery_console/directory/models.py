@@ -175,7 +175,7 @@ class SyncRun(models.Model):
     whether it waited for a security admin, what it applied or why it failed."""
 
     class Status(models.TextChoices):
-        PREVIEWED = "previewed", "Previewed (nothing applied)"
+        PREVIEWED = "previewed", "Previewed, not applied"
         RUNNING = "running", "Running"
         WAITING = "waiting_for_confirmation", "Waiting for a security admin"
         SUCCEEDED = "succeeded", "Succeeded"

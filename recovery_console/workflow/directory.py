@@ -50,9 +50,9 @@ CHANNEL_EVENTS = {"add": "directory_channel_added", "change": "directory_channel
 
 
 def _plan(source: DirectorySource, records: list[MappingType], *, complete: bool,
-          first_line: int = 1) -> Plan:
+          lines: list[int] | None = None) -> Plan:
     mapping = source.mapping()
-    desired, problems = desired_states(records, mapping, first_line=first_line)
+    desired, problems = desired_states(records, mapping, lines=lines)
     result = plan(desired, console.snapshot(source, desired), mapping, complete=complete)
     result.problems[:0] = problems
     return result
@@ -87,20 +87,22 @@ def _counts(run: SyncRun, result: Plan) -> None:
 
 @_decision("directory_preview", actor="actor")
 def preview_directory(source: DirectorySource, records: list[MappingType], actor: User, *,
-                      complete: bool = True, file_name: str = "", first_line: int = 1,
+                      complete: bool = True, file_name: str = "",
+                      lines: list[int] | None = None,
                       request: HttpRequest | None = None) -> SyncRun:
     """A security admin hands over a source's records (an uploaded CSV): the
     plan is kept as a run in ``previewed`` with the records, to be applied
     or discarded; no identity changes. Records that cannot be used are
-    refused all together, and nothing is kept."""
+    refused all together, and nothing is kept. ``lines``: each record's line
+    in the file, for the messages."""
     _require_role(actor, Role.SECURITY_ADMIN)
     source = _lock_source(source)
     records = list(records)
-    result = _plan(source, records, complete=complete, first_line=first_line)
+    result = _plan(source, records, complete=complete, lines=lines)
     _refuse_problems(result, source)
     run = SyncRun(source=source, status=Status.PREVIEWED, complete=complete,
                   file_name=file_name[:200], started_at=clock.now(), started_by=actor,
-                  records={"first_line": first_line, "items": records})
+                  records={"items": records, "lines": lines})
     _counts(run, result)
     run.save()
     record("directory_previewed", target=run, actor=actor, request=request, source=source.pk,
@@ -179,7 +181,7 @@ def sync_directory(source: DirectorySource, records: Iterable[MappingType], *,
             _refuse_problems(result, run)
             _counts(run, result)
             if _too_large(locked, result):
-                run.status, run.records = Status.WAITING, {"first_line": 1, "items": records}
+                run.status, run.records = Status.WAITING, {"items": records, "lines": None}
                 run.save()
                 record("directory_run_waiting", target=run, actor=actor, request=request,
                        source=source.pk, touched=result.touched)
@@ -218,9 +220,9 @@ def _replan(run: SyncRun, status: str, doing: str) -> tuple[SyncRun, Plan]:
                             f"{run.get_status_display().lower()}.", reason="run_state",
                             target=run, state=run.status)
     run.source = _lock_source(run.source)
-    records = run.records or {"items": [], "first_line": 1}
+    records = run.records or {"items": [], "lines": None}
     result = _plan(run.source, records["items"], complete=run.complete,
-                   first_line=records.get("first_line", 1))
+                   lines=records.get("lines"))
     if result.problems or result.fingerprint != run.fingerprint:
         raise WorkflowError("The console or the source's mapping changed since this preview: "
                             "nothing was applied. Discard it and upload the file again.",
