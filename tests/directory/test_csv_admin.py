@@ -180,3 +180,46 @@ def test_directory_managed_fields_are_read_only_in_the_identity_admin(admin_clie
     page = admin_client.get(reverse("admin:accounts_recoverychannel_change",
                                     args=[channel.pk])).content.decode()
     assert 'name="address"' not in page
+
+
+def test_a_person_missing_from_the_file_is_deprovisioned_when_the_preview_is_applied(
+        admin_client, source, agent):
+    from recovery_console.models import RecoveryCase
+    from tests.factories import recovery_case
+
+    case = recovery_case("low", agent=agent)
+    leaver = case.identity
+    Identity.objects.filter(pk=leaver.pk).update(directory_source=source,
+                                                 external_id=leaver.directory_id)
+    response = upload(admin_client, source, csv_file(*PEOPLE))
+    page = admin_client.get(response["Location"]).content.decode()
+    assert "no longer in the source (out of scope): access and channels revoked" in page
+    leaver.refresh_from_db()
+    assert leaver.is_active  # a preview changes nothing
+    run = SyncRun.objects.get()
+    admin_client.post(reverse("admin:directory_syncrun_apply", args=[run.pk]))
+    leaver.refresh_from_db()
+    case.refresh_from_db()
+    assert not leaver.is_active and case.state == RecoveryCase.State.CANCELLED
+    assert not leaver.channels.filter(revoked_at__isnull=True).exists()
+    entry = events("directory_identity_deactivated").get()
+    assert entry.additional_data["run"] == run.pk and entry.actor is not None
+
+
+def test_security_admins_configure_a_source_and_its_rules_in_the_admin(admin_client):
+    from auditlog.models import LogEntry
+
+    from recovery_console.directory.models import DirectorySource
+
+    url = reverse("admin:directory_directorysource_add")
+    form = admin_forms.form_data(admin_client.get(url))
+    form.update({"name": "Partners CSV", "kind": "csv", "rules-TOTAL_FORMS": "1",
+                 "rules-0-position": "0", "rules-0-field": "kind", "rules-0-match_on": "group",
+                 "rules-0-value": "Partners", "rules-0-result": "astronaut"})
+    response = admin_client.post(url, form)
+    assert response.status_code == 200 and "the result is one of" in response.content.decode()
+    form["rules-0-result"] = "partner"
+    assert admin_client.post(url, form).status_code == 302
+    source = DirectorySource.objects.get(name="Partners CSV")
+    assert source.mapping().rules[0].result == "partner"
+    assert LogEntry.objects.get_for_object(source).filter(actor__isnull=False).exists()
