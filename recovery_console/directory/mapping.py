@@ -20,7 +20,11 @@ from dataclasses import asdict, dataclass, field
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from accounts.identifiers import canonical, validate_identifier
+from accounts.identifiers import (
+    canonical,
+    validate_identifier,
+    validate_one_line_identifier,
+)
 from accounts.validators import validate_no_control_characters
 
 # A record carrying this key set to True was deleted at the source (SCIM
@@ -259,9 +263,10 @@ def _check(desired: Desired, mapping: Mapping) -> str | None:
         value = getattr(desired, name)
         if len(value) > limit:
             return f"the {name.replace('_', ' ')} is longer than {limit} characters."
+        check = {"directory_id": validate_identifier, "email": validate_one_line_identifier,
+                 "phone": validate_one_line_identifier}.get(name, validate_no_control_characters)
         try:
-            (validate_identifier if name == "directory_id" else
-             validate_no_control_characters)(value)
+            check(value)
         except ValidationError as invalid:
             return f"the {name.replace('_', ' ')}: {invalid.messages[0]}"
     if desired.email:

@@ -173,3 +173,8 @@ def test_the_fingerprint_changes_with_any_change_and_the_preview_masks_addresses
     two = run([person("e1", email="ada2@example.org")])
     assert one.fingerprint != two.fingerprint
     assert one.as_json(masked=True)["changes"][0]["channels"][0]["address"] == "a***@example.org"
+
+
+def test_a_channel_address_with_an_invisible_character_is_a_problem():
+    _, problems = desired_states([person("a", mobile="+44 7700\u200b900001")], MAPPING)
+    assert problems and "invisible" in str(problems[0])
