@@ -223,3 +223,23 @@ def test_security_admins_configure_a_source_and_its_rules_in_the_admin(admin_cli
     source = DirectorySource.objects.get(name="Partners CSV")
     assert source.mapping().rules[0].result == "partner"
     assert LogEntry.objects.get_for_object(source).filter(actor__isnull=False).exists()
+
+
+def test_a_run_page_costs_the_same_queries_however_many_changes(
+        admin_client, source):
+    def run_page_queries(people: int) -> int:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        workflow.sync_directory(source, [row("m1")])
+        lines = ["m1,Mo,,,,,,,m1@example.org,,,active"] + [
+            f"p{i},Person {i},,,,m1,,,p{i}@example.org,,,active" for i in range(people)]
+        upload(admin_client, source, csv_file(*lines))
+        run = SyncRun.objects.filter(status=Status.PREVIEWED).latest("pk")
+        with CaptureQueriesContext(connection) as queries:
+            page = admin_client.get(reverse("admin:directory_syncrun_change", args=[run.pk]))
+        assert page.status_code == 200 and f"{people} to create" in page.content.decode()
+        workflow.discard_directory_run(run, staff("security_admin"))
+        return len(queries)
+
+    assert run_page_queries(3) == run_page_queries(30)
