@@ -263,3 +263,33 @@ def test_a_disabled_source_runs_nothing():
     run = workflow.sync_directory(source, [row("e1")])
     assert run.status == Status.FAILED and "disabled" in run.failure_reason
     assert not Identity.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("attempt", range(3))
+def test_two_confirmations_at_once_apply_the_run_once(on_postgres, attempt):
+    from tests.services import race
+
+    source = hr_source()
+    records = populate(source, 20)
+    run = workflow.sync_directory(source, records[:14])
+    assert run.status == Status.WAITING
+    first, second = staff("security_admin"), staff("security_admin")
+    done, refused = race(lambda: workflow.confirm_directory_run(run, first),
+                         lambda: workflow.confirm_directory_run(run, second))
+    assert len(done) == 1 and [r.reason for r in refused] == ["run_state"]
+    assert events("directory_identity_deactivated").count() == 6
+    assert Notice.objects.filter(event="identity_deprovisioned").count() == 6
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("attempt", range(3))
+def test_two_passes_of_one_source_at_once_run_one_after_the_other(on_postgres, attempt):
+    from tests.services import race
+
+    source = hr_source()
+    done, refused = race(lambda: workflow.sync_directory(source, [row("e1"), row("e2")]),
+                         lambda: workflow.sync_directory(source, [row("e1"), row("e3")]))
+    assert refused == [] and sorted(r.status for r in done) == [Status.SUCCEEDED] * 2
+    assert Identity.objects.filter(directory_id="e1").count() == 1
+    assert Identity.objects.filter(is_active=True).count() == 2  # the later pass won
