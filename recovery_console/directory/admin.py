@@ -19,6 +19,7 @@ from accounts.models import Identity
 
 from .. import workflow
 from ..refusal import WorkflowError
+from ..workflow.directory import too_large
 from .csvfile import CsvRefused, read_csv
 from .mapping import required_attributes
 from .models import DirectorySource, MappingRule, SyncRun
@@ -138,8 +139,10 @@ class SyncRunAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         run = get_object_or_404(SyncRun, pk=object_id)
+        will_wait = run.status == SyncRun.Status.PREVIEWED and too_large(
+            run.source, run.preview.get("touched", 0), run.preview.get("adopted", 0))
         extra = {"run": run, "preview": _described(run.preview, PREVIEW_LIMIT),
-                 **(extra_context or {})}
+                 "will_wait": will_wait, **(extra_context or {})}
         return super().change_view(request, object_id, form_url, extra)
 
     def get_urls(self):

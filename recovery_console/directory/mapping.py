@@ -416,6 +416,8 @@ class Plan:
         return {"changes": changes,
                 "counts": {action: self.count(action)
                            for action in ("create", "change", "deactivate", "unchanged")},
+                "touched": self.touched,
+                "adopted": sum(1 for change in self.changes if change.adopt),
                 "problems": [str(p) for p in self.problems],
                 "warnings": [str(w) for w in self.warnings]}
 

@@ -231,13 +231,16 @@ def _replan(run: SyncRun, status: str, doing: str) -> tuple[SyncRun, Plan]:
 
 
 def _too_large(source: DirectorySource, result: Plan) -> bool:
-    """Would the plan change or deactivate more than the allowed share of the
-    source's identities (those it manages, and those it takes over)?"""
-    touched = result.touched
+    return too_large(source, result.touched, sum(1 for c in result.changes if c.adopt))
+
+
+def too_large(source: DirectorySource, touched: int, adopted: int) -> bool:
+    """Would changing or deactivating ``touched`` identities exceed the
+    allowed share of the source's (those it manages, and the ``adopted`` it
+    takes over)? Then the run waits for a security admin."""
     if touched < settings.DIRECTORY_MASS_CHANGE_MINIMUM:
         return False
-    base = Identity.objects.filter(directory_source=source, is_active=True).count() + \
-        sum(1 for change in result.changes if change.adopt)
+    base = Identity.objects.filter(directory_source=source, is_active=True).count() + adopted
     return touched > settings.DIRECTORY_MASS_CHANGE_SHARE * base
 
 

@@ -95,6 +95,8 @@ def test_a_large_change_from_a_csv_waits_and_is_confirmed_on_its_page(admin_clie
     upload(admin_client, source, csv_file(*[f"e{i},Person e{i},,,,,,,e{i}@example.org,,,active"
                                             for i in range(14)]))
     run = SyncRun.objects.get(status=Status.PREVIEWED)
+    page = admin_client.get(reverse("admin:directory_syncrun_change", args=[run.pk]))
+    assert "applying it stops and waits" in page.content.decode()
     admin_client.post(reverse("admin:directory_syncrun_apply", args=[run.pk]))
     run.refresh_from_db()
     assert run.status == Status.WAITING and Identity.objects.filter(is_active=True).count() == 20
