@@ -17,7 +17,8 @@ and the run. Leaving the directory revokes (``_deprovision``): the identity
 is deactivated, what rested on it voided through ``void_basis`` and its open
 cases cancelled with that reason, its channels and (per
 ``DIRECTORY_DEPROVISION_REVOKES_PASSKEYS``) passkeys revoked, its sessions
-ended, and security monitoring told. Coming back restores none of it.
+ended, its sign-in account disabled, and security monitoring told. Coming
+back at the source reactivates the identity and restores none of the rest.
 """
 
 from __future__ import annotations
@@ -400,16 +401,22 @@ class _Applier:
             channel.revoked_at, channel.changed_at = self.now, self.now
             channel.save()
             channels.append(channel.pk)
-        passkeys, ended = [], "none"
+        passkeys, ended, signs_in = [], "none", False
         if identity.user_id is not None:
+            user = identity.user
+            signs_in = user.is_active
+            if signs_in:  # a leaver signs in nowhere, with any factor
+                user.is_active = False
+                user.save(update_fields=["is_active"])
             if settings.DIRECTORY_DEPROVISION_REVOKES_PASSKEYS:
                 live = PasskeyCredential.objects.filter(user_id=identity.user_id,
                                                         revoked_at__isnull=True)
                 passkeys = list(live.values_list("pk", flat=True))
                 live.update(revoked_at=self.now, confirmed=False)
-            ended = _end_sessions(identity.user)
+            ended = _end_sessions(user)
         self.audit("directory_identity_deactivated", identity, reason=reason, cases=cases,
-                   channels=channels, passkeys=passkeys, sessions_ended=ended)
+                   channels=channels, passkeys=passkeys, sessions_ended=ended,
+                   account_disabled=signs_in)
         words = {"disabled": "was disabled", "deleted": "was deleted",
                  "out_of_scope": "is no longer in scope"}[reason]
         notices.owe_to_monitoring(
@@ -418,7 +425,8 @@ class _Applier:
             subject="Identity deprovisioned by the directory",
             body=(f"{identity} {words} at {self.source.name} (run {self.run.pk}): deactivated; "
                   f"{len(cases)} open case(s) cancelled, {len(channels)} channel(s) and "
-                  f"{len(passkeys)} passkey(s) revoked, sessions ended."))
+                  f"{len(passkeys)} passkey(s) revoked, sign-in account disabled, sessions "
+                  "ended."))
 
 
 def _plain(values: dict) -> dict:

@@ -134,6 +134,7 @@ def test_leaving_the_directory_revokes_everything_and_cancels_open_cases(agent):
     assert not identity.channels.filter(revoked_at__isnull=True).exists()
     assert passkey.revoked_at is not None
     assert identity.user.sessions_valid_after is not None
+    assert not identity.user.is_active  # no sign-in with any factor
     entry = events("directory_identity_deactivated").get(object_pk=str(identity.pk))
     assert entry.additional_data["reason"] == "out_of_scope"
     assert entry.additional_data["cases"] == [case.pk]
@@ -166,6 +167,7 @@ def test_re_enabling_restores_nothing_revoked():
     old_email.refresh_from_db()
     assert identity.is_active
     assert old_email.revoked_at is not None  # the old channel stays revoked
+    assert not identity.user.is_active  # an administrator enables the account
     fresh = identity.channels.get(revoked_at__isnull=True)
     assert fresh.pk != old_email.pk and fresh.changed_at > timezone.now() - timedelta(minutes=1)
 
