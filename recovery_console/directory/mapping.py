@@ -584,9 +584,7 @@ def _compare_channels(change: Change, item: Desired, existing: Existing | None,
 
 def _decide_action(change: Change, item: Desired, existing: Existing | None) -> None:
     if existing is None:
-        change.action = "create"
-        if not item.active:
-            change.fields["is_active"] = [None, False]
+        change.action = "create"  # (a record disabled at the source is never created)
     elif existing.is_active and not item.active:
         change.action, change.reason = "deactivate", "deleted" if item.deleted else "disabled"
     elif not existing.is_active and item.active:

@@ -178,3 +178,7 @@ def test_the_fingerprint_changes_with_any_change_and_the_preview_masks_addresses
 def test_a_channel_address_with_an_invisible_character_is_a_problem():
     _, problems = desired_states([person("a", mobile="+44 7700\u200b900001")], MAPPING)
     assert problems and "invisible" in str(problems[0])
+
+
+def test_a_record_disabled_at_the_source_and_unknown_here_is_not_created():
+    assert run([person("a", status="disabled"), {"id": "b", DELETED: True}]).changes == []
