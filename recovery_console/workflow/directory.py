@@ -293,8 +293,9 @@ class _Applier:
             self._deferred_relations(change)
         for change in result.changes:
             if change.action in ("create", "change"):
-                for channel in change.channels:
-                    self._channel(self._identity(change), channel)
+                for channel in change.channels:  # a new identity is under no watch yet
+                    self._channel(self._identity(change), channel,
+                                  watched=change.action == "change")
         for change in result.changes:
             if change.action == "deactivate":
                 self._deprovision(self._identity(change), change.reason)
@@ -361,7 +362,7 @@ class _Applier:
             setattr(identity, relation, self._target(ref) or None)
         identity.save(update_fields=list(pending))
 
-    def _channel(self, identity: Identity, change: dict) -> None:
+    def _channel(self, identity: Identity, change: dict, *, watched: bool) -> None:
         action, kind = change["action"], change["kind"]
         if action == "add":
             channel = RecoveryChannel.objects.create(
@@ -381,7 +382,7 @@ class _Applier:
                 channel.revoked_at, channel.changed_at = self.now, self.now
             channel.save()  # a changed or revoked channel voids what rested on it (basis)
         self.audit(CHANNEL_EVENTS[action], channel, identity=identity.pk, kind=kind)
-        if action in ("add", "change"):
+        if watched and action in ("add", "change"):
             alerts.watch(identity, Alert.Kind.CHANNEL_CHANGE,
                          f"{channel.get_kind_display()} channel {channel.masked_address} "
                          f"{'added' if action == 'add' else 'changed'} by the directory "

@@ -295,3 +295,22 @@ def test_two_passes_of_one_source_at_once_run_one_after_the_other(on_postgres, a
     assert refused == [] and sorted(r.status for r in done) == [Status.SUCCEEDED] * 2
     assert Identity.objects.filter(directory_id="e1").count() == 1
     assert Identity.objects.filter(is_active=True).count() == 2  # the later pass won
+
+
+def test_a_channel_the_directory_changes_in_a_watch_period_raises_an_alert(agent, settings):
+    from recovery_console.models import Alert
+    from tests.recovery.support import approved
+    from tests.recovery.test_watch import recover
+
+    settings.WEBAUTHN_ORIGINS = ["http://localhost:8000"]
+    case = approved(recovery_case("low", agent=agent), agent)
+    recover(case, agent)
+    identity = case.identity
+    source = hr_source()
+    Identity.objects.filter(pk=identity.pk).update(directory_source=source,
+                                                   external_id=identity.directory_id)
+    RecoveryChannel.objects.filter(identity=identity, kind="email").update(from_directory=True)
+    workflow.sync_directory(source, [row(identity.directory_id, identity.display_name,
+                                         email="taken.over@example.net")], complete=False)
+    alert = Alert.objects.get(identity=identity, kind=Alert.Kind.CHANNEL_CHANGE)
+    assert "by the directory (HR export)" in alert.detail
