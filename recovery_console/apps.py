@@ -12,6 +12,9 @@ ROLE_ADMIN_PERMISSIONS = {
         "accounts.recoverychannel": ("view", "change"),
         "accounts.identity": ("view", "change"),
         "accounts.passkeycredential": ("view",),
+        "directory.directorysource": ("view", "add", "change"),
+        "directory.mappingrule": ("view", "add", "change", "delete"),
+        "directory.syncrun": ("view",),
     },
 }
 

@@ -364,6 +364,8 @@ def _check_channel(case: RecoveryCase, channel: RecoveryChannel, now: datetime,
 # a credential"). The words complete "... no longer works: <words>".
 BASIS_CAUSES = {
     "identity_inactive": "the account was deactivated",
+    "identity_deprovisioned": "the account was disabled or removed in the organisation's "
+                              "directory",
     "channel_revoked": "the channel it was sent to was revoked",
     "channel_changed": "the channel it was sent to was changed",
     "channel_stale": "the channel it was sent to is no longer confirmed",
@@ -375,7 +377,10 @@ BASIS_CAUSES = {
 # identity resting on it (``void_basis``). A case's own closing voids only
 # its own secrets, never another case's.
 OUTSIDE_THE_CASE = frozenset(
-    {"identity_inactive", "channel_revoked", "channel_changed", "channel_stale", "repudiated"})
+    {"identity_inactive", "identity_deprovisioned", "channel_revoked", "channel_changed",
+     "channel_stale", "repudiated"})
+# Of those, the facts every recovery of the identity rests on, whatever it was sent to.
+WHOLE_IDENTITY = frozenset({"identity_inactive", "identity_deprovisioned"})
 
 
 def _basis_refusal(case: RecoveryCase, credential: RecoveryCredential,
