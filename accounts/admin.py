@@ -9,11 +9,27 @@ admin.site.register(User, UserAdmin)
 @admin.register(Identity)
 class IdentityAdmin(admin.ModelAdmin):
     list_display = (
-        "display_name", "directory_id", "kind", "privileged", "data_sensitivity", "is_active"
+        "display_name", "directory_id", "kind", "privileged", "data_sensitivity", "is_active",
+        "managed_by",
     )
-    list_filter = ("kind", "privileged", "data_sensitivity", "traveller", "is_active")
+    list_filter = ("kind", "privileged", "data_sensitivity", "traveller", "is_active",
+                   "directory_source")
+    list_select_related = ("directory_source",)
     search_fields = ("display_name", "directory_id", "user__email")
     raw_id_fields = ("user", "manager", "sponsor", "owner")
+    readonly_fields = ("managed_by", "external_id")
+
+    @admin.display(description="managed by")
+    def managed_by(self, identity: Identity) -> str:
+        source = identity.directory_source
+        return f"{source} ({source.get_kind_display()})" if source else "Typed in the console"
+
+    def get_readonly_fields(self, request, obj=None):
+        """What the identity's directory source maps is edited at the source."""
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.directory_source_id is not None:
+            fields += [f for f in obj.directory_source.managed_fields() if f not in fields]
+        return fields
 
 
 @admin.register(RecoveryChannel)
@@ -24,6 +40,14 @@ class RecoveryChannelAdmin(admin.ModelAdmin):
                    ("stale_since", admin.EmptyFieldListFilter))
     search_fields = ("identity__display_name", "identity__directory_id")
     raw_id_fields = ("identity", "totp_device")
+    readonly_fields = ("from_directory",)
+
+    def get_readonly_fields(self, request, obj=None):
+        """A channel from the directory is changed at the source (revoking it
+        here is still possible)."""
+        if obj is not None and obj.from_directory:
+            return ("identity", "kind", "address", "totp_device", "from_directory")
+        return super().get_readonly_fields(request, obj)
 
     def save_model(self, request, obj, form, change):
         from django.utils import timezone

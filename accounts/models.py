@@ -120,12 +120,25 @@ class Identity(models.Model):
     )
     is_active = models.BooleanField("active", default=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # The directory source that manages this identity (recovery_console.directory):
+    # the fields it maps are edited at the source, never here. Null: typed in
+    # the console.
+    directory_source = models.ForeignKey(
+        "directory.DirectorySource", null=True, blank=True, on_delete=models.PROTECT,
+        related_name="identities", editable=False, verbose_name="managed by")
+    external_id = models.CharField("id at the source", max_length=255, blank=True,
+                                   editable=False)
 
     class Meta:
         verbose_name_plural = "identities"
         ordering = ["display_name"]
         indexes = [models.Index(fields=["kind", "is_active"])]
         constraints = [
+            models.UniqueConstraint(
+                fields=["directory_source", "external_id"],
+                condition=models.Q(directory_source__isnull=False),
+                name="one_identity_per_source_id",
+            ),
             models.CheckConstraint(
                 condition=~models.Q(kind="service_account") | models.Q(owner__isnull=False),
                 name="service_account_has_owner",
@@ -211,6 +224,8 @@ class RecoveryChannel(models.Model):
     changed_at = models.DateTimeField(default=timezone.now)
     stale_since = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Taken from the identity's directory source, which changes or revokes it.
+    from_directory = models.BooleanField(default=False, editable=False)
 
     class Meta:
         ordering = ["kind", "address"]
@@ -239,7 +254,7 @@ class RecoveryChannel(models.Model):
             local, domain = self.address.split("@", 1)
             return f"{local[:1]}***@{domain}"
         if self.kind == self.Kind.PHONE:
-            return f"***{self.address[-4:]}"
+            return f"***{self.address[-3:]}"
         return ""
 
     def is_usable(self, max_age: timedelta, now=None) -> bool:

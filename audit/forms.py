@@ -1,5 +1,8 @@
+from datetime import date
+
 from django import forms
 
+from . import dashboard
 from .models import Finding, SamplingReport
 
 
@@ -41,3 +44,58 @@ class FindingForm(forms.Form):
     note = forms.CharField(required=False, max_length=2000,
                            widget=forms.Textarea(attrs={"rows": 3}),
                            help_text="Required for an issue.")
+
+
+class DashboardRangeForm(forms.Form):
+    """The dashboard's range of UTC days, read from the query string. Either
+    end left out takes its default: the last twelve months up to today."""
+
+    start = forms.DateField(label="From", required=False, widget=forms.DateInput(
+        format="%Y-%m-%d", attrs={"type": "date", "aria-describedby": "range-help"}))
+    end = forms.DateField(label="To (inclusive)", required=False, widget=forms.DateInput(
+        format="%Y-%m-%d", attrs={"type": "date", "aria-describedby": "range-help"}))
+
+    def __init__(self, data=None, *, today: date, initial: dict | None = None):
+        super().__init__(data, initial=initial)
+        self.today = today
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        end = data.get("end") or self.today
+        start = data.get("start") or dashboard.default_range(end)[0]
+        if start > end:
+            raise forms.ValidationError("The range must start on or before the day it ends.")
+        months = len(dashboard.months_between(start, end))
+        if months > dashboard.MAX_MONTHS:
+            raise forms.ValidationError(
+                f"Choose at most {dashboard.MAX_MONTHS} months: this range covers {months}.")
+        return {"start": start, "end": end}
+
+    def problems(self) -> list[str]:
+        """Every error as a sentence, a field's named by its label."""
+        return [message if name == "__all__" else f"{self.fields[name].label}: {message}"
+                for name, messages in self.errors.items() for message in messages]
+
+
+class FindingFilterForm(forms.Form):
+    """Which sampled cases of a report to list, by their finding."""
+
+    finding = forms.ChoiceField(label="Finding", required=False, choices=[
+        ("", "All sampled cases"), ("unreviewed", "Not reviewed yet"),
+        (Finding.Verdict.ISSUE, "Issue"), (Finding.Verdict.OK, "OK")])
+
+    def __init__(self, data, *, counts: dict[str, int] | None = None):
+        """``counts`` (from ``sampling.review_progress``) are shown in the choices."""
+        super().__init__(data)
+        if counts:
+            field = self.fields["finding"]
+            field.choices = [(value, f"{label} ({counts[value or 'total']})")
+                             for value, label in field.choices]
+
+    @property
+    def finding_shown(self) -> str:
+        """Which sampled cases the list shows, in words (after validation)."""
+        return {"unreviewed": "not reviewed yet", Finding.Verdict.ISSUE: "found with an issue",
+                Finding.Verdict.OK: "found OK"}.get(self.cleaned_data.get("finding"), "")

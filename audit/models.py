@@ -74,6 +74,11 @@ class SamplingReport(models.Model):
     def __str__(self) -> str:
         return f"{self.title} ({self.period_start}–{self.period_end})"
 
+    @property
+    def strata_labels(self) -> list[str]:
+        """The strata as people read them ("Risk tier", "Outcome")."""
+        return [self.Stratum(s).label if s in self.Stratum.values else s for s in self.strata]
+
 
 class SampledCase(models.Model):
     report = models.ForeignKey(SamplingReport, on_delete=models.CASCADE, related_name="sampled")

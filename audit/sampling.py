@@ -12,11 +12,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 
-from accounts.models import User
+from accounts.models import Identity, User
 from accounts.roles import Role, roles_of
-from recovery_console.models import RecoveryCase
+from recovery_console.models import RecoveryCase, Tier
 
 from .events import record
 from .models import Finding, SampledCase, SamplingReport
@@ -26,6 +27,12 @@ STRATUM_FIELDS = {
     SamplingReport.Stratum.AGENT: "agent__username",
     SamplingReport.Stratum.KIND: "identity__kind",
     SamplingReport.Stratum.OUTCOME: "state",
+}
+# What the stored values of each stratum read as (the agent is their username).
+STRATUM_VALUE_LABELS = {
+    SamplingReport.Stratum.TIER: dict(Tier.choices),
+    SamplingReport.Stratum.KIND: dict(Identity.Kind.choices),
+    SamplingReport.Stratum.OUTCOME: dict(RecoveryCase.State.choices),
 }
 MAX_SAMPLE = 10_000
 
@@ -53,6 +60,54 @@ def cases_opened_between(start: date, end: date):
     since = datetime.combine(start, time.min, tzinfo=UTC)
     until = datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
     return RecoveryCase.objects.filter(opened_at__gte=since, opened_at__lt=until)
+
+
+def review_progress(report: SamplingReport) -> dict[str, int]:
+    """How far the review of ``report`` has come, in one query: sampled cases
+    in all, reviewed or not yet, and those found OK or with an issue."""
+    counts = report.sampled.aggregate(
+        total=Count("pk"), reviewed=Count("finding"),
+        ok=Count("finding", filter=Q(finding__verdict=Finding.Verdict.OK)),
+        issue=Count("finding", filter=Q(finding__verdict=Finding.Verdict.ISSUE)))
+    return {"total": counts["total"], "unreviewed": counts["total"] - counts["reviewed"],
+            "reviewed": counts["reviewed"], "ok": counts["ok"], "issue": counts["issue"],
+            "percent": round(100 * counts["reviewed"] / counts["total"]) if counts["total"]
+            else 0}
+
+
+def sampled_cases(report: SamplingReport, finding: str = "") -> QuerySet[SampledCase]:
+    """The sampled cases of ``report`` in the order drawn, with what their
+    rows show; ``finding`` keeps those not reviewed yet (``"unreviewed"``),
+    or those with that verdict."""
+    rows = (report.sampled.select_related("case__identity", "case__agent", "finding__auditor")
+            .order_by("position"))
+    if finding == "unreviewed":
+        return rows.filter(finding__isnull=True)
+    if finding:
+        return rows.filter(finding__verdict=finding)
+    return rows
+
+
+def report_rows(report: SamplingReport, finding: str = "") -> list[SampledCase]:
+    """``sampled_cases`` for a page: each with its stratum in words."""
+    rows = list(sampled_cases(report, finding))
+    for row in rows:
+        row.stratum_label = stratum_label(row.stratum)
+    return rows
+
+
+def stratum_label(stratum: str) -> str:
+    """A stored stratum ("tier=low · outcome=completed") as people read it
+    ("Risk tier: Low · Outcome: Completed"). The stored form stays as it is:
+    it seeds the draw, and the CSV export gives it to auditors' tools."""
+    parts = []
+    for part in filter(None, stratum.split(" · ")):
+        name, _, value = part.partition("=")
+        if name in SamplingReport.Stratum.values:
+            value = STRATUM_VALUE_LABELS.get(name, {}).get(value, value)
+            part = f"{SamplingReport.Stratum(name).label}: {value}"
+        parts.append(part)
+    return " · ".join(parts)
 
 
 def draw_sample(auditor: User, wanted: SampleRequest, *,

@@ -5,6 +5,7 @@ from . import views
 app_name = "audit"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("charts/<slug:chart>.csv", views.dashboard_csv, name="dashboard_csv"),
     path("reports/", views.reports, name="reports"),
     path("reports/<int:pk>/", views.report, name="report"),
     path("reports/<int:pk>/print/", views.report_print, name="report_print"),

@@ -1,20 +1,27 @@
 import csv
-from datetime import UTC, timedelta
+from datetime import UTC
 
 from django.contrib import messages
-from django.http import StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.roles import Role, staff_required
-from recovery_console import selectors
-from recovery_console.models import RecoveryCase
+from recovery_console import clock, selectors
 
 from . import dashboard as charts
-from .forms import FindingForm, SampleForm
+from .exports import csv_text, spreadsheet_safe
+from .forms import DashboardRangeForm, FindingFilterForm, FindingForm, SampleForm
 from .models import SampledCase, SamplingReport
-from .sampling import SampleRequest, SamplingError, draw_sample, record_finding
+from .sampling import (
+    SampleRequest,
+    SamplingError,
+    draw_sample,
+    record_finding,
+    report_rows,
+    review_progress,
+    sampled_cases,
+)
 
 auditor_only = staff_required(Role.AUDITOR)
 
@@ -43,16 +50,16 @@ def reports(request):
                   status=status)
 
 
-def _report_rows(report):
-    return (report.sampled.select_related("case__identity", "case__agent", "finding__auditor")
-            .order_by("position"))
-
-
 @auditor_only
 @require_GET
 def report(request, pk):
     report = get_object_or_404(SamplingReport, pk=pk)
-    return render(request, "audit/report.html", {"report": report, "rows": _report_rows(report)})
+    progress = review_progress(report)
+    form = FindingFilterForm(request.GET, counts=progress)
+    rows = report_rows(report, form.cleaned_data["finding"]) if form.is_valid() else None
+    return render(request, "audit/report.html",
+                  {"report": report, "progress": progress, "form": form, "rows": rows},
+                  status=200 if rows is not None else 400)
 
 
 @auditor_only
@@ -60,7 +67,7 @@ def report(request, pk):
 def report_print(request, pk):
     report = get_object_or_404(SamplingReport, pk=pk)
     return render(request, "audit/report_print.html",
-                  {"report": report, "rows": _report_rows(report)})
+                  {"report": report, "rows": report_rows(report)})
 
 
 @auditor_only
@@ -101,12 +108,6 @@ def _utc(moment) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-def _safe(value) -> str:
-    """Cells a spreadsheet would run as a formula are quoted."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 @auditor_only
 @require_GET
 def report_csv(request, pk):
@@ -115,10 +116,10 @@ def report_csv(request, pk):
 
     def rows():
         yield writer.writerow(CSV_COLUMNS)
-        for s in _report_rows(report).iterator(chunk_size=1000):
+        for s in sampled_cases(report).iterator(chunk_size=1000):
             finding = getattr(s, "finding", None)
             case = s.case
-            yield writer.writerow([_safe(v) for v in (
+            yield writer.writerow([spreadsheet_safe(v) for v in (
                 s.position, case.pk, _utc(case.opened_at), case.tier,
                 case.identity.kind, case.agent.username if case.agent else "", case.state,
                 s.stratum, finding.verdict if finding else "", finding.note if finding else "",
@@ -130,16 +131,38 @@ def report_csv(request, pk):
     return response
 
 
+def _dashboard_range(request) -> DashboardRangeForm:
+    return DashboardRangeForm(request.GET, today=clock.now().astimezone(UTC).date())
+
+
 @auditor_only
 @require_GET
 def dashboard(request):
-    today = timezone.now().date()
-    start, end = today - timedelta(days=365), today
-    numbers = charts.summary(start, end)
+    form = _dashboard_range(request)
+    page = {"form": form, "max_months": charts.MAX_MONTHS, "presets": charts.presets(form.today)}
+    if not form.is_valid():
+        return render(request, "audit/dashboard.html", page, status=400)
+    start, end = form.cleaned_data["start"], form.cleaned_data["end"]
+    shown = DashboardRangeForm(today=form.today, initial=form.cleaned_data)  # the days in use
     return render(request, "audit/dashboard.html", {
-        "start": start, "end": end, "numbers": numbers,
-        "month_chart": charts.bars(numbers["by_month"]),
-        "tier_chart": charts.bars(numbers["by_tier_kind"]),
-        "rate_chart": charts.bars(list(numbers["rates"].items()), unit="%"),
-        "states": RecoveryCase.State,
+        **page, "form": shown, "start": start, "end": end, "numbers": charts.summary(start, end),
+        "range_query": f"start={start.isoformat()}&end={end.isoformat()}",
     })
+
+
+@auditor_only
+@require_GET
+def dashboard_csv(request, chart):
+    if chart not in charts.CHARTS:
+        raise Http404("No such chart.")
+    form = _dashboard_range(request)
+    if not form.is_valid():
+        return HttpResponse("".join(f"{problem}\n" for problem in form.problems()), status=400,
+                            content_type="text/plain; charset=utf-8")
+    start, end = form.cleaned_data["start"], form.cleaned_data["end"]
+    figure = charts.summary(start, end)["charts"][chart]
+    response = HttpResponse(csv_text(figure.columns, figure.csv_rows),
+                            content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (f'attachment; filename="{figure.slug}-{start.isoformat()}'
+                                       f'-to-{end.isoformat()}.csv"')
+    return response

@@ -12,6 +12,9 @@ ROLE_ADMIN_PERMISSIONS = {
         "accounts.recoverychannel": ("view", "change"),
         "accounts.identity": ("view", "change"),
         "accounts.passkeycredential": ("view",),
+        "directory.directorysource": ("view", "add", "change"),
+        "directory.mappingrule": ("view", "add", "change", "delete"),
+        "directory.syncrun": ("view",),
     },
 }
 
@@ -47,6 +50,7 @@ class RecoveryConfig(AppConfig):
         auditlog.register(models.RecoveryPolicy)
         auditlog.register(models.RecoveryCase)
         auditlog.register(models.Evidence)
+        auditlog.register(models.CaseNote)
         auditlog.register(models.Approval)
         auditlog.register(models.Notice, exclude_fields=["body"])
         # Digests are secrets' stand-ins: never copied into the log.

@@ -2,16 +2,18 @@
 (note and reason lengths) are the workflow's business, so that refusing them
 is audited like any other refusal. Browsers still get ``maxlength``."""
 
+import functools
 import secrets
+from collections.abc import Callable
 
 from django import forms
 
 from accounts.identifiers import validate_identifier, validate_one_line_identifier
-from accounts.models import Identity, RecoveryChannel
+from accounts.models import Identity, RecoveryChannel, User
 
-from .models import RecoveryCase, Tier
+from .models import NOTE_MAX_LENGTH, Alert, RecoveryCase, Tier
 from .selectors import QUEUE_SORTS, QueueFilters, usable_channels
-from .workflow import DOCUMENT_TYPES
+from .workflow import DOCUMENT_TYPES, staff_name
 
 # Long enough for any email address (RecoveryChannel.address), not for prose.
 SEARCH_MAX_LENGTH = 254
@@ -232,3 +234,121 @@ class RotationForm(forms.Form):
     reference = forms.CharField(label="Change ticket or vault reference", max_length=100)
     note = forms.CharField(label="Note", required=False, max_length=500,
                            widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class AlertFilterForm(forms.Form):
+    kind = forms.ChoiceField(required=False, label="Kind",
+                             choices=[("", "Any kind"), *Alert.Kind.choices])
+    state = forms.ChoiceField(required=False, label="State", choices=[
+        ("open", "Open"), ("acknowledged", "Acknowledged"), ("all", "All")])
+
+
+class AcknowledgeAlertsForm(forms.Form):
+    note = forms.CharField(
+        required=False, label="Note",
+        help_text="Kept with each alert and in the audit trail: what you checked or did.",
+        widget=forms.Textarea(attrs={"rows": 2, "maxlength": 500,
+                                     "aria-describedby": "id_note-help"}),
+    )
+
+
+class RevokeChannelsForm(forms.Form):
+    reason = forms.CharField(
+        required=False, label="Reason",
+        help_text="Required. Kept in each channel's audit entry and shown below.",
+        widget=forms.Textarea(attrs={"rows": 2, "maxlength": 500, "required": True,
+                                     "aria-describedby": "id_reason-help"}),
+    )
+# --- notes, hand-overs and bulk actions ------------------------------------
+
+# At most this many cases in one bulk action: each is its own decision and
+# transaction, and a page of the queue holds far fewer.
+BULK_LIMIT = 100
+
+
+def _note_field(label: str, help_text: str = "") -> forms.CharField:
+    # Not stripped here: the workflow keeps the text as it means to record it
+    # (line breaks kept, controls refused with a message) and refuses an empty one.
+    return forms.CharField(
+        label=label, strip=False, help_text=help_text,
+        error_messages={"required": "Write the note."},
+        widget=forms.Textarea(attrs={"rows": 3, "maxlength": NOTE_MAX_LENGTH}))
+
+
+class NoteForm(forms.Form):
+    text = _note_field("Note", "Seen by the staff who work or review this case; it cannot be "
+                               "edited or deleted.")
+
+
+class ColleagueField(forms.ModelChoiceField):
+    """Any account by its id (who may hold the case is the workflow's
+    question, refused with a reason); the list shows only the ``offered``."""
+
+    def __init__(self, **kwargs):
+        super().__init__(queryset=User.objects.all(), empty_label=None, error_messages={
+            "required": "Choose a colleague.",
+            "invalid_choice": "Choose a colleague from the list."}, **kwargs)
+
+    def offer(self, people: Callable[[], list[User]]) -> None:
+        """List ``people()`` in the widget, asked only if the form is shown,
+        and once (rendering a select reads its choices more than once)."""
+        @functools.cache
+        def choices() -> list[tuple]:
+            return [("", "Choose a colleague")] + [
+                (person.pk, self.label_from_instance(person)) for person in people()]
+
+        self.widget.choices = choices
+
+    def label_from_instance(self, user) -> str:
+        name = staff_name(user)
+        return name if name == user.username else f"{name} ({user.username})"
+
+
+class HandOverForm(forms.Form):
+    """Hand over (an agent) or reassign (a supervisor): to whom, and why."""
+
+    to = ColleagueField(label="Colleague")
+    note = _note_field("Note for them", "What they need to know to carry on.")
+
+    def __init__(self, *args, offered: Callable[[], list[User]] = list, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["to"].offer(offered)
+
+
+class CaseIdsField(forms.Field):
+    """The case numbers ticked in the queue: at least one, at most
+    ``BULK_LIMIT``, each a positive number (repeats count once)."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value) -> list[int]:
+        values = value if isinstance(value, list | tuple) else [value] if value else []
+        try:
+            ids = list(dict.fromkeys(int(v) for v in values))
+        except (TypeError, ValueError):
+            raise forms.ValidationError("Those are not case numbers.", code="invalid") from None
+        if any(pk < 1 for pk in ids):
+            raise forms.ValidationError("Those are not case numbers.", code="invalid")
+        if not ids:
+            raise forms.ValidationError("Select at least one case.", code="required")
+        if len(ids) > BULK_LIMIT:
+            raise forms.ValidationError(
+                f"Select at most {BULK_LIMIT} cases at a time (you selected {len(ids)}).",
+                code="too_many")
+        return ids
+
+
+class BulkForm(forms.Form):
+    """Cases ticked in the queue, and the queue's own query to return to."""
+
+    cases = CaseIdsField()
+    query = forms.CharField(required=False, max_length=1000, widget=forms.HiddenInput)
+
+
+class BulkReassignForm(BulkForm):
+    to = ColleagueField(label="Reassign to")
+    note = _note_field("Note for them")
+
+    def __init__(self, *args, offered: Callable[[], list[User]] = list, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["to"].offer(offered)

@@ -14,7 +14,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Now
+from django.db.models.functions import Length, Now
+from django.db.models.lookups import GreaterThan, LessThanOrEqual
 from django.utils import timezone
 from guardian.models import UserObjectPermissionBase
 
@@ -390,6 +391,47 @@ class Evidence(models.Model):
         raise ValueError("Evidence is append-only.")
 
 
+NOTE_MAX_LENGTH = 2000
+
+
+class CaseNote(models.Model):
+    """What an agent or supervisor wrote on a case: a plain note
+    (``workflow.add_note``) or the note given with a hand-over or a
+    reassignment (``occasion`` says which, in words). Append-only, like
+    evidence: never edited, never deleted."""
+
+    case = models.ForeignKey(RecoveryCase, on_delete=models.PROTECT, related_name="notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+    )
+    # Line breaks kept ("\n" only); other control characters refused by the workflow.
+    text = models.TextField(max_length=NOTE_MAX_LENGTH)
+    occasion = models.CharField(max_length=300, blank=True,
+                                help_text="Empty for a plain note; else what it came with.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=GreaterThan(Length("text"), 0)
+                & LessThanOrEqual(Length("text"), NOTE_MAX_LENGTH),
+                name="case_note_text_length",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Note on case {self.case_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            raise ValueError("Case notes are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Case notes are append-only.")
+
+
 class SingleUseSecretQuerySet(models.QuerySet):
     def live(self, now=None):
         """Neither used nor voided; with ``now``, not expired at it either."""
@@ -652,6 +694,8 @@ class Alert(models.Model):
     acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                         on_delete=models.PROTECT, related_name="+")
     acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledgement_note = models.CharField(
+        max_length=500, blank=True, help_text="What the security admin found or did.")
 
     class Meta:
         ordering = ["-created_at"]

@@ -4,10 +4,12 @@ a case's whole story, the approvals waiting for a supervisor."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from auditlog.models import LogEntry
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.paginator import Page, Paginator
 from django.db.models import (
@@ -17,6 +19,7 @@ from django.db.models import (
     Exists,
     F,
     IntegerField,
+    Max,
     OuterRef,
     Q,
     QuerySet,
@@ -24,6 +27,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Cast
+from django.utils.timesince import timesince, timeuntil
 
 from accounts.identifiers import canonical, name_key, phone_key
 from accounts.models import Identity, RecoveryChannel, User
@@ -31,12 +35,15 @@ from accounts.roles import Role, roles_of
 
 from . import channels as channel_rules
 from . import clock, workflow
+from . import timeline as words
 from .models import (
+    Alert,
     Approval,
     Evidence,
     Notice,
     RecoveryCase,
     RecoveryCaseUserObjectPermission,
+    RecoveryPolicy,
     ScriptStep,
     Tier,
 )
@@ -45,25 +52,27 @@ State = RecoveryCase.State
 OVERSEERS = {Role.SUPERVISOR, Role.AUDITOR, Role.SECURITY_ADMIN}
 
 
-def visible_cases(user: User, *, open_only: bool = False,
-                  pk: int | None = None) -> QuerySet[RecoveryCase]:
+def visible_cases(user: User, *, open_only: bool = False, pk: int | None = None,
+                  among: list[int] | None = None) -> QuerySet[RecoveryCase]:
     """Cases ``user`` may see: supervisors, auditors and security admins all
     of them (by role); agents the unclaimed open ones and those they were
     granted (django-guardian object permission by claiming). Others: none.
-    ``open_only`` (open cases) and ``pk`` (one case) narrow the cases first,
-    so an agent's grants are checked only for those, not listed in full."""
+    ``open_only`` (open cases), ``pk`` (one case) and ``among`` (these ids)
+    narrow the cases first, so an agent's grants are checked only for those,
+    not listed in full."""
     held = roles_of(user)
     cases = RecoveryCase.objects.all()
     if open_only:
         cases = cases.filter(state__in=RecoveryCase.OPEN_STATES)
     if pk is not None:
         cases = cases.filter(pk=pk)
+    if among is not None:
+        cases = cases.filter(pk__in=among)
     if held & OVERSEERS:
         return cases
     if Role.AGENT in held:
-        grants = RecoveryCaseUserObjectPermission.objects.filter(
-            user=user, permission__codename="work_recoverycase")
-        if open_only or pk is not None:
+        grants = _grants(user)
+        if open_only or pk is not None or among is not None:
             # Open cases are few; an agent's grants pile up with every case
             # ever claimed. Each remaining case's grant is one probe of the
             # (user, permission, case) unique index.
@@ -75,6 +84,56 @@ def visible_cases(user: User, *, open_only: bool = False,
             agent__isnull=True, state__in=RecoveryCase.OPEN_STATES).order_by().values("pk")
         return cases.filter(pk__in=unclaimed.union(grants.values("content_object_id")))
     return cases.none()
+
+
+def _grants(user: User) -> QuerySet[RecoveryCaseUserObjectPermission]:
+    return RecoveryCaseUserObjectPermission.objects.filter(
+        user=user, permission__codename="work_recoverycase")
+
+
+def listed_cases(user: User, *, open_only: bool = False) -> QuerySet[RecoveryCase]:
+    """Cases the queue lists for ``user``: those they may see, and for an
+    agent every other open case too, held by a colleague: listed so they see
+    who holds it ("held by"), never opened (``mark_openable``)."""
+    held = roles_of(user)
+    if held & OVERSEERS or Role.AGENT not in held:
+        return visible_cases(user, open_only=open_only)
+    open_cases = RecoveryCase.objects.filter(state__in=RecoveryCase.OPEN_STATES)
+    if open_only:
+        return open_cases
+    return RecoveryCase.objects.filter(pk__in=open_cases.order_by().values("pk").union(
+        _grants(user).values("content_object_id")))
+
+
+def mark_openable(user: User, cases: list[RecoveryCase]) -> None:
+    """Set on each listed case ``may_open``, whether ``user`` may see it
+    (``visible_cases``), and ``may_select``, whether the queue's bulk actions
+    may take it: an open case the agent holds, to give back (held and
+    granted: ``may_unclaim``'s rule), or any a supervisor may reassign. One
+    query for an agent's page, none for overseers; each decision checks again."""
+    if roles_of(user) & OVERSEERS:
+        openable = {case.pk for case in cases}
+    else:
+        openable = set(visible_cases(user, among=[case.pk for case in cases])
+                       .values_list("pk", flat=True))
+    for case in cases:
+        case.may_open = case.pk in openable
+        case.may_select = case.is_open and (
+            (case.may_open and case.agent_id == user.pk)
+            or workflow.may_reassign(case, user) is None)
+
+
+def colleagues(case: RecoveryCase | None = None) -> list[User]:
+    """Active agents, by name: whom cases may be handed over or reassigned
+    to; for one ``case``, without its holder, its subject and those who
+    decided on it. (``workflow.may_hold`` has the last word.) One query."""
+    people = User.objects.filter(groups__name=Role.AGENT, is_active=True)
+    if case is not None:
+        people = people.exclude(pk__in=[pk for pk in (case.agent_id, case.identity.user_id)
+                                        if pk is not None]).exclude(
+            pk__in=Approval.objects.filter(case=case).values("approver_id"))
+    return list(people.order_by("first_name", "last_name", "username")
+                .only("pk", "username", "first_name", "last_name"))
 
 
 @dataclass
@@ -118,48 +177,67 @@ def _queue_order(sort: str) -> tuple:
 
 
 def _named(text: str) -> QuerySet:
-    """Ids of the identities ``text`` names: part of the display name, the
-    directory id, the account's email, an unrevoked email or phone channel.
-    A union of indexed lookups (one per key), never one OR across tables:
-    that would read every identity."""
+    """Ids of the identities ``text`` names by what the queue shows of them:
+    part of the display name, or the directory id (one indexed lookup each)."""
     key = canonical(text)
-    found = [Identity.objects.filter(Q(directory_key=key) | Q(name_key__contains=name_key(text)))
-             .order_by().values("pk")]
+    return (Identity.objects.filter(Q(directory_key=key) | Q(name_key__contains=name_key(text)))
+            .order_by().values("pk"))
+
+
+def _reached(text: str) -> list[QuerySet]:
+    """Ids of the identities ``text`` names as a way to reach them: the
+    account's email, an unrevoked email or phone channel (one indexed lookup
+    each; none when ``text`` is neither an address nor a number)."""
+    key, digits = canonical(text), phone_key(text)
     live = RecoveryChannel.objects.filter(revoked_at__isnull=True).order_by()
+    found = []
     if "@" in key:
         found.append(Identity.objects.filter(user__email_key=key).order_by().values("pk"))
         found.append(live.filter(kind=RecoveryChannel.Kind.EMAIL, address_key=key)
                      .values("identity_id"))
-    digits = phone_key(text)
     if PHONE_NUMBER.fullmatch(text) and len(digits) >= MIN_PHONE_DIGITS:
         found.append(live.filter(kind=RecoveryChannel.Kind.PHONE, phone_key=digits)
                      .values("identity_id"))
-    return found[0].union(*found[1:])
+    return found
 
 
-def _search(cases: QuerySet[RecoveryCase], text: str) -> QuerySet[RecoveryCase]:
-    """The cases ``text`` names: by number ("#42" or "42"), or through their
-    identity (``_named``). Each key is compared in its stored canonical form
-    (accounts.identifiers), computed here in Python, so SQLite and PostgreSQL
-    match exactly the same cases. Filters ``cases``, so it never finds a case
-    the viewer could not already see."""
-    named = Q(identity__in=_named(text))
+def _search(cases: QuerySet[RecoveryCase], text: str,
+            visible: QuerySet[RecoveryCase] | None) -> QuerySet[RecoveryCase]:
+    """The cases among ``cases`` that ``text`` names: by number ("#42" or
+    "42"), or through their identity (``_named``, ``_reached``). Each key is
+    compared in its stored canonical form (accounts.identifiers), computed
+    here in Python, so SQLite and PostgreSQL match exactly the same cases.
+
+    An email or a phone number finds only cases among ``visible`` (None: all
+    of ``cases`` are): the queue lists agents their colleagues' cases with a
+    name and a directory id, never how to reach the person, so neither may
+    a search. Identity ids come as unions of indexed lookups, never one OR
+    across tables (that would read every identity or every case)."""
+    names, reached = _named(text), _reached(text)
+    if not reached:
+        match = Q(identity__in=names)
+    elif visible is None:
+        match = Q(identity__in=names.union(*reached))
+    else:
+        match = Q(identity__in=names) | Q(identity__in=reached[0].union(*reached[1:]),
+                                          pk__in=visible.values("pk"))
     if number := CASE_NUMBER.fullmatch(text):
         # "number OR identity" in one condition would read every case: the
-        # ids of each instead, as a union of indexed lookups.
-        return cases.filter(pk__in=RecoveryCase.objects.filter(named).order_by().values("pk")
+        # ids of each instead, as a union.
+        return cases.filter(pk__in=RecoveryCase.objects.filter(match).order_by().values("pk")
                             .union(RecoveryCase.objects.filter(pk=int(number.group(1)))
                                    .order_by().values("pk")))
-    return cases.filter(named)
+    return cases.filter(match)
 
 
 def queue(user: User, filters: QueueFilters, page: int | str = 1, per_page: int = 25) -> Page:
     """One page of the reset queue (urgent first, then oldest, unless sorted
     otherwise), among the cases ``user`` may see. Three queries whatever the
     number of cases: a count, the page's ids (sorted on the cases table alone)
-    and those cases with their identity and agent joined."""
+    and those cases with their identity and agent joined; for an agent a
+    fourth, which of them they may open (the others are held by colleagues)."""
     is_open = filters.status == "open" or filters.status in RecoveryCase.OPEN_STATES
-    cases = visible_cases(user, open_only=is_open)
+    cases = listed_cases(user, open_only=is_open)
     if filters.status not in ("open", "all"):
         cases = cases.filter(state=filters.status)
     if filters.tier:
@@ -171,7 +249,9 @@ def queue(user: User, filters: QueueFilters, page: int | str = 1, per_page: int 
     if filters.kind:
         cases = cases.filter(identity__kind=filters.kind)
     if filters.search:
-        cases = _search(cases, filters.search)
+        # An agent's list holds colleagues' cases they may not open (listed_cases).
+        visible = None if roles_of(user) & OVERSEERS else visible_cases(user, open_only=is_open)
+        cases = _search(cases, filters.search, visible)
     ids = cases.order_by(*_queue_order(filters.sort)).values_list("pk", flat=True)
     found = Paginator(ids, per_page).get_page(page)
     rows = RecoveryCase.objects.filter(pk__in=list(found.object_list)).select_related(
@@ -182,16 +262,24 @@ def queue(user: User, filters: QueueFilters, page: int | str = 1, per_page: int 
         "agent__username", "agent__first_name", "agent__last_name",
     ).in_bulk()
     found.object_list = [rows[pk] for pk in found.object_list if pk in rows]
+    mark_openable(user, found.object_list)
     return found
 
 
-def deadline_counts(user: User, now, soon: timedelta) -> dict[str, int]:
+def queue_due_soon() -> timedelta:
+    """How near its deadline an open case is "due soon" on the queue."""
+    return timedelta(minutes=settings.RECOVERY_QUEUE_DUE_SOON_MINUTES)
+
+
+def deadline_counts(user: User, now: datetime, soon: timedelta) -> dict:
     """Among the open cases ``user`` may see: how many are past their
-    deadline, and how many reach it within ``soon``. One query."""
-    return visible_cases(user, open_only=True).aggregate(
+    deadline, and how many reach it within ``soon`` (``within``, in words).
+    One query."""
+    counts = visible_cases(user, open_only=True).aggregate(
         overdue=Count("pk", filter=Q(deadline__lte=now)),
         due_soon=Count("pk", filter=Q(deadline__gt=now, deadline__lte=now + soon)),
     )
+    return {**counts, "within": timesince(now - soon, now)}
 
 
 @dataclass
@@ -245,6 +333,7 @@ def case_story(case: RecoveryCase) -> dict:
         blocked = blocked or (step.required and status != "passed")
     channels = [ChannelStatus(c, channel_rules.unusable_because(c, rules, now))
                 for c in case.identity.channels.all()]
+    approvals = list(case.approvals.select_related("approver"))
     return {
         "case": case,
         "identity": case.identity,
@@ -252,46 +341,162 @@ def case_story(case: RecoveryCase) -> dict:
         "channels": channels,
         "steps": steps,
         "evidence": evidence,
-        "approvals": list(case.approvals.select_related("approver")),
+        "approvals": approvals,
+        "notes": list(case.notes.select_related("author")),
         "credentials": list(case.credentials.select_related("issued_by", "channel")),
         "notices": list(Notice.objects.filter(identity=case.identity,
                                               created_at__gte=case.opened_at)
                         .select_related("channel").order_by("created_at")),
-        "timeline": timeline(case),
+        "timeline": timeline(case, steps=[s.step for s in steps], evidence=evidence,
+                             approvals=approvals, channels=[c.channel for c in channels]),
         "now": now,
     }
 
 
-def timeline(case: RecoveryCase) -> QuerySet[LogEntry]:
+def approval_brief(story: dict) -> dict:
+    """What a supervisor reads first on the decision page, from the case's
+    story (no query): when approval was asked, how many required steps
+    passed, and every channel the evidence came through."""
+    used = {e.channel.pk: e.channel for e in story["evidence"] if e.channel is not None}
+    return {
+        "requested_at": next((line.at for line in reversed(story["timeline"])
+                              if line.event == "approval_requested"), None),
+        "required_passed": sum(1 for entry in story["steps"]
+                               if entry.step.required and entry.status == "passed"),
+        "required": sum(1 for entry in story["steps"] if entry.step.required),
+        "channels_used": list(used.values()),
+        "deadline": deadline(story["case"], story["now"]),
+    }
+
+
+def timeline_entries(case: RecoveryCase) -> QuerySet[LogEntry]:
     """Every audit entry about the case (decisions, refusals, model changes)."""
     return LogEntry.objects.filter(
         content_type=ContentType.objects.get_for_model(RecoveryCase), object_pk=str(case.pk),
     ).select_related("actor").order_by("timestamp", "pk")
 
 
+def timeline(case: RecoveryCase, **known) -> list[words.Line]:
+    """The case's audit entries in words, with who and when
+    (``recovery_console.timeline``). ``known``: the steps, evidence,
+    approvals and channels the page already holds, so they are not read
+    again; whatever else the entries name is one query per kind."""
+    entries = list(timeline_entries(case))
+    return words.lines(entries, words.load_facts(case, entries, **known))
+
+
 def pending_approvals(user: User) -> QuerySet[RecoveryCase]:
     """Cases waiting for a supervisor's decision that ``user`` may give:
     not their own recovery, not a case they hold or opened, not decided yet."""
-    approver_roles = [r for r in (Role.SUPERVISOR, Role.SECURITY_ADMIN) if r in roles_of(user)]
-    if not approver_roles:
-        return RecoveryCase.objects.none()
-    decided = Approval.objects.filter(case=OuterRef("pk"), approver=user)
-    worked = Evidence.objects.filter(case=OuterRef("pk"), actor=user)
-    # Claiming a case and giving it back is working on it (workflow.may_decide).
-    claimed = LogEntry.objects.filter(
-        content_type=ContentType.objects.get_for_model(RecoveryCase),
-        object_pk=Cast(OuterRef("pk"), CharField()), actor=user,
-        additional_data__event="case_claimed")
-    # Governance cases (service accounts) wait for a security admin; the
-    # owner of the account never decides on its rotation.
-    by_role = Q(policy_snapshot__approver_role__in=approver_roles)
-    if Role.SUPERVISOR in approver_roles:
-        by_role |= ~Q(policy_snapshot__has_key="approver_role")
-    return (RecoveryCase.objects.filter(by_role, state=State.AWAITING_APPROVAL)
+    decided, worked, claimed = _decided_by(user), _evidence_by(user), _claimed_by(user)
+    # The owner of a service account never decides on its rotation.
+    return (_waiting_for_approval_by(user)
             .exclude(Q(agent=user) | Q(opened_by=user) | Q(identity__user=user)
                      | Q(identity__kind=Identity.Kind.SERVICE_ACCOUNT, identity__owner__user=user))
             .exclude(Exists(decided)).exclude(Exists(worked)).exclude(Exists(claimed))
             .select_related("identity", "agent").order_by("opened_at"))
+
+
+def _waiting_for_approval_by(user: User) -> QuerySet[RecoveryCase]:
+    """Cases awaiting the kind of approval ``user`` gives: a supervisor's, or
+    a security admin's for governance cases (service accounts)."""
+    approver_roles = [r for r in (Role.SUPERVISOR, Role.SECURITY_ADMIN) if r in roles_of(user)]
+    if not approver_roles:
+        return RecoveryCase.objects.none()
+    by_role = Q(policy_snapshot__approver_role__in=approver_roles)
+    if Role.SUPERVISOR in approver_roles:
+        by_role |= ~Q(policy_snapshot__has_key="approver_role")
+    return RecoveryCase.objects.filter(by_role, state=State.AWAITING_APPROVAL)
+
+
+# A case whose deadline is nearer than this is "due soon" on the approvals list.
+DUE_SOON = timedelta(hours=12)
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A case's deadline as a page says it: the moment, "overdue" or "soon"
+    (or ""), and the time left or past it ("4 hours, 10 minutes")."""
+
+    at: datetime
+    due: str
+    span: str
+
+
+@dataclass
+class Waiting:
+    """A case awaiting approval as one approver's list shows it."""
+
+    case: RecoveryCase
+    requested_at: datetime  # when its agent asked for approval
+    why_not: str  # what the decision would refuse this viewer ("" when they may decide)
+    deadline: Deadline
+
+    @property
+    def decidable(self) -> bool:
+        return not self.why_not
+
+
+def awaiting_approval(user: User) -> QuerySet[RecoveryCase]:
+    """Every case waiting for the kind of approval ``user`` gives, the
+    nearest deadline first: also those they may not decide, so their list
+    can say why (``waiting``). Annotated with what ``workflow.may_decide``
+    asks about the viewer, read here for all the cases at once."""
+    return (_waiting_for_approval_by(user)
+            .annotate(viewer_decided=Exists(_decided_by(user)),
+                      viewer_recorded=Exists(_evidence_by(user)),
+                      viewer_claimed=Exists(_claimed_by(user)))
+            .select_related("identity__owner", "agent").order_by("deadline", "pk"))
+
+
+def waiting(user: User, cases: Iterable[RecoveryCase]) -> list[Waiting]:
+    """``cases`` (from ``awaiting_approval``) as ``user``'s list shows them:
+    since when each waits, how near its deadline is, and, for a case they may
+    not decide, the refusal the decision would give them: the same rule
+    (``workflow.may_decide``), asked without another query per case."""
+    cases = list(cases)
+    now = clock.now()
+    requested = dict(
+        LogEntry.objects.filter(content_type=ContentType.objects.get_for_model(RecoveryCase),
+                                object_pk__in=[str(c.pk) for c in cases],
+                                additional_data__event="approval_requested")
+        .order_by().values("object_pk").annotate(at=Max("timestamp"))
+        .values_list("object_pk", "at")) if cases else {}
+    rows = []
+    for case in cases:
+        workflow.known_involvement(case, user, decided=case.viewer_decided,
+                                   worked=case.viewer_recorded or case.viewer_claimed)
+        refusal = workflow.may_decide(case, user)
+        rows.append(Waiting(case, requested.get(str(case.pk), case.updated_at),
+                            refusal.message if refusal else "", deadline(case, now)))
+    return rows
+
+
+def deadline(case: RecoveryCase, now: datetime, soon: timedelta = DUE_SOON) -> Deadline:
+    """How near its deadline ``case`` is, in words; "soon" within ``soon``
+    (the approvals list's DUE_SOON, the queue's ``queue_due_soon``)."""
+    left = case.deadline - now
+    if left <= timedelta(0):
+        return Deadline(case.deadline, "overdue", timesince(case.deadline, now))
+    return Deadline(case.deadline, "soon" if left <= soon else "",
+                    timeuntil(case.deadline, now))
+
+
+def _decided_by(user: User) -> QuerySet[Approval]:
+    return Approval.objects.filter(case=OuterRef("pk"), approver=user)
+
+
+def _evidence_by(user: User) -> QuerySet[Evidence]:
+    return Evidence.objects.filter(case=OuterRef("pk"), actor=user)
+
+
+def _claimed_by(user: User) -> QuerySet[LogEntry]:
+    # Holding a case (claimed, or handed over or reassigned to one) and giving
+    # it back is working on it (workflow.may_decide).
+    return LogEntry.objects.filter(
+        workflow.worked_entries(user),
+        content_type=ContentType.objects.get_for_model(RecoveryCase),
+        object_pk=Cast(OuterRef("pk"), CharField()))
 
 
 # What a page may offer, and the rule the decision behind it enforces.
@@ -306,6 +511,9 @@ OFFERS = {
     "issue": workflow.may_issue,
     "rotate": workflow.may_rotate,
     "cancel": workflow.may_cancel,
+    "note": workflow.may_add_note,
+    "hand_over": workflow.may_hand_over,
+    "reassign": workflow.may_reassign,
 }
 
 
@@ -335,3 +543,67 @@ def case_version(case: RecoveryCase, evidence_count: int | None = None) -> str:
 def outbox(limit: int = 100) -> QuerySet[Notice]:
     return Notice.objects.select_related("channel", "identity").order_by("-created_at",
                                                                           "-pk")[:limit]
+
+
+# --- security admins: alerts and stale channels ------------------------------
+
+@dataclass
+class AlertFilters:
+    kind: str = ""  # "" (any) or an Alert.Kind
+    state: str = "open"  # "open", "acknowledged" or "all"
+
+
+def alert_page(filters: AlertFilters, page: int | str = 1, per_page: int = 50) -> Page:
+    """One page of watch alerts, newest first: a count and the page's rows
+    with their person and acknowledger joined, whatever the number of alerts."""
+    alerts = Alert.objects.select_related("identity", "acknowledged_by")
+    if filters.kind:
+        alerts = alerts.filter(kind=filters.kind)
+    if filters.state == "open":
+        alerts = alerts.filter(acknowledged_at__isnull=True)
+    elif filters.state == "acknowledged":
+        alerts = alerts.filter(acknowledged_at__isnull=False)
+    return Paginator(alerts.order_by("-created_at", "-pk"), per_page).get_page(page)
+
+
+def stale_channel_page(page: int | str = 1, per_page: int = 100,
+                       now: datetime | None = None) -> Page:
+    """One page of live channels stale under the strictest policy as of
+    ``now`` (a channel confirmed since the daily flagging is not listed),
+    never-confirmed first, each with ``staleness``: the rule that makes it
+    stale, in words. Three queries whatever the number of channels."""
+    now = now or clock.now()
+    policies = list(RecoveryPolicy.objects.only("tier", "channel_max_age"))
+    if not policies:
+        return Paginator(RecoveryChannel.objects.none(), per_page).get_page(1)
+    strictest = min(p.channel_max_age for p in policies)
+    found = Paginator(channel_rules.possibly_stale(strictest, now).select_related("identity")
+                      .order_by(F("last_confirmed_at").asc(nulls_first=True), "pk"),
+                      per_page).get_page(page)
+    found.object_list = list(found.object_list)
+    for channel in found.object_list:
+        channel.staleness = channel_rules.why_stale(channel, policies, now)
+    return found
+
+
+@dataclass
+class Revocation:
+    entry: LogEntry
+    channel: RecoveryChannel | None
+
+    @property
+    def reason(self) -> str:
+        return self.entry.additional_data.get("reason", "")
+
+
+def recent_revocations(days: int = 30, limit: int = 20) -> list[Revocation]:
+    """The latest channel revocations of the last ``days``, with who revoked
+    each channel and why (the reason kept in its audit entry). Two queries."""
+    entries = list(LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(RecoveryChannel),
+        timestamp__gte=clock.now() - timedelta(days=days),
+        additional_data__event="channel_revoked",
+    ).select_related("actor").order_by("-timestamp", "-pk")[:limit])
+    channels = RecoveryChannel.objects.select_related("identity").in_bulk(
+        {e.object_id for e in entries if e.object_id is not None})
+    return [Revocation(e, channels.get(e.object_id)) for e in entries]

@@ -57,6 +57,16 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 # The only base for links put in messages (recovery links, attestation links):
 # never built from the request's Host header.
+# Directory sources (recovery_console.directory): a run changing or deactivating
+# more than this share of a source's identities waits for a security admin;
+# one touching fewer than the minimum never waits.
+DIRECTORY_MASS_CHANGE_SHARE = float(os.environ.get("DIRECTORY_MASS_CHANGE_SHARE", "0.10"))
+DIRECTORY_MASS_CHANGE_MINIMUM = int(os.environ.get("DIRECTORY_MASS_CHANGE_MINIMUM", "5"))
+# Leaving the directory revokes the person's passkeys too (not only channels).
+DIRECTORY_DEPROVISION_REVOKES_PASSKEYS = True
+# The largest CSV a security admin may upload (bytes).
+DIRECTORY_CSV_MAX_BYTES = 5 * 1024 * 1024
+
 SITE_URL = os.environ.get("SITE_URL", "http://localhost:8000").rstrip("/")
 
 INSTALLED_APPS = [
@@ -73,6 +83,7 @@ INSTALLED_APPS = [
     "accounts",
     "audit",
     "recovery_console.apps.RecoveryConfig",
+    "recovery_console.directory.apps.DirectoryConfig",
 ]
 
 MIDDLEWARE = [

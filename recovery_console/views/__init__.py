@@ -2,6 +2,7 @@
 workflow function, render or redirect. Staff pages in ``staff``, the pages
 of people being recovered (and of their attesters) in ``public``."""
 
+from .holding import add_note, give_back_selected, hand_over, reassign, reassign_selected
 from .public import (
     attestation,
     enrol,
@@ -34,6 +35,7 @@ from .staff import (
 )
 
 __all__ = [
+    "add_note", "give_back_selected", "hand_over", "reassign", "reassign_selected",
     "approvals", "attestation", "cancel", "case_detail", "claim", "decide", "enrol",
     "enrol_options", "enrol_verify", "home", "issue_credential", "open_case", "outbox",
     "queue", "record_rotation", "recovered", "redeem", "redeem_read_out", "request_approval",

@@ -30,6 +30,9 @@ COLUMNS = (
     Column("Actions", hidden_label=True),
 )
 
+# Before the others when the viewer may act on several cases at once.
+SELECT = Column("Select", hidden_label=True)
+
 # Each sort in words: (ascending, descending).
 SORT_WORDS = {
     "opened": ("oldest first", "newest first"),
@@ -67,11 +70,12 @@ def _words(sort: str) -> str:
     return descending if sort.startswith("-") else ascending
 
 
-def headers(query: QueryDict, sort: str) -> list[Header]:
-    """The header cells: a sortable column links to itself sorted its first
-    way, or, when it is the sort now, the other way round."""
+def headers(query: QueryDict, sort: str, *, bulk: bool = False) -> list[Header]:
+    """The header cells (with the select column when ``bulk``): a sortable
+    column links to itself sorted its first way, or, when it is the sort
+    now, the other way round."""
     made = []
-    for column in COLUMNS:
+    for column in ((SELECT,) if bulk else ()) + COLUMNS:
         if not column.sort:
             made.append(Header(column))
             continue
@@ -98,10 +102,10 @@ def sort_description(sort: str) -> str:
     return f"Sorted by {column.label.lower()}, {_words(sort)}"
 
 
-def table_context(query: QueryDict, sort: str) -> dict:
+def table_context(query: QueryDict, sort: str, *, bulk: bool = False) -> dict:
     """What the template needs beside the cases: the header cells, the order
     in words, and the link that clears the search but keeps the rest."""
     unsearched = _kept(query)
     unsearched.pop("q", None)
-    return {"headers": headers(query, sort), "sorted_by": sort_description(sort),
+    return {"headers": headers(query, sort, bulk=bulk), "sorted_by": sort_description(sort),
             "unsearched": f"?{unsearched.urlencode()}"}

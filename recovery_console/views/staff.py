@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -17,7 +19,7 @@ from accounts.models import Identity
 from accounts.roles import Role, roles_of, staff_required
 from accounts.stepup import last_step_up, step_up_required
 
-from .. import clock, deadlines, forms, selectors, shown_once, workflow
+from .. import clock, forms, selectors, shown_once, workflow
 from ..models import Attestation, ChannelCode, RecoveryCase, RecoveryCredential, ScriptStep
 from ..workflow import WorkflowError
 from . import queue_table
@@ -121,7 +123,22 @@ def _render_case(request, case, *, bound=None, error=None, status=200) -> HttpRe
     for name in ("reason", "fail", "escalate"):  # one reason form each, ids apart
         context[f"{name}_form"] = _bound(bound, name) or forms.ReasonForm(
             auto_id=f"id_{name}_%s")
+    context.update(_holding_forms(case, actions, bound))
     return render(request, "recovery/case.html", context, status=status)
+
+
+def _holding_forms(case, actions, bound=None) -> dict:
+    """The note, hand-over and reassignment forms of the case page (the one
+    just refused comes back bound). The colleagues are asked for only if a
+    form listing them is shown."""
+    def hand_over_form(name):
+        return _bound(bound, name) or forms.HandOverForm(
+            offered=partial(selectors.colleagues, case), auto_id=f"id_{name}_%s")
+
+    return {"note_form": _bound(bound, "note") or forms.NoteForm(auto_id="id_note_%s"),
+            "hand_over_form": hand_over_form("hand_over"),
+            "reassign_form": hand_over_form("reassign"),
+            "offers_actions": bool(actions - {"note"})}
 
 
 def _offered(entry, action: str, form) -> bool:
@@ -171,22 +188,26 @@ def home(request):
 def queue(request):
     form = forms.QueueFilterForm(request.GET)
     form.is_valid()  # a filter that is not a choice is left out; a bad search is answered
-    now, soon = clock.now(), deadlines.due_soon_window()
     if "q" in form.errors:  # the search as typed, its error, and nothing found
         return render(request, "recovery/queue.html", {"form": form}, status=400)
-    context = {"form": form, "clock": selectors.deadline_counts(request.user, now, soon),
-               "soon_text": deadlines.duration_text(soon)}
+    now, soon = clock.now(), selectors.queue_due_soon()
     filters = form.filters()
     page = selectors.queue(request.user, filters, request.GET.get("page", 1),
                            per_page=settings.RECOVERY_QUEUE_PAGE_SIZE)
     for case in page.object_list:
         case.may_claim = workflow.may_claim(case, request.user) is None
-        case.countdown = deadlines.countdown(case.deadline, now, soon) if case.is_open else None
+        case.time_left = selectors.deadline(case, now, soon) if case.is_open else None
     query = request.GET.copy()
     query.pop("page", None)
+    bulk = any(case.may_select for case in page.object_list)
     return render(request, "recovery/queue.html", {
-        **context, **queue_table.table_context(query, filters.sort), "filters": filters,
-        "page": page, "cases": page.object_list, "query": query.urlencode(),
+        **queue_table.table_context(query, filters.sort, bulk=bulk), "filters": filters,
+        "form": form, "page": page, "cases": page.object_list, "query": query.urlencode(),
+        "clock": selectors.deadline_counts(request.user, now, soon),
+        # Bulk actions (views.holding): only for someone who may take a listed case.
+        "bulk": bulk,
+        "bulk_form": forms.BulkReassignForm(offered=selectors.colleagues, auto_id="id_bulk_%s",
+                                            initial={"query": request.GET.urlencode()}),
     })
 
 
@@ -391,11 +412,18 @@ def record_rotation(request, pk: int):
 @require_GET
 @staff_required(Role.SUPERVISOR, Role.SECURITY_ADMIN)
 def approvals(request):
-    waiting = Paginator(selectors.pending_approvals(request.user),
-                        settings.RECOVERY_QUEUE_PAGE_SIZE)
-    page = waiting.get_page(request.GET.get("page"))
+    """The cases waiting for this approver's kind of decision: how long each
+    has waited, its deadline, and why they may not decide one; after a
+    decision (``?decided=``), the next case they may decide has the focus."""
+    page = Paginator(selectors.awaiting_approval(request.user),
+                     settings.RECOVERY_QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = selectors.waiting(request.user, page.object_list)
+    decidable = [row.case for row in rows if row.decidable]
     return render(request, "recovery/approvals.html", {
-        "page": page, "cases": page,
+        "page": page, "rows": rows, "cases": decidable,
+        "next_case": decidable[0] if decidable else
+        selectors.pending_approvals(request.user).order_by("deadline", "pk").first(),
+        "just_decided": request.GET.get("decided", "").isdigit(),
         # Supervisors may fail or cancel an escalated case (workflow.may_fail, may_cancel).
         "escalated": selectors.escalated_cases()[:50]
         if Role.SUPERVISOR in roles_of(request.user) else []})
@@ -405,6 +433,8 @@ def approvals(request):
 @staff_required(Role.SUPERVISOR, Role.SECURITY_ADMIN)
 @step_up_required
 def decide(request, pk: int):
+    """The whole trail of a case awaiting approval, and the decision on it;
+    once decided, back to the approvals list, with the next case ready."""
     case = _case_for(request, pk)
     form = forms.DecisionForm(request.POST or None)
     status = 200
@@ -419,10 +449,12 @@ def decide(request, pk: int):
             status = refusal.status
         else:
             messages.success(request, f"Your decision on case {case.pk} is recorded.")
-            return redirect("recovery:approvals")
+            return redirect(f"{reverse('recovery:approvals')}?decided={case.pk}")
     elif form.errors:
         status = 400
+    refusal = workflow.may_decide(case, request.user)
+    story = selectors.case_story(case)
     return render(request, "recovery/decide.html", {
-        **selectors.case_story(case), "form": form,
-        "can_decide": "decide" in selectors.actions_for(case, request.user),
+        **story, "brief": selectors.approval_brief(story), "form": form,
+        "can_decide": refusal is None, "why_not": refusal.message if refusal else "",
     }, status=status)

@@ -14,6 +14,9 @@ and the like; none re-implements them. The package follows the state machine:
 - ``rules``: the pure ``may_*`` checks (what a page offers is what the
   decision accepts) and the ``_require_*`` checks they share;
 - ``opening``: self-service requests, ``open_case``, ``claim``, ``unclaim``;
+- ``handover``: ``hand_over`` (the holder to a colleague) and ``reassign``
+  (a supervisor to an agent), each with a note;
+- ``notes``: ``add_note``, append-only notes on a case;
 - ``verification``: codes, evidence, attestations, verified, ``fail``,
   ``escalate``;
 - ``approval``: ``request_approval``, ``approve``, ``deny``;
@@ -24,7 +27,11 @@ and the like; none re-implements them. The package follows the state machine:
 - ``passkeys``: ``passkey_added`` (the owner told, the watch-period alert)
   and ``revoke_passkey``; the WebAuthn ceremonies in ``accounts.webauthn``
   store the row and know nothing of recoveries;
-- ``sweep``: ``expire_due``, the bulk expiry with its threads and batches.
+- ``sweep``: ``expire_due``, the bulk expiry with its threads and batches;
+- ``directory``: what the organisation's directory decides (CSV, LDAP and
+  SCIM alike): ``preview_directory``, ``apply_directory_run``,
+  ``sync_directory``, ``confirm_directory_run``, ``discard_directory_run``;
+  leaving the directory deactivates through ``closing.void_basis``.
 
 ``WorkflowError`` (defined in ``recovery_console.refusal``, below everything
 that refuses) is the one refusal type: its ``reason`` is a stable code, its
@@ -35,7 +42,8 @@ the actor the decision names). A refused WebAuthn ceremony
 Anything else a decision raises is a programming error (``void_basis`` with
 an unknown cause: ValueError; a case that does not exist: DoesNotExist).
 
-Imports point one way: base <- rules <- opening, verification, approval <-
+Imports point one way: base <- rules <- opening, handover, notes,
+verification, approval <-
 closing <- credential (a redemption whose basis broke is voided through
 ``closing.void_basis``; an enrolment adds ``passkeys.passkey_added``);
 passkeys and sweep need none of them.
@@ -56,21 +64,38 @@ from .credential import (
     redeem,
     redeem_read_out,
 )
+from .directory import (
+    apply_directory_run,
+    confirm_directory_run,
+    discard_directory_run,
+    preview_directory,
+    sync_directory,
+)
+from .handover import hand_over, reassign
+from .notes import add_note
 from .opening import claim, open_case, request_self_service, resolve_self_service_request, unclaim
 from .passkeys import passkey_added, revoke_passkey
 from .rules import (
     BASIS_CAUSES,
+    HANDED_EVENTS,
     WORK_PERMISSION,
+    known_involvement,
+    may_add_note,
     may_cancel,
     may_claim,
     may_decide,
     may_escalate,
     may_fail,
+    may_hand_over,
+    may_hold,
     may_issue,
+    may_reassign,
     may_request_approval,
     may_rotate,
     may_unclaim,
     may_work,
+    staff_name,
+    worked_entries,
 )
 from .sweep import expire_due
 from .verification import (
@@ -88,14 +113,17 @@ from .verification import (
 )
 
 __all__ = [
-    "AGENT_RECORDED_KINDS", "BASIS_CAUSES", "DOCUMENT_TYPES", "MAX_CODES_PER_STEP",
-    "REDEEM_REFUSED", "WORK_PERMISSION", "IssuedCredential", "OpenedSession", "WorkflowError",
-    "answer_attestation", "approve", "cancel", "check_channel_code", "claim", "complete",
-    "complete_enrolment", "deny", "escalate", "expire", "expire_due", "fail",
-    "issue_credential", "mark_verified", "may_cancel", "may_claim", "may_decide",
-    "may_escalate", "may_fail", "may_issue", "may_request_approval", "may_rotate",
-    "may_unclaim", "may_work", "open_case", "passkey_added", "read_out_address", "record_evidence",
-    "record_rotation", "recovery_session_for", "redeem", "redeem_read_out", "repudiate",
-    "request_approval", "revoke_passkey", "request_attestation", "request_self_service",
-    "resolve_self_service_request", "send_channel_code", "unclaim", "void_basis",
+    "AGENT_RECORDED_KINDS", "BASIS_CAUSES", "DOCUMENT_TYPES", "HANDED_EVENTS",
+    "MAX_CODES_PER_STEP", "REDEEM_REFUSED", "WORK_PERMISSION", "IssuedCredential", "OpenedSession",
+    "WorkflowError", "add_note", "answer_attestation", "apply_directory_run", "approve", "cancel",
+    "check_channel_code", "claim", "complete", "complete_enrolment", "confirm_directory_run",
+    "deny", "discard_directory_run", "escalate", "expire", "expire_due", "fail", "hand_over",
+    "issue_credential", "known_involvement", "mark_verified", "may_add_note", "may_cancel",
+    "may_claim", "may_decide", "may_escalate", "may_fail", "may_hand_over", "may_hold",
+    "may_issue", "may_reassign", "may_request_approval", "may_rotate", "may_unclaim", "may_work",
+    "open_case", "passkey_added", "preview_directory", "read_out_address", "reassign",
+    "record_evidence", "record_rotation", "recovery_session_for", "redeem", "redeem_read_out",
+    "repudiate", "request_approval", "request_attestation", "request_self_service",
+    "resolve_self_service_request", "revoke_passkey", "send_channel_code", "staff_name",
+    "sync_directory", "unclaim", "void_basis", "worked_entries",
 ]

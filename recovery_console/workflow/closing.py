@@ -31,6 +31,7 @@ from .opening import open_case
 from .rules import (
     BASIS_CAUSES,
     OUTSIDE_THE_CASE,
+    WHOLE_IDENTITY,
     _enforce,
     _require_reason,
     _require_state,
@@ -125,7 +126,7 @@ def _void_basis(identity_id: int, cause: str, now: datetime, *,
              .filter(identity_id=identity_id, state__in=RecoveryCase.OPEN_STATES).order_by("pk"))
     stopped = []
     for case in cases:
-        if cause != "identity_inactive" and not _rests_on(case, cause, channel_id, now):
+        if cause not in WHOLE_IDENTITY and not _rests_on(case, cause, channel_id, now):
             continue
         reason = f"Recovery stopped: {BASIS_CAUSES[cause]}."
         voided = _close(case, State.CANCELLED, now, reason, cause=cause, actor=actor,

@@ -10,15 +10,18 @@ credential rests on (``BASIS_CAUSES``, ``_basis_refusal``) live here too.
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Callable
 from datetime import datetime
 from functools import wraps
+
+from django.db.models import Q
 
 from accounts.models import Identity, RecoveryChannel, User
 from accounts.roles import Role, roles_of
 
 from .. import channels, notices, tokens
-from ..models import RecoveryCase, RecoveryCredential, Repudiation, Tier
+from ..models import NOTE_MAX_LENGTH, RecoveryCase, RecoveryCredential, Repudiation, Tier
 from .base import WorkflowError
 
 State = RecoveryCase.State
@@ -72,6 +75,41 @@ def _require_reason(reason: str, limit: int = 1000) -> None:
     if len(reason) > limit:
         raise WorkflowError(f"The reason is too long ({limit} characters at most).",
                             reason="reason_length", status=WorkflowError.BAD_REQUEST)
+
+
+# Controls a note may not hold: C0 (a line break is kept as "\n"), DEL and
+# C1, the Unicode line and paragraph separators, and the bidirectional
+# embeddings, overrides and isolates that make text read otherwise than it
+# is stored ("Trojan Source"). A tab is refused too, like any other control.
+_NOTE_REFUSED = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e"
+                           "\u2066-\u2069]")
+
+
+def _note_text(text: str) -> str:
+    """A note as it is kept: every line end a line feed, blank lines around it
+    and spaces at line ends dropped. Refused when empty, longer than
+    ``NOTE_MAX_LENGTH``, or holding a control character other than a line
+    break (never cleaned away silently)."""
+    lines = (text or "").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    text = "\n".join(line.rstrip(" ") for line in lines).strip("\n")
+    if not text.strip():
+        raise WorkflowError("Write the note.", reason="note_required",
+                            status=WorkflowError.BAD_REQUEST)
+    if len(text) > NOTE_MAX_LENGTH:
+        raise WorkflowError(f"The note is too long ({NOTE_MAX_LENGTH} characters at most).",
+                            reason="note_length", status=WorkflowError.BAD_REQUEST)
+    found = _NOTE_REFUSED.search(text)
+    if found:
+        raise WorkflowError(
+            f"Remove the control character U+{ord(found.group()):04X} from the note: only "
+            "line breaks are kept.", reason="note_characters", status=WorkflowError.BAD_REQUEST)
+    return text
+
+
+def staff_name(user: User) -> str:
+    """How a colleague is named on pages and in the audit trail: their full
+    name, else their username."""
+    return user.get_full_name() or user.username
 
 
 # --- who may do what --------------------------------------------------------
@@ -175,7 +213,7 @@ def may_decide(case: RecoveryCase, user: User) -> WorkflowError | None:
     if user.pk in (case.agent_id, case.opened_by_id) or _has_worked(case, user):
         raise WorkflowError("You worked on this case, so another supervisor must decide.",
                             reason="worked_case", status=WorkflowError.FORBIDDEN)
-    if case.approvals.filter(approver=user).exists():
+    if _has_decided(case, user):
         raise WorkflowError("You already decided on this case.", reason="already_decided")
 
 
@@ -209,13 +247,99 @@ def may_cancel(case: RecoveryCase, user: User) -> WorkflowError | None:
     _require_state(case, *RecoveryCase.OPEN_STATES, doing="cancel a case")
 
 
+@_as_refusal
+def may_add_note(case: RecoveryCase, user: User) -> WorkflowError | None:
+    """A supervisor may add a note to any open case; an agent to an open case
+    they hold or nobody holds (the open cases they may see). Never on their
+    own recovery."""
+    _require_role(user, Role.AGENT, Role.SUPERVISOR)
+    if Role.SUPERVISOR not in roles_of(user) and case.agent_id is not None:
+        _require_holder(case, user)
+    _require_state(case, *RecoveryCase.OPEN_STATES, doing="add a note")
+    _require_subject_is_not(case, user, "add a note to")
+
+
+@_as_refusal
+def may_hand_over(case: RecoveryCase, user: User) -> WorkflowError | None:
+    """The holding agent may hand an open case to a colleague (``may_hold``
+    says to whom)."""
+    _require_holder(case, user)
+    _require_state(case, *RecoveryCase.OPEN_STATES, doing="hand over a case")
+
+
+@_as_refusal
+def may_reassign(case: RecoveryCase, user: User) -> WorkflowError | None:
+    """A supervisor may give any open case to an agent (``may_hold`` says to
+    whom), held or not; never their own recovery."""
+    _require_role(user, Role.SUPERVISOR)
+    _require_state(case, *RecoveryCase.OPEN_STATES, doing="reassign a case")
+    _require_subject_is_not(case, user, "reassign")
+
+
+@_as_refusal
+def may_hold(case: RecoveryCase, user: User) -> WorkflowError | None:
+    """Who a case may be handed over or reassigned to: an active agent who
+    does not hold it already, is not its subject, and did not approve or
+    deny it (the approver never also restores access)."""
+    name = staff_name(user)
+    if not user.is_active:
+        raise WorkflowError(f"{name}'s account is not active.", reason="target_inactive",
+                            status=WorkflowError.BAD_REQUEST)
+    if Role.AGENT not in roles_of(user):
+        raise WorkflowError(f"{name} is not an agent: only an agent can hold a case.",
+                            reason="target_not_agent", status=WorkflowError.BAD_REQUEST)
+    if case.agent_id == user.pk:
+        raise WorkflowError(f"{name} already holds this case.", reason="target_holds")
+    if case.identity.user_id is not None and case.identity.user_id == user.pk:
+        raise WorkflowError(f"This is {name}'s own recovery: they cannot work on it.",
+                            reason="target_subject", status=WorkflowError.FORBIDDEN)
+    if case.approvals.filter(approver=user).exists():
+        raise WorkflowError(f"{name} decided on this case's approval, so they cannot also "
+                            "restore access.", reason="target_decided",
+                            status=WorkflowError.FORBIDDEN)
+
+
+# Audit entries that make a person one who worked a case: they claimed it,
+# or it was handed over or reassigned to them.
+HANDED_EVENTS = ("case_handed_over", "case_reassigned")
+
+
+def worked_entries(user: User) -> Q:
+    """Which audit entries (about a case) say ``user`` held it: a claim they
+    made, a hand-over or reassignment to them (``to`` in its data)."""
+    return (Q(actor=user, additional_data__event="case_claimed")
+            | Q(additional_data__event__in=HANDED_EVENTS, additional_data__to=user.pk))
+
+
 def _has_worked(case: RecoveryCase, user: User) -> bool:
     from auditlog.models import LogEntry
 
+    known = case.__dict__.get(_WORKED, {})
+    if user.pk in known:
+        return known[user.pk]
     return case.evidence.filter(actor=user).exists() or LogEntry.objects.filter(
-        object_pk=str(case.pk), actor=user, additional_data__event="case_claimed",
+        worked_entries(user), object_pk=str(case.pk),
         content_type__app_label="recovery", content_type__model="recoverycase",
     ).exists()
+
+
+def _has_decided(case: RecoveryCase, user: User) -> bool:
+    known = case.__dict__.get(_DECIDED, {})
+    if user.pk in known:
+        return known[user.pk]
+    return case.approvals.filter(approver=user).exists()
+
+
+_WORKED, _DECIDED = "_worked_by", "_decided_by"
+
+
+def known_involvement(case: RecoveryCase, user: User, *, worked: bool, decided: bool) -> None:
+    """Tell ``may_decide`` what a list page read for many cases in one query
+    (whether ``user`` worked on or decided ``case``), so asking the rule of
+    each listed case reads nothing more. Only on the page's copy: a
+    decision locks and reads a fresh case, and asks the database."""
+    case.__dict__.setdefault(_WORKED, {})[user.pk] = worked
+    case.__dict__.setdefault(_DECIDED, {})[user.pk] = decided
 
 
 def _check_channel(case: RecoveryCase, channel: RecoveryChannel, now: datetime,
@@ -240,6 +364,8 @@ def _check_channel(case: RecoveryCase, channel: RecoveryChannel, now: datetime,
 # a credential"). The words complete "... no longer works: <words>".
 BASIS_CAUSES = {
     "identity_inactive": "the account was deactivated",
+    "identity_deprovisioned": "the account was disabled or removed in the organisation's "
+                              "directory",
     "channel_revoked": "the channel it was sent to was revoked",
     "channel_changed": "the channel it was sent to was changed",
     "channel_stale": "the channel it was sent to is no longer confirmed",
@@ -251,7 +377,10 @@ BASIS_CAUSES = {
 # identity resting on it (``void_basis``). A case's own closing voids only
 # its own secrets, never another case's.
 OUTSIDE_THE_CASE = frozenset(
-    {"identity_inactive", "channel_revoked", "channel_changed", "channel_stale", "repudiated"})
+    {"identity_inactive", "identity_deprovisioned", "channel_revoked", "channel_changed",
+     "channel_stale", "repudiated"})
+# Of those, the facts every recovery of the identity rests on, whatever it was sent to.
+WHOLE_IDENTITY = frozenset({"identity_inactive", "identity_deprovisioned"})
 
 
 def _basis_refusal(case: RecoveryCase, credential: RecoveryCredential,

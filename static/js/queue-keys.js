@@ -1,6 +1,7 @@
 // Keyboard shortcuts of the reset queue: "/" goes to the search box, "j" and
 // "k" move a selection through the table's rows (the row's case link gets
-// the focus, so Enter opens it), "?" opens the list of shortcuts (the same
+// the focus, so Enter opens it; a colleague's case has no link and gets the
+// focus itself), "?" opens the list of shortcuts (the same
 // <details> the "Keyboard shortcuts" button opens; without JavaScript it
 // still opens by itself), Escape closes it. Keys typed into a field are the
 // field's. Nothing on the page needs these.
@@ -33,8 +34,14 @@
   function select(index) {
     if (!rows().length) { return; }
     mark(index);
-    var link = rows()[current].querySelector("a[data-case-link]");
-    if (link) { link.focus(); }
+    var row = rows()[current];
+    var link = row.querySelector("a[data-case-link]");
+    if (link) {
+      link.focus();
+    } else {  // a colleague's case: nothing to open, the row itself shows where we are
+      row.tabIndex = -1;
+      row.focus();
+    }
   }
 
   function openHelp() {

@@ -42,8 +42,8 @@ def test_saving_keeps_the_search_keys_in_step():
     assert RecoveryChannel.objects.get(pk=phone.pk).phone_key == "447700900002"
 
 
-BEFORE = [("accounts", "0008_one_line_names_and_time_zone")]
-AFTER = [("accounts", "0009_search_keys")]
+BEFORE = [("accounts", "0009_identity_directory_source")]
+AFTER = [("accounts", "0010_search_keys")]
 
 
 def migrate(targets):

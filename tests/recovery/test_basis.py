@@ -188,7 +188,8 @@ def test_a_channel_revoked_in_bulk_as_stale_voids_what_was_sent_to_it(world):
     RecoveryChannel.objects.filter(pk=world.email.pk).update(
         last_confirmed_at=timezone.now() - timedelta(days=3000))  # stale since issue
     admin = security_admin()
-    response = admin.post(reverse("recovery:stale_channels"), {"channel": [world.email.pk]})
+    response = admin.post(reverse("recovery:stale_channels"),
+                          {"channel": [world.email.pk], "reason": "Unconfirmed since 2018."})
     assert response.status_code == 302
     assert_voided(world, revoke_channel, "channel_revoked")
     assert redeem(Client(), world).status_code == 400

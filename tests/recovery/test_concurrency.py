@@ -4,9 +4,9 @@ Real threads with their own connections; no mocks, no sleeps."""
 
 import pytest
 
-from recovery_console import workflow
-from recovery_console.models import Approval, RecoveryCase, RecoverySession
-from tests.factories import recovery_case, staff
+from recovery_console import alerts, workflow
+from recovery_console.models import Alert, Approval, RecoveryCase, RecoverySession
+from tests.factories import IdentityFactory, recovery_case, staff
 from tests.services import race
 
 from .support import approved, refusals, step_up_now, verify
@@ -61,3 +61,19 @@ def test_two_concurrent_redemptions_of_one_credential_exactly_one_wins(on_postgr
     issued.credential.refresh_from_db()
     assert issued.credential.used_at is not None
     assert refusals("credential_redeem", "used").count() == 1
+
+
+def test_two_admins_acknowledging_overlapping_alerts_at_once_exactly_one_wins(on_postgres):
+    shared, own = (Alert.objects.create(identity=IdentityFactory(), kind=Alert.Kind.NEW_NETWORK,
+                                        detail="New network.") for _ in range(2))
+    first, second = staff("security_admin"), staff("security_admin")
+    results, refused = race(
+        lambda: alerts.acknowledge_many([shared.pk, own.pk], first, "Mine."),
+        lambda: alerts.acknowledge_many([shared.pk], second, "No, mine."),
+    )
+    assert len(results) == 1 and len(refused) == 1
+    assert refused[0].reason == "acknowledged"
+    shared.refresh_from_db()
+    assert shared.acknowledged_by in (first, second)
+    assert shared.acknowledgement_note == ("Mine." if shared.acknowledged_by == first
+                                           else "No, mine.")

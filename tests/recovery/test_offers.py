@@ -30,11 +30,13 @@ PEOPLE = ("holder", "other_agent", "supervisor", "gave_back", "approved_already"
 # URL of each offered action on the case page (the part after /cases/<pk>/).
 ACTION_OF_URL = {"claim": "claim", "unclaim": "unclaim", "request-approval": "request_approval",
                  "issue": "issue", "rotation": "rotate", "cancel": "cancel", "fail": "fail",
-                 "escalate": "escalate", "steps": "work"}
+                 "escalate": "escalate", "steps": "work", "notes": "note",
+                 "hand-over": "hand_over", "reassign": "reassign"}
 
 
-def try_each(case, user) -> set[str]:
-    """The decisions the workflow accepts from ``user`` on ``case`` now."""
+def try_each(case, user, colleague) -> set[str]:
+    """The decisions the workflow accepts from ``user`` on ``case`` now
+    (a hand-over or reassignment to ``colleague``, an agent who may hold it)."""
     attempts = {
         "claim": lambda: workflow.claim(case, user),
         "unclaim": lambda: workflow.unclaim(case, user),
@@ -47,6 +49,9 @@ def try_each(case, user) -> set[str]:
         "issue": lambda: workflow.issue_credential(case, user),
         "rotate": lambda: workflow.record_rotation(case, user, "CHG-42"),
         "cancel": lambda: workflow.cancel(case, user, "Duplicate."),
+        "note": lambda: workflow.add_note(case, user, "Caller rings back at 3."),
+        "hand_over": lambda: workflow.hand_over(case, user, colleague, "Over to you."),
+        "reassign": lambda: workflow.reassign(case, user, colleague, "Balancing the queue."),
     }
     accepted = set()
     for name, attempt in attempts.items():
@@ -166,6 +171,7 @@ def test_every_action_offered_is_accepted_and_every_accepted_one_is_offered(peop
         "verifying", "verified", "awaiting_approval", "approved", "credential_issued",
         "cancelled"}
     clients = {name: sign_in_client(Client(), user) for name, user in people.items()}
+    colleague = staff("agent")
     mismatches, accepted_anything = [], set()
     for label, case in cases.items():
         subject = case.identity.user
@@ -174,7 +180,7 @@ def test_every_action_offered_is_accepted_and_every_accepted_one_is_offered(peop
         for name in PEOPLE:
             user, client = who[name], who_clients[name]
             offered = offered_on_page(client, case)
-            accepted = try_each(case, user)
+            accepted = try_each(case, user, colleague)
             accepted_anything |= accepted
             if offered != accepted:
                 mismatches.append(f"{label} / {name}: offered {sorted(offered)}, "

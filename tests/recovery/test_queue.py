@@ -48,11 +48,19 @@ def test_queue_filters_by_tier_assignment_and_kind(client):
     assert shown(tier="not-a-tier") == {low.pk, high.pk, restricted.pk, contractor.pk}
 
 
-def test_a_case_held_by_another_agent_is_not_in_my_queue_and_its_page_is_404(client):
-    holder, other = staff("agent"), staff("agent")
+def test_a_case_held_by_another_agent_is_listed_only_with_its_holder_and_its_page_is_404(
+        client):
+    holder, other = staff("agent", first_name="Bea", last_name="Agent"), staff("agent")
     case = recovery_case("low", agent=holder)
     sign_in_client(client, other)
-    assert case.pk not in {c.pk for c in client.get(QUEUE).context["cases"]}
+    # Listed so the agent sees who holds it (issue 17), never openable or claimable.
+    page = client.get(QUEUE)
+    [listed] = [c for c in page.context["cases"] if c.pk == case.pk]
+    assert not listed.may_open and not listed.may_select
+    html = page.content.decode()
+    assert "Held by Bea Agent" in html
+    assert reverse("recovery:case", args=[case.pk]) not in html
+    assert reverse("recovery:claim", args=[case.pk]) not in html
     assert client.get(reverse("recovery:case", args=[case.pk])).status_code == 404
     assert client.post(reverse("recovery:unclaim", args=[case.pk])).status_code == 404
     assert client.get(reverse("recovery:case", args=[999999])).status_code == 404

@@ -38,20 +38,19 @@ def desk():
     return agent, cases
 
 
-def rows(page) -> list[str]:
-    return [text.split("\t")[1].strip() for text in
-            page.locator("#queue-cases tbody tr").all_inner_texts()]
-
-
 def names(page) -> list[str]:
-    return [" ".join(r.split()[:2]) for r in rows(page)]
+    """The people in the table, top to bottom (first name and surname)."""
+    person = page.locator("#queue-cases thead th").all_inner_texts().index("Person")
+    cells = page.locator(f"#queue-cases tbody tr > td:nth-child({person + 1})")
+    return [" ".join(text.split()[:2]) for text in cells.all_inner_texts()]
 
 
 def test_an_agent_searches_sorts_and_moves_through_the_queue_with_the_keyboard(page, desk):
     agent, cases = desk
     page.set_viewport_size({"width": 1366, "height": 900})
     sign_in(page, agent)
-    assert page.get_by_text("1 overdue").is_visible() and page.get_by_text("2 due within 1 h")
+    assert page.get_by_text("1 overdue").is_visible()
+    assert page.get_by_text("2 due within 1\xa0hour").is_visible()
     page.keyboard.press("/")
     search = page.get_by_role("searchbox", name="Search")
     assert search.evaluate("el => el === document.activeElement")
@@ -67,7 +66,7 @@ def test_an_agent_searches_sorts_and_moves_through_the_queue_with_the_keyboard(p
     deadline = page.get_by_role("columnheader", name="Deadline")
     assert deadline.get_attribute("aria-sort") == "ascending" and "▲" in deadline.inner_text()
     first = page.locator("#queue-cases tbody tr").first
-    assert "Overdue" in first.inner_text() and "overdue by 1" in first.inner_text()
+    assert "Overdue by 1" in first.inner_text()
     assert "Due soon" in page.locator("#queue-cases tbody tr").nth(1).inner_text()
 
     page.keyboard.press("j")

@@ -71,7 +71,11 @@ def test_search_on_open_cases_says_how_to_include_closed_ones(agent_client):
     assert found(agent_client, "carla", status="all") == {case.pk}
 
 
-def test_an_agent_cannot_find_a_case_outside_what_they_may_see(client):
+def test_an_agent_finds_a_colleagues_case_only_by_what_the_queue_shows_of_it(client):
+    """The queue lists an agent their colleagues' open cases, with a name and
+    a directory id, held by whom, and no link: a search finds them by those
+    and by number, never by an email or a phone (channels are not shown),
+    and never finds a closed case the agent did not work."""
     holder, other = staff("agent"), staff("agent")
     held = recovery_case("low", agent=holder, directory_id="held-1", display_name="Hidden Hana")
     phone = held.identity.channels.get(kind="phone").address
@@ -79,14 +83,20 @@ def test_an_agent_cannot_find_a_case_outside_what_they_may_see(client):
     closed = recovery_case("low", directory_id="closed-1", display_name="Hidden Hugo")
     RecoveryCase.objects.filter(pk=closed.pk).update(state=RecoveryCase.State.COMPLETED)
     sign_in_client(client, other)
-    for q in (str(held.pk), "hidden", "held-1", phone, email, str(closed.pk), "closed-1"):
+    for q in (str(held.pk), "hidden", "held-1"):
+        response = client.get(QUEUE, {"q": q})
+        assert [c.pk for c in response.context["cases"]] == [held.pk]
+        assert f'href="/cases/{held.pk}/"' not in response.content.decode()
+        assert "Held by" in response.content.decode()
+    for q in (phone, email, held.identity.user.email, str(closed.pk), "closed-1", "hugo"):
         for status in ("open", "all", "completed"):
             response = client.get(QUEUE, {"q": q, "status": status})
             assert response.status_code == 200
             assert not response.context["cases"], (q, status)
             assert "Hidden" not in response.content.decode()
-    sign_in_client(client, holder)  # the holder finds their own
-    assert found(client, "hidden") == {held.pk}
+    sign_in_client(client, holder)  # the holder finds their own by every key
+    for q in ("hidden", phone, email, held.identity.user.email):
+        assert found(client, q) == {held.pk}, q
 
 
 def test_a_search_by_email_or_phone_shows_no_channel_address(client):

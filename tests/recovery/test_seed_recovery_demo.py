@@ -191,7 +191,7 @@ def test_an_auditors_sample_of_the_seeded_data_shows_closed_stories_dated_in_the
         timeline = page.split("Timeline from the audit trail", 1)[1].split("</ol>", 1)[0]
         dates = re.findall(r"<li><time datetime=\"[^\"]+\">(\d{1,2} \w{3} \d{4}),", timeline)
         assert dates and today not in dates, case
-        assert "case_opened" in timeline
+        assert "Case opened" in timeline and "case_opened" not in timeline
         steps = page.split("Verification steps and evidence", 1)[1].split("</section>", 1)[0]
         if case.evidence.exists():
             assert "Passed by" in steps or "Failed by" in steps, case
@@ -202,3 +202,24 @@ def test_an_auditors_sample_of_the_seeded_data_shows_closed_stories_dated_in_the
     with_open = SamplingReport.objects.get(include_open=True)
     assert RecoveryCase.objects.filter(samplings__report=with_open,
                                        state__in=RecoveryCase.OPEN_STATES).exists()
+
+
+def test_demo_people_come_from_a_csv_import_run_and_show_their_source(seeded, client):
+    from accounts.models import Identity
+    from recovery_console.directory.models import SyncRun
+
+    run = SyncRun.objects.get()
+    assert (run.status, run.source.kind, run.file_name) == ("succeeded", "csv", "hr-export.csv")
+    assert run.started_by.username == "secadmin" and run.created == 0 and run.changed >= 30
+    for change in run.preview["changes"]:  # taken over as they are: nothing else changed
+        assert change["adopt"] and not change["fields"] and not change["relations"], change
+        assert {c["action"] for c in change["channels"]} <= {"claim"}, change
+    employee = Identity.objects.get(directory_id="emp-000")
+    assert employee.directory_source == run.source and employee.external_id == "emp-000"
+    assert employee.channels.filter(from_directory=True).count() == 2
+    assert Identity.objects.get(directory_id="staff-agent").directory_source is None
+    sign_in_client(client, User.objects.get(username="secadmin"))
+    page = client.get(reverse("admin:accounts_identity_changelist")).content.decode()
+    assert "HR export (demo) (CSV import)" in page and "Typed in the console" in page
+    call_command("seed_recovery_demo")
+    assert SyncRun.objects.count() == 1

@@ -184,7 +184,7 @@ def test_a_security_admin_revokes_stale_channels_in_bulk(client):
     page = client.get(reverse("recovery:stale_channels"))
     assert page.status_code == 200 and page.content.decode().count('name="channel"') == 3
     response = client.post(reverse("recovery:stale_channels"),
-                           {"channel": [stale[0].pk, stale[1].pk]})
+                           {"channel": [stale[0].pk, stale[1].pk], "reason": "Left in 2023."})
     assert response.status_code == 302
     assert RecoveryChannel.objects.filter(revoked_at__isnull=False).count() == 2
     entries = LogEntry.objects.filter(additional_data__event="channel_revoked")
@@ -192,8 +192,8 @@ def test_a_security_admin_revokes_stale_channels_in_bulk(client):
 
 
 @pytest.mark.parametrize("data, message", [
-    ({}, "Choose at least one channel"),
-    ({"channel": ["abc"]}, "not understood"),
+    ({"reason": "Left in 2023."}, "Choose at least one channel"),
+    ({"channel": ["abc"], "reason": "Left in 2023."}, "not understood"),
 ])
 def test_bad_bulk_revocations_change_nothing(client, data, message):
     RecoveryChannelFactory(last_confirmed_at=timezone.now() - timedelta(days=800))
@@ -208,7 +208,8 @@ def test_bad_bulk_revocations_change_nothing(client, data, message):
 def test_a_live_channel_cannot_be_revoked_through_the_stale_page(client):
     live = RecoveryChannelFactory()
     sign_in_client(client, staff("security_admin"))
-    response = client.post(reverse("recovery:stale_channels"), {"channel": [live.pk]})
+    response = client.post(reverse("recovery:stale_channels"),
+                           {"channel": [live.pk], "reason": "Left in 2023."})
     assert response.status_code == 400
     live.refresh_from_db()
     assert live.revoked_at is None
@@ -227,11 +228,11 @@ def test_a_security_admin_acknowledges_an_alert_once(client, completed):
     alert = Alert.objects.get(kind=Alert.Kind.SECOND_RECOVERY)
     sign_in_client(client, staff("security_admin"))
     assert "Another recovery request" in client.get(reverse("recovery:alerts")).content.decode()
-    url = reverse("recovery:alert_acknowledge", args=[alert.pk])
-    assert client.post(url).status_code == 302
+    url = reverse("recovery:alerts_acknowledge")
+    assert client.post(url, {"alert": [alert.pk]}).status_code == 302
     alert.refresh_from_db()
     assert alert.acknowledged_at is not None
-    client.post(url)
+    assert client.post(url, {"alert": [alert.pk]}).status_code == 409
     assert LogEntry.objects.filter(additional_data__event="alert_acknowledged").count() == 1
 
 

@@ -26,6 +26,7 @@ from recovery_console.models import (
     Alert,
     Approval,
     Attestation,
+    CaseNote,
     ChannelCode,
     Evidence,
     Notice,
@@ -128,6 +129,20 @@ TABLE = [
     Row("recovery:cancel", roles(405),
         roles(403, anonymous=LOGIN, agent=400, other_agent=404, supervisor=400),
         METHOD_FIRST, ("case",)),
+    # Notes: agents who may see the case and supervisors; hand-over: the
+    # holding agent; reassigning: supervisors. An empty POST is bad input.
+    Row("recovery:add_note", roles(405),
+        roles(403, anonymous=LOGIN, agent=400, other_agent=404, supervisor=400),
+        METHOD_FIRST, ("case",)),
+    Row("recovery:hand_over", roles(405),
+        roles(403, anonymous=LOGIN, agent=400, other_agent=404), METHOD_FIRST, ("case",)),
+    Row("recovery:reassign", roles(405), roles(403, anonymous=LOGIN, supervisor=400),
+        METHOD_FIRST, ("case",)),
+    # The queue's bulk actions: agents give back, supervisors reassign.
+    Row("recovery:give_back_selected", roles(405),
+        roles(403, anonymous=LOGIN, agent=400, other_agent=400), METHOD_FIRST),
+    Row("recovery:reassign_selected", roles(405), roles(403, anonymous=LOGIN, supervisor=400),
+        METHOD_FIRST),
     # Security admins decide governance cases (shared service accounts).
     Row("recovery:approvals", roles(403, anonymous=LOGIN, supervisor=200, security_admin=200),
         roles(405), METHOD_FIRST),
@@ -150,8 +165,8 @@ TABLE = [
     # Security admins: alerts and stale channels.
     Row("recovery:alerts", roles(403, anonymous=LOGIN, security_admin=200),
         roles(403, anonymous=LOGIN, security_admin=405), GUARD_FIRST),
-    Row("recovery:alert_acknowledge", roles(403, anonymous=LOGIN, security_admin=405),
-        roles(403, anonymous=LOGIN, security_admin=302), GUARD_FIRST, ("alert",)),
+    Row("recovery:alerts_acknowledge", roles(403, anonymous=LOGIN, security_admin=405),
+        roles(403, anonymous=LOGIN, security_admin=400), GUARD_FIRST),
     Row("recovery:stale_channels", roles(403, anonymous=LOGIN, security_admin=200),
         roles(403, anonymous=LOGIN, security_admin=400), GUARD_FIRST),
     # Machines: probes and metrics (no METRICS_TOKEN in tests: 404).
@@ -161,6 +176,8 @@ TABLE = [
     # Audit: auditors only; they change nothing but their own samples and findings.
     Row("audit:dashboard", roles(403, **NOBODY_BUT_AUDITOR),
         roles(403, anonymous=LOGIN, auditor=405), GUARD_FIRST),
+    Row("audit:dashboard_csv", roles(403, **NOBODY_BUT_AUDITOR),
+        roles(403, anonymous=LOGIN, auditor=405), GUARD_FIRST, ("chart",)),
     Row("audit:reports", roles(403, **NOBODY_BUT_AUDITOR),
         roles(403, anonymous=LOGIN, auditor=200), GUARD_FIRST),
     Row("audit:report", roles(403, **NOBODY_BUT_AUDITOR),
@@ -231,8 +248,8 @@ def fingerprint() -> tuple:
         tuple(RecoveryChannel.objects.order_by("pk").values_list("pk", "revoked_at")),
         tuple(Alert.objects.order_by("pk").values_list("pk", "acknowledged_at")),
         *(model.objects.count() for model in (
-            Evidence, Approval, ChannelCode, Attestation, RecoveryCredential, RecoverySession,
-            Notice, SamplingReport, Finding, LogEntry)),
+            Evidence, CaseNote, Approval, ChannelCode, Attestation, RecoveryCredential,
+            RecoverySession, Notice, SamplingReport, Finding, LogEntry)),
     )
 
 

@@ -34,6 +34,7 @@ class World:
     credential: object = None  # its credential
     report: object = None
     sampled_case_id: int = 0
+    chart: str = "months"  # a dashboard chart (its CSV)
     alert: object = None
     unknown_token: str = "no-such-link-token"
 

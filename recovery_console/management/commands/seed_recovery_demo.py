@@ -17,7 +17,9 @@ identity without one.
 
 from __future__ import annotations
 
+import csv
 import heapq
+import io
 import itertools
 import os
 import random
@@ -32,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from webauthn.helpers import bytes_to_base64url
@@ -41,6 +43,8 @@ from accounts import webauthn
 from accounts.models import Identity, RecoveryChannel, User
 from audit.events import record
 from recovery_console import alerts, clock, notices, outbox, tokens, workflow
+from recovery_console.directory.csvfile import read_csv
+from recovery_console.directory.models import DirectorySource, MappingRule, SyncRun
 from recovery_console.models import (
     Alert,
     Notice,
@@ -75,15 +79,51 @@ class Command(BaseCommand):
         except (User.DoesNotExist, TOTPDevice.DoesNotExist) as missing:
             raise CommandError("Run `manage.py seed_demo` first: the demo staff are missing."
                                ) from missing
+        imported = self._directory_import(desk.secadmin)
         demo = DemoHistory(desk, now)
         played = 0
         if not RecoveryCase.objects.exclude(state__in=RecoveryCase.OPEN_STATES).exists():
             played = demo.play(demo.history())
         opened = demo.play(demo.open_cases())
         self.stdout.write(self.style.SUCCESS(
-            f"Channels added for {added} identities; {played} recovery cases of the past "
+            f"Channels added for {added} identities; {imported} identities taken over by the "
+            f"demo HR export (a CSV import run); {played} recovery cases of the past "
             f"eight weeks played through the workflow; {opened} open cases for the queue. "
             "With DEBUG on, /outbox/ shows what each channel received."))
+
+    def _directory_import(self, secadmin: User) -> int:
+        """The demo's employees, managers and contractors come from a CSV
+        export of the HR system: a CSV source, a file written from them as
+        they are, previewed and applied by the security admin through the
+        workflow like any upload. Nothing about them changes; each now shows
+        its source. Once: a source with a succeeded run is left alone."""
+        source, created = DirectorySource.objects.get_or_create(
+            name=DEMO_SOURCE, defaults={"kind": DirectorySource.Kind.CSV,
+                                        "enabled_attribute": "status"})
+        if created:
+            rules = [("kind", "attribute", "contractor", "contractor", "type"),
+                     ("privileged", "group", "admins", "", ""),
+                     ("data_sensitivity", "group", "sensitivity-high", "high", ""),
+                     ("data_sensitivity", "group", "sensitivity-medium", "medium", "")]
+            for position, (field, match_on, value, result, attribute) in enumerate(rules):
+                MappingRule.objects.create(source=source, position=position, field=field,
+                                           match_on=match_on, value=value, result=result,
+                                           attribute=attribute)
+        if source.runs.filter(status=SyncRun.Status.SUCCEEDED).exists():
+            return 0
+        people = (Identity.objects.filter(directory_source__isnull=True)
+                  .filter(Q(directory_id__startswith="mgr-") | Q(directory_id__startswith="emp-")
+                          | Q(directory_id__startswith="ctr-"))
+                  .select_related("manager", "sponsor").prefetch_related("channels")
+                  .order_by("directory_id"))
+        if not people:
+            return 0
+        records, lines = read_csv(_hr_export(people), source.mapping(),
+                                  settings.DIRECTORY_CSV_MAX_BYTES)
+        run = workflow.preview_directory(source, records, secadmin, file_name="hr-export.csv",
+                                         lines=lines)
+        workflow.apply_directory_run(run, secadmin)
+        return len(records)
 
     def _channels(self, now: datetime) -> int:
         added = 0
@@ -100,6 +140,29 @@ class Command(BaseCommand):
                                                address=identity.directory_phone, **fields)
             added += 1
         return added
+
+
+DEMO_SOURCE = "HR export (demo)"
+
+
+def _hr_export(people) -> bytes:
+    """A CSV of ``people`` as an HR system would export them."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "name", "department", "groups", "type", "manager", "sponsor",
+                     "owner", "email", "mobile", "phone", "status"])
+    for person in people:
+        live = {c.kind: c.address for c in person.channels.all() if c.revoked_at is None}
+        groups = (["admins"] if person.privileged else []) + (
+            [f"sensitivity-{person.data_sensitivity}"]
+            if person.data_sensitivity != "low" else [])
+        writer.writerow([
+            person.directory_id, person.display_name, person.department, ";".join(groups),
+            person.kind, person.manager.directory_id if person.manager else "",
+            person.sponsor.directory_id if person.sponsor else "", "",
+            live.get("email", ""), live.get("phone", ""), person.directory_phone,
+            "active" if person.is_active else "disabled"])
+    return out.getvalue().encode()
 
 
 @dataclass
@@ -298,7 +361,8 @@ class DemoHistory:
         if alert_handled:
             t = yield t + self._minutes(3, 6)
             for alert in Alert.objects.filter(identity=identity, acknowledged_at__isnull=True):
-                alerts.acknowledge(alert, self.desk.secadmin)
+                alerts.acknowledge(alert, self.desk.secadmin,
+                                   note="Expected: the person confirmed it by phone.")
         t = yield t + self._minutes(2, 15)
         workflow.claim(case, agent)
         t = yield from self._verify(case, agent, t, wrong_code_first=wrong_code_first)

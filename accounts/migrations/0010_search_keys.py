@@ -46,7 +46,7 @@ def drop_trigram_index(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("accounts", "0008_one_line_names_and_time_zone"),
+        ("accounts", "0009_identity_directory_source"),
     ]
 
     operations = [

@@ -1,0 +1,220 @@
+"""Directory sources, their mapping (data), and the runs that applied them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from accounts.validators import validate_no_control_characters
+
+ONE_LINE = [validate_no_control_characters]
+KINDS = ("employee", "contractor", "partner", "service_account")  # accounts.Identity.Kind
+LEVELS = ("low", "medium", "high")  # accounts.Identity.Sensitivity
+
+
+def attribute(verbose: str, default: str = "", help_text: str = "") -> models.CharField:
+    return models.CharField(verbose, max_length=100, blank=True, default=default,
+                            validators=ONE_LINE, help_text=help_text)
+
+
+class DirectorySource(models.Model):
+    """Where identities come from, and how the source's attributes map onto
+    them. An attribute left empty is not managed by this source: the field
+    stays editable in the console."""
+
+    class Kind(models.TextChoices):
+        CSV = "csv", "CSV import"
+        LDAP = "ldap", "LDAP / Active Directory"
+        SCIM = "scim", "SCIM 2.0 provisioning"
+
+    name = models.CharField(max_length=100, unique=True, validators=ONE_LINE)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    enabled = models.BooleanField(default=True, help_text="A disabled source runs nothing.")
+
+    external_id_attribute = attribute(
+        "source id attribute", help_text="The record's stable id at the source (LDAP "
+        "entryUUID / objectGUID, SCIM id). Empty: the identifier attribute.")
+    identifier_attribute = attribute("identifier attribute", "id",
+                                     "Gives the directory id (required).")
+    display_name_attribute = attribute("display name attribute", "name")
+    department_attribute = attribute("department attribute", "department")
+    groups_attribute = attribute("groups attribute", "groups",
+                                 "Group memberships (names or DNs), for the rules below.")
+    dn_attribute = attribute("DN attribute", "", "The entry's distinguished name, for OU rules.")
+    manager_attribute = attribute("manager attribute", "manager",
+                                  "The manager's source id or identifier.")
+    sponsor_attribute = attribute("sponsor attribute", "sponsor")
+    owner_attribute = attribute("owner attribute", "owner",
+                                "Service accounts: the owner's source id or identifier.")
+    email_attribute = attribute("email channel attribute", "email")
+    phone_attribute = attribute("phone channel attribute", "mobile")
+    callback_phone_attribute = attribute("callback phone attribute", "phone",
+                                         "The number agents call back.")
+    enabled_attribute = attribute(
+        "enabled attribute", "", "Empty: every record is enabled. Otherwise the record is "
+        "disabled when this attribute holds one of the disabled values.")
+    disabled_values = models.CharField(
+        max_length=200, blank=True, default="false, 0, no, disabled, inactive",
+        validators=ONE_LINE, help_text="Comma-separated, any letter case.")
+    disabled_flag = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Active Directory: the enabled attribute is "
+        "userAccountControl and this bit (2) set means disabled.")
+    value_separator = models.CharField(
+        max_length=3, default=";", help_text="Separates several values in one CSV cell.")
+    default_kind = models.CharField(max_length=20, default="employee",
+                                    choices=[(k, k.replace("_", " ")) for k in KINDS])
+
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    MANAGED_BY_ATTRIBUTE = {
+        "display_name_attribute": ("display_name",),
+        "department_attribute": ("department",),
+        "manager_attribute": ("manager",),
+        "sponsor_attribute": ("sponsor",),
+        "owner_attribute": ("owner",),
+        "callback_phone_attribute": ("directory_phone",),
+    }
+
+    def managed_fields(self) -> list[str]:
+        """The Identity fields this source decides (read-only in the admin)."""
+        fields = ["directory_id", "kind", "privileged", "data_sensitivity", "is_active"]
+        for name, managed in self.MANAGED_BY_ATTRIBUTE.items():
+            if getattr(self, name):
+                fields.extend(managed)
+        return fields
+
+    def mapping(self):
+        """The mapping as plain data, for ``mapping.plan`` (rules in order)."""
+        from .mapping import Mapping, Rule
+
+        rules = tuple(Rule(field=r.field, match_on=r.match_on, value=r.value,
+                           result=r.result.strip().lower(), attribute=r.attribute)
+                      for r in self.rules.order_by("position", "pk"))
+        return Mapping(
+            identifier=self.identifier_attribute, display_name=self.display_name_attribute,
+            external_id=self.external_id_attribute, department=self.department_attribute,
+            groups=self.groups_attribute, dn=self.dn_attribute,
+            manager=self.manager_attribute, sponsor=self.sponsor_attribute,
+            owner=self.owner_attribute, email=self.email_attribute,
+            phone=self.phone_attribute, callback_phone=self.callback_phone_attribute,
+            enabled=self.enabled_attribute,
+            disabled_values=frozenset(v.strip().lower() for v in self.disabled_values.split(",")
+                                      if v.strip()),
+            disabled_flag=self.disabled_flag, separator=self.value_separator,
+            default_kind=self.default_kind, rules=rules)
+
+    def clean(self):
+        super().clean()
+        if not self.identifier_attribute:
+            raise ValidationError({"identifier_attribute": "Name the attribute that gives "
+                                   "the directory id."})
+        if not self.display_name_attribute:
+            raise ValidationError({"display_name_attribute": "Name the attribute that gives "
+                                   "the display name."})
+        if self.disabled_flag is not None and not self.enabled_attribute:
+            raise ValidationError({"disabled_flag": "A flag needs the enabled attribute."})
+
+
+class MappingRule(models.Model):
+    """One rule of a source's mapping: when a record matches, the field gets
+    the result. Kind and sensitivity: the first matching rule in position
+    order wins (else the source's default kind, low sensitivity);
+    privileged: any matching rule makes the identity privileged."""
+
+    class Field(models.TextChoices):
+        KIND = "kind", "kind"
+        PRIVILEGED = "privileged", "privileged"
+        SENSITIVITY = "data_sensitivity", "data sensitivity"
+
+    class MatchOn(models.TextChoices):
+        GROUP = "group", "member of group"
+        OU = "ou", "in organisational unit"
+        DEPARTMENT = "department", "department is"
+        ATTRIBUTE = "attribute", "attribute value is"
+
+    source = models.ForeignKey(DirectorySource, on_delete=models.CASCADE, related_name="rules")
+    position = models.PositiveSmallIntegerField(default=0)
+    field = models.CharField(max_length=20, choices=Field.choices)
+    match_on = models.CharField(max_length=12, choices=MatchOn.choices)
+    attribute = models.CharField(max_length=100, blank=True, validators=ONE_LINE,
+                                 help_text="Only for 'attribute value is'.")
+    value = models.CharField(max_length=300, validators=ONE_LINE,
+                             help_text="Compared ignoring letter case; a group may be "
+                             "given by name or DN.")
+    result = models.CharField(
+        max_length=20, blank=True, help_text="Kind: employee, contractor, partner or "
+        "service_account. Sensitivity: low, medium or high. Privileged: leave empty.")
+
+    class Meta:
+        ordering = ["source", "position", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_field_display()} when {self.get_match_on_display()} {self.value}"
+
+    def clean(self):
+        super().clean()
+        if self.match_on == self.MatchOn.ATTRIBUTE and not self.attribute:
+            raise ValidationError({"attribute": "Name the attribute to compare."})
+        allowed = {self.Field.KIND: KINDS, self.Field.SENSITIVITY: LEVELS,
+                   self.Field.PRIVILEGED: ("", "yes", "true")}.get(self.field, ())
+        if self.result.strip().lower() not in allowed:
+            raise ValidationError({"result": "For this field the result is one of: "
+                                   + ", ".join(v or "(empty)" for v in allowed) + "."})
+
+
+class SyncRun(models.Model):
+    """One pass of a source over the console: what it planned (the preview),
+    whether it waited for a security admin, what it applied or why it failed."""
+
+    class Status(models.TextChoices):
+        PREVIEWED = "previewed", "Previewed, not applied"
+        RUNNING = "running", "Running"
+        WAITING = "waiting_for_confirmation", "Waiting for a security admin"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        DISCARDED = "discarded", "Discarded"
+
+    source = models.ForeignKey(DirectorySource, on_delete=models.PROTECT, related_name="runs")
+    status = models.CharField(max_length=30, choices=Status.choices, default=Status.RUNNING)
+    complete = models.BooleanField(
+        default=True, help_text="A full pass: an identity of the source missing from it is "
+        "out of scope and deactivated. Incremental passes only touch what they carry.")
+    file_name = models.CharField(max_length=200, blank=True, validators=ONE_LINE)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.PROTECT, related_name="+")
+    confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                     on_delete=models.PROTECT, related_name="+")
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    created = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0)
+    deactivated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    warnings = models.PositiveIntegerField(default=0)
+    failure_reason = models.TextField(blank=True)
+    # What the run would do, as shown to the security admin, and its digest:
+    # applying re-plans from ``records`` and refuses if the digest moved.
+    preview = models.JSONField(default=dict, blank=True)
+    fingerprint = models.CharField(max_length=64, blank=True)
+    # The source's records, kept only while the run may still be applied.
+    records = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        indexes = [models.Index(fields=["source", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.source} run {self.pk} ({self.get_status_display().lower()})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (self.Status.PREVIEWED, self.Status.WAITING)

@@ -1,0 +1,435 @@
+"""Directory decisions: every source (CSV upload, LDAP sync, SCIM calls)
+changes identities through these, and only these.
+
+- ``preview_directory``: a security admin's upload is planned and kept as a
+  run in ``previewed``; nothing else is written.
+- ``apply_directory_run``: the security admin applies a previewed run.
+- ``sync_directory``: a source that needs no preview (LDAP on a schedule,
+  SCIM) plans and applies at once; a failure is recorded on the run.
+- ``confirm_directory_run`` / ``discard_directory_run``: a run that would
+  touch more than ``DIRECTORY_MASS_CHANGE_SHARE`` of the source's
+  identities waits in ``waiting_for_confirmation`` for a security admin.
+
+Applying is all or nothing: one transaction per run. It re-plans from the
+run's records and refuses when the plan is no longer the one previewed (the
+console or the mapping moved since). Every change is audited with the source
+and the run. Leaving the directory revokes (``_deprovision``): the identity
+is deactivated, what rested on it voided through ``void_basis`` and its open
+cases cancelled with that reason, its channels and (per
+``DIRECTORY_DEPROVISION_REVOKES_PASSKEYS``) passkeys revoked, its sessions
+ended, its sign-in account disabled, and security monitoring told. Coming
+back at the source reactivates the identity and restores none of the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from collections.abc import Mapping as MappingType
+
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.http import HttpRequest
+
+from accounts.models import Identity, PasskeyCredential, RecoveryChannel, User
+from accounts.roles import Role
+from audit.events import record
+
+from .. import alerts, clock, notices
+from ..directory import console
+from ..directory.mapping import NEW, Change, Plan, desired_states, plan
+from ..directory.models import DirectorySource, SyncRun
+from ..models import Alert
+from .base import WorkflowError, _decision, _end_sessions
+from .closing import void_basis
+from .rules import _require_role
+
+Status = SyncRun.Status
+SHOWN_PROBLEMS = 20
+CHANNEL_EVENTS = {"add": "directory_channel_added", "change": "directory_channel_changed",
+                  "remove": "directory_channel_revoked", "claim": "directory_channel_claimed"}
+
+
+def _plan(source: DirectorySource, records: list[MappingType], *, complete: bool,
+          lines: list[int] | None = None) -> Plan:
+    mapping = source.mapping()
+    desired, problems = desired_states(records, mapping, lines=lines)
+    result = plan(desired, console.snapshot(source, desired), mapping, complete=complete)
+    result.problems[:0] = problems
+    return result
+
+
+def _refuse_problems(result: Plan, target) -> None:
+    if result.problems:
+        shown = [str(p) for p in result.problems[:SHOWN_PROBLEMS]]
+        more = len(result.problems) - len(shown)
+        raise WorkflowError(
+            "Nothing was changed: fix these records at the source and try again. "
+            + " ".join(shown) + (f" ({more} more.)" if more > 0 else ""),
+            reason="bad_records", status=WorkflowError.BAD_REQUEST, target=target,
+            problems=shown)
+
+
+def _lock_source(source: DirectorySource) -> DirectorySource:
+    """One run of a source at a time: the next waits for this one's commit."""
+    source = DirectorySource.objects.select_for_update().get(pk=source.pk)
+    if not source.enabled:
+        raise WorkflowError(f"The source {source.name} is disabled.", reason="source_disabled",
+                            target=source)
+    return source
+
+
+def _counts(run: SyncRun, result: Plan) -> None:
+    run.created, run.changed = result.count("create"), result.count("change")
+    run.deactivated, run.unchanged = result.count("deactivate"), result.count("unchanged")
+    run.warnings = len(result.warnings)
+    run.preview, run.fingerprint = result.as_json(masked=True), result.fingerprint
+
+
+@_decision("directory_preview", actor="actor")
+def preview_directory(source: DirectorySource, records: list[MappingType], actor: User, *,
+                      complete: bool = True, file_name: str = "",
+                      lines: list[int] | None = None,
+                      request: HttpRequest | None = None) -> SyncRun:
+    """A security admin hands over a source's records (an uploaded CSV): the
+    plan is kept as a run in ``previewed`` with the records, to be applied
+    or discarded; no identity changes. Records that cannot be used are
+    refused all together, and nothing is kept. ``lines``: each record's line
+    in the file, for the messages."""
+    _require_role(actor, Role.SECURITY_ADMIN)
+    source = _lock_source(source)
+    records = list(records)
+    result = _plan(source, records, complete=complete, lines=lines)
+    _refuse_problems(result, source)
+    run = SyncRun(source=source, status=Status.PREVIEWED, complete=complete,
+                  file_name=file_name[:200], started_at=clock.now(), started_by=actor,
+                  records={"items": records, "lines": lines})
+    _counts(run, result)
+    run.save()
+    record("directory_previewed", target=run, actor=actor, request=request, source=source.pk,
+           created=run.created, changed=run.changed, deactivated=run.deactivated)
+    return run
+
+
+@_decision("directory_apply", actor="actor")
+def apply_directory_run(run: SyncRun, actor: User, *,
+                        request: HttpRequest | None = None) -> SyncRun:
+    """A security admin applies the run they previewed, exactly as previewed:
+    refused if the plan moved since. A run touching too large a share of the
+    source's identities waits for a security admin's confirmation instead."""
+    _require_role(actor, Role.SECURITY_ADMIN)
+    run, result = _replan(run, Status.PREVIEWED, "apply")
+    if _too_large(run.source, result):
+        run.status = Status.WAITING
+        run.save(update_fields=["status"])
+        record("directory_run_waiting", target=run, actor=actor, request=request,
+               source=run.source_id, touched=result.touched)
+        notices.owe_to_monitoring(
+            decision=f"directory-waiting:{run.pk}", event="directory_run_waiting",
+            subject="Directory run waiting for confirmation",
+            body=f"{run}: it would change or deactivate {result.touched} identities; "
+                 "a security admin must confirm it.")
+        return run
+    return _apply(run, result, actor, request)
+
+
+@_decision("directory_confirm", actor="actor")
+def confirm_directory_run(run: SyncRun, actor: User, *,
+                          request: HttpRequest | None = None) -> SyncRun:
+    """A security admin confirms a run that waited because of its size,
+    having seen its preview; applied exactly as previewed (refused if the
+    plan moved since)."""
+    _require_role(actor, Role.SECURITY_ADMIN)
+    run, result = _replan(run, Status.WAITING, "confirm")
+    run.confirmed_by, run.confirmed_at = actor, clock.now()
+    record("directory_run_confirmed", target=run, actor=actor, request=request,
+           source=run.source_id, touched=result.touched)
+    return _apply(run, result, actor, request)
+
+
+@_decision("directory_discard", actor="actor")
+def discard_directory_run(run: SyncRun, actor: User, *,
+                          request: HttpRequest | None = None) -> SyncRun:
+    """A security admin discards a previewed or waiting run: nothing of it
+    is applied, and its records are dropped."""
+    _require_role(actor, Role.SECURITY_ADMIN)
+    run = SyncRun.objects.select_for_update().get(pk=run.pk)
+    if not run.is_open:
+        raise WorkflowError(f"This run is {run.get_status_display().lower()}: there is nothing "
+                            "to discard.", reason="run_closed", target=run)
+    run.status, run.finished_at, run.records = Status.DISCARDED, clock.now(), None
+    run.save(update_fields=["status", "finished_at", "records"])
+    record("directory_run_discarded", target=run, actor=actor, request=request,
+           source=run.source_id)
+    return run
+
+
+def sync_directory(source: DirectorySource, records: Iterable[MappingType], *,
+                   complete: bool = True, actor: User | None = None,
+                   request: HttpRequest | None = None) -> SyncRun:
+    """A source that needs no preview (an LDAP pass, a SCIM call) applies its
+    records at once, as a run. All or nothing: a run that cannot apply (bad
+    records, a database error) changes no identity and is recorded as
+    failed with its reason, monitoring told; one too large waits for a
+    security admin. Returns the run (failed, waiting or succeeded)."""
+    records = list(records)
+    run = SyncRun.objects.create(source=source, complete=complete, started_at=clock.now(),
+                                 started_by=actor, status=Status.RUNNING)
+    try:
+        with transaction.atomic():
+            locked = _lock_source(source)
+            result = _plan(locked, records, complete=complete)
+            _refuse_problems(result, run)
+            _counts(run, result)
+            if _too_large(locked, result):
+                run.status, run.records = Status.WAITING, {"items": records, "lines": None}
+                run.save()
+                record("directory_run_waiting", target=run, actor=actor, request=request,
+                       source=source.pk, touched=result.touched)
+                notices.owe_to_monitoring(
+                    decision=f"directory-waiting:{run.pk}", event="directory_run_waiting",
+                    subject="Directory run waiting for confirmation",
+                    body=f"{run}: it would change or deactivate {result.touched} identities; "
+                         "a security admin must confirm it.")
+                return run
+            return _apply(run, result, actor, request)
+    except (WorkflowError, DatabaseError) as failure:
+        reason = failure.message if isinstance(failure, WorkflowError) else \
+            f"Database error: {failure}"
+        return _fail(run, reason, actor, request)
+
+
+def _fail(run: SyncRun, reason: str, actor: User | None, request: HttpRequest | None) -> SyncRun:
+    with transaction.atomic():
+        run.status, run.finished_at, run.records = Status.FAILED, clock.now(), None
+        run.failure_reason = reason
+        run.save(update_fields=["status", "finished_at", "records", "failure_reason"])
+        record("directory_run_failed", target=run, actor=actor, request=request,
+               source=run.source_id, reason=reason[:500])
+        notices.owe_to_monitoring(
+            decision=f"directory-failed:{run.pk}", event="directory_run_failed",
+            subject="Directory run failed", body=f"{run}: {reason[:500]}")
+    return run
+
+
+def _replan(run: SyncRun, status: str, doing: str) -> tuple[SyncRun, Plan]:
+    """The run locked, in ``status``, and its plan made again from its
+    records: refused unless it is the plan the security admin saw."""
+    run = SyncRun.objects.select_for_update().select_related("source").get(pk=run.pk)
+    if run.status != status:
+        raise WorkflowError(f"You cannot {doing} a run that is "
+                            f"{run.get_status_display().lower()}.", reason="run_state",
+                            target=run, state=run.status)
+    run.source = _lock_source(run.source)
+    records = run.records or {"items": [], "lines": None}
+    result = _plan(run.source, records["items"], complete=run.complete,
+                   lines=records.get("lines"))
+    if result.problems or result.fingerprint != run.fingerprint:
+        raise WorkflowError("The console or the source's mapping changed since this preview: "
+                            "nothing was applied. Discard it and upload the file again.",
+                            reason="stale_preview", status=WorkflowError.CONFLICT, target=run)
+    return run, result
+
+
+def _too_large(source: DirectorySource, result: Plan) -> bool:
+    return too_large(source, result.touched, sum(1 for c in result.changes if c.adopt))
+
+
+def too_large(source: DirectorySource, touched: int, adopted: int) -> bool:
+    """Would changing or deactivating ``touched`` identities exceed the
+    allowed share of the source's (those it manages, and the ``adopted`` it
+    takes over)? Then the run waits for a security admin."""
+    if touched < settings.DIRECTORY_MASS_CHANGE_MINIMUM:
+        return False
+    base = Identity.objects.filter(directory_source=source, is_active=True).count() + adopted
+    return touched > settings.DIRECTORY_MASS_CHANGE_SHARE * base
+
+
+# --- applying a plan -------------------------------------------------------------
+
+def _apply(run: SyncRun, result: Plan, actor: User | None,
+           request: HttpRequest | None) -> SyncRun:
+    """Apply every change of ``result`` in the caller's transaction; the run
+    succeeds with it or not at all."""
+    applier = _Applier(run, actor, request)
+    applier.apply(result)
+    run.status, run.finished_at, run.records = Status.SUCCEEDED, clock.now(), None
+    _counts(run, result)
+    run.save()
+    record("directory_run_succeeded", target=run, actor=actor, request=request,
+           source=run.source_id, created=run.created, changed=run.changed,
+           deactivated=run.deactivated, unchanged=run.unchanged)
+    return run
+
+
+class _Applier:
+    def __init__(self, run: SyncRun, actor: User | None, request: HttpRequest | None):
+        self.run, self.source, self.actor, self.request = run, run.source, actor, request
+        self.now = clock.now()
+        self.created: dict[str, Identity] = {}
+        self.identities: dict[int, Identity] = {}
+        self.others: dict[int, Identity] = {}
+
+    def audit(self, event: str, target, **data) -> None:
+        record(event, target=target, actor=self.actor, request=self.request,
+               source=self.source.pk, source_name=self.source.name, run=self.run.pk, **data)
+
+    def apply(self, result: Plan) -> None:
+        touched = [c.identity for c in result.changes if c.identity and c.action != "unchanged"]
+        self.identities = Identity.objects.select_for_update().in_bulk(touched)
+        named = {ref for c in result.changes for _old, ref in c.relations.values()
+                 if isinstance(ref, int) and ref not in self.identities}
+        self.others = Identity.objects.in_bulk(named)
+        creates = [c for c in result.changes if c.action == "create"]
+        # People first, then service accounts: the database wants an owner at insert.
+        for change in sorted(creates, key=lambda c: c.fields.get("kind", [0, ""])[1]
+                             == "service_account"):
+            self._create(change)
+        for change in result.changes:
+            if change.action in ("change", "deactivate") and (change.fields or change.relations
+                                                               or change.adopt):
+                self._change(change)
+        for change in creates:
+            self._deferred_relations(change)
+        for change in result.changes:
+            if change.action in ("create", "change"):
+                for channel in change.channels:  # a new identity is under no watch yet
+                    self._channel(self._identity(change), channel,
+                                  watched=change.action == "change")
+        for change in result.changes:
+            if change.action == "deactivate":
+                self._deprovision(self._identity(change), change.reason)
+
+    def _identity(self, change: Change) -> Identity:
+        return self.created[change.external_id] if change.identity is None else \
+            self.identities[change.identity]
+
+    def _target(self, ref: int | str | None) -> Identity | None | bool:
+        """The identity a relation points at; False for one not created yet."""
+        if ref is None:
+            return None
+        if isinstance(ref, str) and ref.startswith(NEW):
+            return self.created.get(ref[len(NEW):], False)
+        return self.identities.get(ref) or self.others[ref]
+
+    def _create(self, change: Change) -> None:
+        fields = {name: new for name, (_old, new) in change.fields.items()}
+        identity = Identity(directory_source=self.source, external_id=change.external_id,
+                            directory_id=change.directory_id, created_at=self.now, **fields)
+        for relation, (_old, ref) in change.relations.items():
+            target = self._target(ref)
+            if target is not False:
+                setattr(identity, relation, target)
+        identity.user = self._new_user(identity, change)
+        identity.save()
+        self.created[change.external_id] = identity
+        self.audit("directory_identity_created", identity, fields=_plain(change.fields),
+                   relations=_plain(change.relations))
+
+    def _new_user(self, identity: Identity, change: Change) -> User:
+        """The account a recovered person enrols their passkey on: named
+        after the directory id unless another account has that name."""
+        username = change.directory_id[:150]
+        if User.objects.filter(username=username).exists():
+            digest = hashlib.sha256(f"{self.source.pk}:{change.external_id}".encode())
+            username = f"dir{self.source.pk}-{digest.hexdigest()[:16]}"
+        email = next((c["address"] for c in change.channels if c["kind"] == "email"), "")
+        user = User(username=username, email=email)
+        user.set_unusable_password()
+        user.save()
+        return user
+
+    def _change(self, change: Change) -> None:
+        identity = self.identities[change.identity]
+        for name, (_old, new) in change.fields.items():
+            setattr(identity, name, new)
+        for relation, (_old, ref) in change.relations.items():
+            setattr(identity, relation, self._target(ref) or None)
+        if change.adopt:
+            identity.directory_source, identity.external_id = self.source, change.external_id
+        identity.save()
+        self.audit("directory_identity_changed", identity, fields=_plain(change.fields),
+                   relations=_plain(change.relations), moved=change.is_move,
+                   adopted=change.adopt)
+
+    def _deferred_relations(self, change: Change) -> None:
+        identity = self.created[change.external_id]
+        pending = {relation: ref for relation, (_old, ref) in change.relations.items()
+                   if isinstance(ref, str) and getattr(identity, f"{relation}_id") is None}
+        if not pending:
+            return
+        for relation, ref in pending.items():
+            setattr(identity, relation, self._target(ref) or None)
+        identity.save(update_fields=list(pending))
+
+    def _channel(self, identity: Identity, change: dict, *, watched: bool) -> None:
+        action, kind = change["action"], change["kind"]
+        if action == "add":
+            channel = RecoveryChannel.objects.create(
+                identity=identity, kind=kind, address=change["address"], from_directory=True,
+                verified_at=self.now, last_confirmed_at=self.now, changed_at=self.now)
+        else:
+            channel = RecoveryChannel.objects.select_for_update().get(
+                pk=change["channel"], identity=identity)
+            if action == "claim":
+                channel.from_directory = True
+            elif action == "change":
+                # Changed: recent for the risk tier (risk.py) exactly as an admin's edit.
+                channel.address, channel.changed_at = change["address"], self.now
+                channel.verified_at = channel.last_confirmed_at = self.now
+                channel.stale_since = None
+            else:
+                channel.revoked_at, channel.changed_at = self.now, self.now
+            channel.save()  # a changed or revoked channel voids what rested on it (basis)
+        self.audit(CHANNEL_EVENTS[action], channel, identity=identity.pk, kind=kind)
+        if watched and action in ("add", "change"):
+            alerts.watch(identity, Alert.Kind.CHANNEL_CHANGE,
+                         f"{channel.get_kind_display()} channel {channel.masked_address} "
+                         f"{'added' if action == 'add' else 'changed'} by the directory "
+                         f"({self.source.name}) during the watch period after a recovery.",
+                         request=self.request)
+
+    def _deprovision(self, identity: Identity, reason: str) -> None:
+        """The identity left the directory (disabled, deleted, out of scope)."""
+        # First the recoveries, so their cases are cancelled with this cause;
+        # the deactivation's own signal then finds nothing left to stop.
+        cases = void_basis(identity, "identity_deprovisioned", actor=self.actor,
+                           request=self.request)
+        identity.is_active = False
+        identity.save()
+        channels = []
+        for channel in identity.channels.select_for_update().filter(revoked_at__isnull=True):
+            channel.revoked_at, channel.changed_at = self.now, self.now
+            channel.save()
+            channels.append(channel.pk)
+        passkeys, ended, signs_in = [], "none", False
+        if identity.user_id is not None:
+            user = identity.user
+            signs_in = user.is_active
+            if signs_in:  # a leaver signs in nowhere, with any factor
+                user.is_active = False
+                user.save(update_fields=["is_active"])
+            if settings.DIRECTORY_DEPROVISION_REVOKES_PASSKEYS:
+                live = PasskeyCredential.objects.filter(user_id=identity.user_id,
+                                                        revoked_at__isnull=True)
+                passkeys = list(live.values_list("pk", flat=True))
+                live.update(revoked_at=self.now, confirmed=False)
+            ended = _end_sessions(user)
+        self.audit("directory_identity_deactivated", identity, reason=reason, cases=cases,
+                   channels=channels, passkeys=passkeys, sessions_ended=ended,
+                   account_disabled=signs_in)
+        words = {"disabled": "was disabled", "deleted": "was deleted",
+                 "out_of_scope": "is no longer in scope"}[reason]
+        notices.owe_to_monitoring(
+            decision=f"directory-deactivated:{self.run.pk}:{identity.pk}",
+            event="identity_deprovisioned", identity=identity,
+            subject="Identity deprovisioned by the directory",
+            body=(f"{identity} {words} at {self.source.name} (run {self.run.pk}): deactivated; "
+                  f"{len(cases)} open case(s) cancelled, {len(channels)} channel(s) and "
+                  f"{len(passkeys)} passkey(s) revoked, sign-in account disabled, sessions "
+                  "ended."))
+
+
+def _plain(values: dict) -> dict:
+    """Audit data: [old, new] pairs as JSON-safe text."""
+    return {name: [None if v is None else str(v) for v in pair] for name, pair in values.items()}
