@@ -17,6 +17,7 @@ from accounts.roles import Role, roles_of
 from . import channels as channel_rules
 from . import clock, workflow
 from .models import (
+    Alert,
     Approval,
     Evidence,
     Notice,
@@ -239,3 +240,14 @@ def case_version(case: RecoveryCase, evidence_count: int | None = None) -> str:
 def outbox(limit: int = 100) -> QuerySet[Notice]:
     return Notice.objects.select_related("channel", "identity").order_by("-created_at",
                                                                           "-pk")[:limit]
+
+
+# Counts in the navigation: one query each, run only for a viewer who holds the role.
+def approvals_waiting_count(user: User) -> int:
+    """How many cases wait for ``user``'s decision: the approvals list's own count."""
+    return pending_approvals(user).count()
+
+
+def open_alert_count() -> int:
+    """Alerts nobody has acknowledged yet."""
+    return Alert.objects.filter(acknowledged_at__isnull=True).count()
