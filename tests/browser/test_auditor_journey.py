@@ -31,7 +31,7 @@ def test_auditor_samples_reviews_records_a_finding_and_exports(page, settings,
     page.get_by_label("Password").fill("demo-password-1234")
     page.get_by_label("Authenticator code").fill(current_totp(auditor))
     page.get_by_role("button", name="Sign in", exact=True).click()
-    page.get_by_role("heading", name="Reset queue").wait_for()
+    page.get_by_role("heading", name="Auditor dashboard").wait_for()  # an auditor's start page
 
     page.get_by_role("link", name="Sampling reports").click()
     today = timezone.now().date()
