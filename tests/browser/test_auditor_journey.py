@@ -33,7 +33,8 @@ def test_auditor_samples_reviews_records_a_finding_and_exports(page, settings,
     page.get_by_role("button", name="Sign in", exact=True).click()
     page.get_by_role("heading", name="Auditor dashboard").wait_for()  # an auditor's start page
 
-    page.get_by_role("link", name="Sampling reports").click()
+    # The dashboard links its reports too: the navigation's link.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Sampling reports").click()
     today = timezone.now().date()
     page.get_by_label("Title").fill("Year review")
     page.get_by_label("From").fill((today - timedelta(days=365)).isoformat())
