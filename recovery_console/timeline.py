@@ -151,7 +151,7 @@ DIRECTORY_RUN = {
 }
 
 
-def _directory(event: str) -> Callable[[dict, "Facts"], str]:
+def _directory(event: str) -> Callable[[dict, Facts], str]:
     def said(data: dict, facts: Facts) -> str:
         source = data.get("source_name")
         return f"{DIRECTORY_RUN[event]}{f' ({source})' if isinstance(source, str) else ''}"
