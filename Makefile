@@ -12,14 +12,20 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## make run: the whole console on embedded defaults (SQLite, file broker) with demo data.
+## Its last lines, once the web server answers, say how to sign in and whom to recover
+## (manage.py demo_welcome). Another port: make run PORT=8001.
+PORT ?= 8000
 run: $(STAMP)
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_demo --verbosity 0
 	$(PY) manage.py seed_recovery_demo
-	@echo ""
-	@echo "Recovery Console: http://localhost:8000  (Ctrl-C stops web, worker and beat)"
-	@echo ""
-	$(VENV)/bin/honcho start -f Procfile
+	@# The seed delivered each notice as it played its history; the hundreds of tasks it queued
+	@# for them would only find them sent, and hold the worker (and a demo self-service
+	@# request) for minutes. A lost task costs nothing here: beat's sweeps redo any work.
+	$(VENV)/bin/celery -A recovery_console purge -f
+	CONSOLE_PORT=$(PORT) SITE_URL=$${SITE_URL:-http://localhost:$(PORT)} \
+		WEBAUTHN_ORIGINS=$${WEBAUTHN_ORIGINS:-http://localhost:$(PORT)} \
+		$(VENV)/bin/honcho start -f Procfile
 
 ## make test: the whole suite (PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set).
 test: $(STAMP)

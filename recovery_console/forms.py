@@ -43,7 +43,7 @@ class QueueFilterForm(forms.Form):
         help_text="Case number, name, directory id, email or phone number.",
         widget=forms.TextInput(attrs={
             "type": "search", "autocomplete": "off", "spellcheck": "false",
-            "aria-keyshortcuts": "/", "aria-describedby": "id_q-help"}),
+            "aria-keyshortcuts": "/"}),
     )
     # Set by the table's column headers; kept through the form as a hidden field.
     sort = forms.ChoiceField(required=False, widget=forms.HiddenInput, choices=[("", "")] + [
@@ -56,12 +56,6 @@ class QueueFilterForm(forms.Form):
         choice, e.g. from an old link, is left out rather than refused)."""
         chosen = {k: v for k, v in self.cleaned_data.items() if v}
         return QueueFilters(search=chosen.pop("q", ""), **chosen)
-
-    def full_clean(self):
-        super().full_clean()
-        if "q" in self.errors:  # the message is read with the field
-            self.fields["q"].widget.attrs.update(
-                {"aria-invalid": "true", "aria-describedby": "id_q-help id_q-error"})
 
 
 class SendCodeForm(forms.Form):

@@ -607,3 +607,12 @@ def recent_revocations(days: int = 30, limit: int = 20) -> list[Revocation]:
     channels = RecoveryChannel.objects.select_related("identity").in_bulk(
         {e.object_id for e in entries if e.object_id is not None})
     return [Revocation(e, channels.get(e.object_id)) for e in entries]
+# Counts in the navigation: one query each, run only for a viewer who holds the role.
+def approvals_waiting_count(user: User) -> int:
+    """How many cases wait for ``user``'s decision: the approvals list's own count."""
+    return pending_approvals(user).count()
+
+
+def open_alert_count() -> int:
+    """Alerts nobody has acknowledged yet."""
+    return Alert.objects.filter(acknowledged_at__isnull=True).count()

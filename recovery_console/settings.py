@@ -118,6 +118,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.roles.roles_context",
+                "recovery_console.context_processors.navigation",
             ],
             # ``when`` and ``ago``: every time on a page, in the viewer's zone, labelled.
             "builtins": ["recovery_console.templatetags.times"],

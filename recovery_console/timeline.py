@@ -136,6 +136,32 @@ def says(*events: str, nobody: str = SYSTEM, names_actor: bool = False):
     return register
 
 
+# The directory's runs and the identity changes they make (recorded on the
+# run and the identity, not on a case; said here for the audit's readers).
+DIRECTORY_RUN = {
+    "directory_previewed": "Directory changes previewed",
+    "directory_run_waiting": "Directory run waiting for a security admin's confirmation",
+    "directory_run_confirmed": "Directory run confirmed",
+    "directory_run_discarded": "Directory run discarded",
+    "directory_run_failed": "Directory run failed",
+    "directory_run_succeeded": "Directory run applied",
+    "directory_identity_created": "Identity created from the directory",
+    "directory_identity_changed": "Identity changed by the directory",
+    "directory_identity_deactivated": "Identity deactivated: it left the directory",
+}
+
+
+def _directory(event: str) -> Callable[[dict, Facts], str]:
+    def said(data: dict, facts: Facts) -> str:
+        source = data.get("source_name")
+        return f"{DIRECTORY_RUN[event]}{f' ({source})' if isinstance(source, str) else ''}"
+    return said
+
+
+for _event in DIRECTORY_RUN:
+    says(_event)(_directory(_event))
+
+
 OPENED_BY = {
     RecoveryCase.Source.SELF_SERVICE: "Case opened by self-service request",
     RecoveryCase.Source.DESK: "Case opened at the service desk",
@@ -400,6 +426,10 @@ DOING = {
     "case_reassign": "Reassigning the case",
     "alert_acknowledge": "Acknowledging alerts",
     "channel_revoke": "Revoking stale channels",
+    "directory_preview": "Previewing directory changes",
+    "directory_apply": "Applying directory changes",
+    "directory_confirm": "Confirming a directory run",
+    "directory_discard": "Discarding a directory run",
     "sign_in": "Signing in",
     "step_up": "Confirming it's them (step-up)",
     "passkey_registration": "Registering a passkey",
@@ -448,6 +478,12 @@ WHY = {
     "target_decided": "the colleague had decided on the case's approval",
     "too_many": "too many were chosen at once",
     "unknown_alert": "a chosen alert does not exist",
+    "bad_records": "the source's records could not be read",
+    "out_of_scope": "the identity is outside the source's scope",
+    "run_closed": "the directory run was already closed",
+    "run_state": "the directory run was not waiting for that",
+    "source_disabled": "the directory source is disabled",
+    "stale_preview": "the directory changed since the preview",
     "note_required": "the note did not say who answered the callback",
     "knowledge_not_allowed": "knowledge questions count only for low-risk cases",
     "document_details": "the document type and its last 4 characters were not given",

@@ -174,13 +174,29 @@ def _decide(request, case, decision, *, done: str, bound=None, then: str | None 
     return redirect(then or reverse("recovery:case", args=[case.pk]))
 
 
+# Where each role starts. A person with several roles starts at the first
+# they hold in this order: the decisions others wait on (a supervisor's
+# approvals hold an agent's case and run against its deadline), then the
+# queue, then the alerts, then the audit, which no clock runs against.
+START_PAGES = (
+    (Role.SUPERVISOR, "recovery:approvals"),
+    (Role.AGENT, "recovery:queue"),
+    (Role.SECURITY_ADMIN, "recovery:alerts"),
+    (Role.AUDITOR, "audit:dashboard"),
+)
+
+
+@require_GET
 def home(request):
-    """Send each person to the page their role starts from."""
-    if not request.user.is_authenticated or not request.user.is_verified():
-        return redirect("accounts:sign_in")
-    if roles_of(request.user) == {Role.SECURITY_ADMIN}:
-        return redirect("recovery:alerts")
-    return redirect("recovery:queue")
+    """Someone not signed in: the way to a recovery request and to staff
+    sign-in. Staff: the page their role starts from (START_PAGES). Anyone
+    else signed in: their own passkeys."""
+    user = request.user
+    if not user.is_authenticated or not user.is_verified():
+        return render(request, "home.html")
+    held = roles_of(user)
+    return redirect(next((page for role, page in START_PAGES if role in held),
+                         "accounts:passkeys"))
 
 
 @require_GET

@@ -38,7 +38,7 @@ def sign_in(page, auditor):
     page.get_by_label("Password").fill("demo-password-1234")
     page.get_by_label("Authenticator code").fill(current_totp(auditor))
     page.get_by_role("button", name="Sign in", exact=True).click()
-    page.get_by_role("heading", name="Reset queue").wait_for()
+    page.get_by_role("heading", name="Auditor dashboard").wait_for()  # an auditor's start page
 
 
 def test_auditor_samples_reviews_records_a_finding_and_exports(page, settings,
@@ -46,7 +46,8 @@ def test_auditor_samples_reviews_records_a_finding_and_exports(page, settings,
     auditor = demo_auditor(settings)
     sign_in(page, auditor)
 
-    page.get_by_role("link", name="Sampling reports").click()
+    # The dashboard links its reports too: the navigation's link.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Sampling reports").click()
     today = timezone.now().date()
     page.get_by_label("Title").fill("Year review")
     page.get_by_label("From", exact=True).fill((today - timedelta(days=365)).isoformat())

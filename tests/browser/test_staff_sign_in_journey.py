@@ -10,6 +10,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_agent_signs_in_with_password_and_totp_and_sees_the_queue(page):
     agent = staff("agent", first_name="Alex", last_name="Agent")
     page.goto("/")
+    page.get_by_role("link", name="Staff sign-in").click()
     page.get_by_label("Username").fill(agent.username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_label("Authenticator code").fill(current_totp(agent))

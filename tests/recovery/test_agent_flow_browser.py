@@ -98,7 +98,7 @@ def test_an_agent_escalates_a_case_whose_channels_are_all_stale(page, new_page):
     assert case.tier == "high" and case.escalated_at is not None
 
     boss = new_page()
-    sign_in(boss, staff("supervisor"))
+    sign_in(boss, staff("supervisor"), lands_on="Approvals waiting for you")
     boss.get_by_role("link", name="Approvals").click()
     boss.get_by_role("heading", name="Escalated by agents, still being verified").wait_for()
     shot(boss, "8-supervisor-sees-escalation")

@@ -106,7 +106,7 @@ def test_high_risk_recovery_with_attestation_supervisor_approval_and_new_passkey
     page.get_by_role("button", name="Ask supervisors for approval").click()
 
     boss = new_page()
-    sign_in(boss, supervisor)
+    sign_in(boss, supervisor, lands_on="Approvals waiting for you")  # their start page
     boss.get_by_role("link", name="Approvals").click()
     boss.get_by_role("link", name=f"#{case.pk}: review").click()
     boss.get_by_label("Approve the reset").check()

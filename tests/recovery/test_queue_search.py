@@ -162,8 +162,8 @@ def test_a_bad_search_gets_its_error_and_a_400_and_nothing_else(agent_client, q,
     assert response.status_code == 400
     body = response.content.decode()
     assert message in body
-    assert 'id="id_q-error"' in body and 'aria-invalid="true"' in body
-    assert 'aria-describedby="id_q-help id_q-error"' in body
+    assert 'id="id_q_error"' in body and 'aria-invalid="true"' in body
+    assert 'aria-describedby="id_q_helptext id_q_error"' in body
     assert "Ana Smith" not in body and "<table" not in body
     assert "cases" not in response.context
 

@@ -67,7 +67,9 @@ class Row:
 NOBODY_BUT_AUDITOR = dict(anonymous=LOGIN, auditor=200)
 
 TABLE = [
-    Row("home", roles(302, anonymous=LOGIN), roles(302, anonymous=LOGIN), ANY_METHOD),
+    # The front door: anyone not signed in reads where to go (recovery request or
+    # staff sign-in); staff go to their role's page, anyone else to their passkeys.
+    Row("home", roles(302, anonymous=200), roles(405), METHOD_FIRST, public=True),
     # Sign-in, step-up and one's own passkeys.
     Row("accounts:sign_in", roles(200), roles(400), METHOD_FIRST, public=True),
     Row("accounts:sign_out", roles(405), roles(LOGIN), METHOD_FIRST, public=True),

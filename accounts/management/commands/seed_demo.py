@@ -68,7 +68,8 @@ class Command(BaseCommand):
         self.now = timezone.now()
         staff = [self._staff(username, name, roles) for username, name, roles in STAFF]
         self._identities(rng, staff)
-        self._print_instructions()
+        if options["verbosity"]:
+            self._print_instructions()
 
     def _staff(self, username: str, full_name: str, roles: list[Role]) -> User:
         first, last = full_name.split(" ", 1)
@@ -180,16 +181,24 @@ class Command(BaseCommand):
     def _print_instructions(self) -> None:
         out = self.stdout
         out.write(self.style.SUCCESS("Demo data ready."))
-        out.write("Staff sign in at http://localhost:8000/accounts/sign-in/ with")
-        out.write(f"  password: {DEMO_PASSWORD}")
-        out.write("  authenticator code: `python manage.py demo_totp USERNAME` prints it,")
-        out.write("  or add the key below to any TOTP app (base32):")
-        for username, _name, roles in STAFF:
-            key = base64.b32encode(bytes.fromhex(demo_totp_key(username))).decode()
-            out.write(f"  {username:<12} {', '.join(r.value for r in roles):<16} {key}")
+        for line in sign_in_instructions("http://localhost:8000", keys=True):
+            out.write(line)
         out.write(f"Identities: {Identity.objects.count()} "
                   f"(employees, contractors, partners, service accounts).")
-        out.write(f"Example current code for 'agent': {current_code('agent')}")
+
+
+def sign_in_instructions(site: str, keys: bool = False) -> list[str]:
+    """How the demo staff sign in at ``site``: printed by this command and,
+    once the console answers, last by ``make run`` (``demo_welcome``)."""
+    lines = [f"Staff sign in at {site}/accounts/sign-in/ with",
+             f"  password: {DEMO_PASSWORD}",
+             "  authenticator code: `python manage.py demo_totp USERNAME` prints it"
+             + (", or add the key below to any TOTP app (base32):" if keys else ".")]
+    for username, _name, roles in STAFF:
+        key = base64.b32encode(bytes.fromhex(demo_totp_key(username))).decode() if keys else ""
+        lines.append(f"  {username:<12} {', '.join(r.value for r in roles):<16} {key}".rstrip())
+    lines.append(f"Example current code for 'agent': {current_code('agent')}")
+    return lines
 
 
 def current_code(username: str) -> str:

@@ -56,6 +56,9 @@ from recovery_console.models import (
 
 Kind = ScriptStep.Kind
 Source = RecoveryCase.Source
+# The person ``make run`` suggests for a self-service request (demo_welcome):
+# a low-tier manager no story below touches, so the request opens a case.
+SELF_SERVICE_PERSON = "mgr-01"
 # A story is a generator: it yields the moment of its next decision and is
 # resumed with the clock frozen at that moment.
 Story = Generator[datetime, None, None]
