@@ -241,8 +241,7 @@ class AcknowledgeAlertsForm(forms.Form):
     note = forms.CharField(
         required=False, label="Note",
         help_text="Kept with each alert and in the audit trail: what you checked or did.",
-        widget=forms.Textarea(attrs={"rows": 2, "maxlength": 500,
-                                     "aria-describedby": "id_note-help"}),
+        widget=forms.Textarea(attrs={"rows": 2, "maxlength": 500}),
     )
 
 
@@ -250,9 +249,10 @@ class RevokeChannelsForm(forms.Form):
     reason = forms.CharField(
         required=False, label="Reason",
         help_text="Required. Kept in each channel's audit entry and shown below.",
-        widget=forms.Textarea(attrs={"rows": 2, "maxlength": 500, "required": True,
-                                     "aria-describedby": "id_reason-help"}),
+        widget=forms.Textarea(attrs={"rows": 2, "maxlength": 500, "required": True}),
     )
+
+
 # --- notes, hand-overs and bulk actions ------------------------------------
 
 # At most this many cases in one bulk action: each is its own decision and

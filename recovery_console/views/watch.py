@@ -47,13 +47,10 @@ def _kept_query(request, *names: str) -> str:
 
 
 def _refused(request, form, refusal, field_reasons: dict[str, str]) -> None:
-    """Show a refusal next to the field it is about, or at the top."""
+    """Show a refusal next to the field it is about (the field then carries
+    aria-invalid and names its error in aria-describedby), or at the top."""
     if refusal.reason in field_reasons:
-        name = field_reasons[refusal.reason]
-        form.add_error(name, refusal.message)
-        attrs = form.fields[name].widget.attrs
-        attrs["aria-describedby"] = f"{attrs.get('aria-describedby', '')} id_{name}-error".strip()
-        attrs["aria-invalid"] = "true"
+        form.add_error(field_reasons[refusal.reason], refusal.message)
     else:
         messages.error(request, refusal.message)
 

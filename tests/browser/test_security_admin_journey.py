@@ -75,6 +75,7 @@ def test_security_admin_filters_acknowledges_in_bulk_and_revokes_a_stale_channel
     suffix = "" if javascript else "-no-js"
     try:
         page.goto("/")
+        page.get_by_role("link", name="Staff sign-in").click()
         page.get_by_label("Username").fill(admin.username)
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_label("Authenticator code").fill(current_totp(admin))

@@ -74,7 +74,7 @@ def test_an_agent_notes_and_hands_over_a_case_and_a_supervisor_reassigns_it(pers
     assert row.get_by_role("link").count() == 0  # no way in to its details
 
     supervisor = person(javascript)
-    sign_in(supervisor, sam)
+    sign_in(supervisor, sam, lands_on="Approvals waiting for you")  # their start page
     supervisor.goto(f"/cases/{case.pk}/")
     supervisor.locator("summary", has_text="Reassign to another agent").click()
     supervisor.locator("#id_reassign_to").select_option(label="Cy Agent (cy)")

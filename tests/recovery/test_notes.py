@@ -122,7 +122,7 @@ def test_a_bad_note_is_refused_with_a_message_and_nothing_is_kept(client, text, 
     assert response.status_code == 400
     page = response.content.decode()
     assert message in page
-    assert 'id="id_note_text-error"' in page  # beside the field it is about
+    assert 'id="id_note_text_error"' in page  # beside the field it is about
     assert not CaseNote.objects.exists() and not events("case_note_added").exists()
     if reason:
         assert refusals("case_note", reason).get().actor == agent
