@@ -110,3 +110,24 @@ def identities_named(identifier: str):
     return Identity.objects.filter(
         Q(directory_key=key) | Q(user__email_key=key)
         | Q(pk__in=email_channels.values("identity_id"))).order_by("pk")
+
+
+def name_key(value: str) -> str:
+    """A display name's searchable form: canonical, with each run of white
+    space one space. Staff search names by part (``contains`` on this form),
+    so both sides are lower-cased here, in Python, never by the database:
+    SQLite's LIKE folds only ASCII and PostgreSQL's depends on its collation."""
+    return canonical(" ".join(value.split()))
+
+
+def phone_key(value: str) -> str:
+    """A phone number's searchable form: its digits (any script's decimal
+    digits as ASCII), without spaces, dashes, brackets or the leading "+";
+    a leading "00" international prefix counts as "+". National forms
+    ("020 7946 0000") are not turned into international ones: that needs the
+    country, which the number alone does not say."""
+    text = unicodedata.normalize("NFKC", value).strip()
+    digits = "".join(str(unicodedata.decimal(c)) for c in text if c.isdecimal())
+    if not text.startswith("+") and digits.startswith("00"):
+        digits = digits[2:]
+    return digits

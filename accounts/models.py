@@ -11,7 +11,13 @@ from django.utils import timezone
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from .identifiers import canonical, validate_identifier, validate_one_line_identifier
+from .identifiers import (
+    canonical,
+    name_key,
+    phone_key,
+    validate_identifier,
+    validate_one_line_identifier,
+)
 from .timezones import validate_time_zone
 from .validators import validate_no_control_characters
 
@@ -81,6 +87,9 @@ class Identity(models.Model):
     # unique, so two ids that differ only in case or width cannot both exist.
     directory_key = models.TextField(unique=True, editable=False)
     display_name = models.CharField(max_length=150, validators=ONE_LINE)
+    # The display name's searchable form (accounts.identifiers.name_key), kept
+    # by save(): the queue's search matches a part of it.
+    name_key = models.TextField(blank=True, editable=False)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.EMPLOYEE)
     privileged = models.BooleanField(
         default=False, help_text="Administrators and executives: always high tier or above."
@@ -141,8 +150,14 @@ class Identity(models.Model):
 
     def save(self, *args, **kwargs):
         self.directory_key = canonical(self.directory_id)
-        if kwargs.get("update_fields") is not None and "directory_id" in kwargs["update_fields"]:
-            kwargs["update_fields"] = {*kwargs["update_fields"], "directory_key"}
+        self.name_key = name_key(self.display_name)
+        if kwargs.get("update_fields") is not None:
+            fields = set(kwargs["update_fields"])
+            if "directory_id" in fields:
+                fields.add("directory_key")
+            if "display_name" in fields:
+                fields.add("name_key")
+            kwargs["update_fields"] = fields
         super().save(*args, **kwargs)
 
     def clean(self):
@@ -198,6 +213,9 @@ class RecoveryChannel(models.Model):
     # Email channels: the address's canonical form (accounts.identifiers),
     # kept by save(); what a self-service request is matched against.
     address_key = models.TextField(blank=True, db_index=True, editable=False)
+    # Phone channels: the number's digits (accounts.identifiers.phone_key),
+    # kept by save(); what the queue's search matches a number against.
+    phone_key = models.TextField(blank=True, db_index=True, editable=False)
     totp_device = models.OneToOneField(
         TOTPDevice, null=True, blank=True, on_delete=models.SET_NULL, related_name="channel"
     )
@@ -223,9 +241,10 @@ class RecoveryChannel(models.Model):
 
     def save(self, *args, **kwargs):
         self.address_key = canonical(self.address) if self.kind == self.Kind.EMAIL else ""
+        self.phone_key = phone_key(self.address) if self.kind == self.Kind.PHONE else ""
         if kwargs.get("update_fields") is not None and \
                 {"address", "kind"} & set(kwargs["update_fields"]):
-            kwargs["update_fields"] = {*kwargs["update_fields"], "address_key"}
+            kwargs["update_fields"] = {*kwargs["update_fields"], "address_key", "phone_key"}
         super().save(*args, **kwargs)
 
     @property

@@ -60,13 +60,29 @@ def write(path: Path, lines: list[tuple[str, str, str]]) -> Path:
 
 
 PAGE_ROLES = {"baseline": None, "baseline_staff": Role.AGENT, "queue": Role.AGENT,
-              "queue_filtered": Role.AGENT, "case": Role.SUPERVISOR,
+              "queue_filtered": Role.AGENT, "queue_search": Role.AGENT, "case": Role.SUPERVISOR,
               "approvals": Role.SUPERVISOR}
+
+
+def search_requests(count: int = 5) -> list[tuple[str, str, str]]:
+    """Searches an agent types into the queue, each finding an unclaimed open
+    case: a surname (many people share it), a whole name, a directory id, an
+    email channel, a phone channel, and a case number."""
+    opened = (RecoveryCase.objects.filter(state__in=RecoveryCase.OPEN_STATES, agent__isnull=True)
+              .select_related("identity").order_by("pk")[:count])
+    searches = []
+    for case in opened:
+        channels = {c.kind: c.address for c in case.identity.channels.all()}
+        searches += [case.identity.display_name.split()[1], case.identity.display_name,
+                     case.identity.directory_id, channels["email"], channels["phone"],
+                     f"#{case.pk}"]
+    return [("GET", f"/queue/?{urlencode({'q': q})}", "") for q in searches]
 
 
 def page_requests(folder: Path) -> dict[str, Path]:
     """GET requests for the pages: the case page over 500 closed cases with a
-    full history (a different one each request)."""
+    full history (a different one each request), the queue's search by each
+    kind of key (search_requests)."""
     cases = list(RecoveryCase.objects.filter(state=State.COMPLETED, tier__in=["high", "medium"])
                  .order_by("-opened_at").values_list("pk", flat=True)[:500])
     return {
@@ -77,6 +93,7 @@ def page_requests(folder: Path) -> dict[str, Path]:
         "queue_filtered": write(folder / "queue_filtered.txt", [
             ("GET", f"/queue/?status=all&tier={tier}&page={page}", "")
             for tier in ("low", "medium", "high") for page in (2, 7, 20)]),
+        "queue_search": write(folder / "queue_search.txt", search_requests()),
         "case": write(folder / "case.txt", [("GET", f"/cases/{pk}/", "") for pk in cases]),
         "approvals": write(folder / "approvals.txt", [("GET", "/approvals/", "")]),
     }

@@ -11,6 +11,8 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 PAGES = [("baseline_staff", "Signed-in baseline: the same view behind the staff sign-in"),
          ("queue", "Queue, open cases (agent)"),
          ("queue_filtered", "Queue, all states, tier filter, pages 2/7/20 (agent)"),
+         ("queue_search", "Queue search: surname, name, directory id, email, phone, case "
+                          "number (agent)"),
          ("case", "Case page, 500 different closed cases (supervisor)"),
          ("approvals", "Approvals page (supervisor)")]
 ACTIONS = [("evidence", "Evidence check (record callback step)"),
@@ -31,6 +33,9 @@ def tables(results: dict[str, dict]) -> str:
     for page, title in PAGES:
         cells = []
         for r in results.values():
+            if page not in r["pages"]:  # measured before this page existed
+                cells.append("—")
+                continue
             baseline = r["pages"]["baseline"]["concurrent"]["rps"]
             ratio = r["pages"][page]["concurrent"]["rps"] / baseline
             cells.append(f"{ratio:.2f}")
@@ -45,6 +50,8 @@ def tables(results: dict[str, dict]) -> str:
             "| in-process median ms | queries |", "|---|---|---|---|---|---|---|"]
     for page, title in [("baseline", "Baseline")] + PAGES:
         for size, r in results.items():
+            if page not in r["pages"]:
+                continue
             one, many = r["pages"][page]["one_client"], r["pages"][page]["concurrent"]
             inproc = r["pages_in_process"][page]
             queries = (f"{inproc['queries_min']}" if inproc["queries_min"] == inproc["queries_max"]

@@ -2,18 +2,21 @@
 (note and reason lengths) are the workflow's business, so that refusing them
 is audited like any other refusal. Browsers still get ``maxlength``."""
 
+import functools
 import secrets
 from collections.abc import Callable
 
 from django import forms
 
-from accounts.identifiers import validate_identifier
+from accounts.identifiers import validate_identifier, validate_one_line_identifier
 from accounts.models import Identity, RecoveryChannel, User
 
 from .models import NOTE_MAX_LENGTH, Alert, RecoveryCase, Tier
-from .selectors import usable_channels
+from .selectors import QUEUE_SORTS, QueueFilters, usable_channels
 from .workflow import DOCUMENT_TYPES, staff_name
 
+# Long enough for any email address (RecoveryChannel.address), not for prose.
+SEARCH_MAX_LENGTH = 254
 SIX_DIGITS = forms.RegexField(
     regex=r"^\d{6}$", label="Code the caller reads out", max_length=6,
     error_messages={"invalid": "Enter the 6-digit code."},
@@ -34,6 +37,25 @@ class QueueFilterForm(forms.Form):
     )
     kind = forms.ChoiceField(required=False, label="Kind",
                              choices=[("", "Any kind")] + list(Identity.Kind.choices))
+    q = forms.CharField(
+        required=False, label="Search", max_length=SEARCH_MAX_LENGTH,
+        validators=[validate_one_line_identifier],
+        help_text="Case number, name, directory id, email or phone number.",
+        widget=forms.TextInput(attrs={
+            "type": "search", "autocomplete": "off", "spellcheck": "false",
+            "aria-keyshortcuts": "/"}),
+    )
+    # Set by the table's column headers; kept through the form as a hidden field.
+    sort = forms.ChoiceField(required=False, widget=forms.HiddenInput, choices=[("", "")] + [
+        (f"{direction}{key}", key) for key in QUEUE_SORTS for direction in ("", "-")])
+
+    field_order = ["q", "status", "tier", "assigned", "kind", "sort"]
+
+    def filters(self) -> QueueFilters:
+        """The filters from the fields that are valid (one that is not a
+        choice, e.g. from an old link, is left out rather than refused)."""
+        chosen = {k: v for k, v in self.cleaned_data.items() if v}
+        return QueueFilters(search=chosen.pop("q", ""), **chosen)
 
 
 class SendCodeForm(forms.Form):
@@ -262,9 +284,14 @@ class ColleagueField(forms.ModelChoiceField):
             "invalid_choice": "Choose a colleague from the list."}, **kwargs)
 
     def offer(self, people: Callable[[], list[User]]) -> None:
-        """List ``people()`` in the widget, asked only if the form is shown."""
-        self.widget.choices = lambda: [("", "Choose a colleague")] + [
-            (person.pk, self.label_from_instance(person)) for person in people()]
+        """List ``people()`` in the widget, asked only if the form is shown,
+        and once (rendering a select reads its choices more than once)."""
+        @functools.cache
+        def choices() -> list[tuple]:
+            return [("", "Choose a colleague")] + [
+                (person.pk, self.label_from_instance(person)) for person in people()]
+
+        self.widget.choices = choices
 
     def label_from_instance(self, user) -> str:
         name = staff_name(user)

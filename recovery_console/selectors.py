@@ -3,17 +3,33 @@ a case's whole story, the approvals waiting for a supervisor."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from auditlog.models import LogEntry
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.paginator import Page, Paginator
-from django.db.models import CharField, Exists, F, Max, OuterRef, Q, QuerySet
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models.functions import Cast
 from django.utils.timesince import timesince, timeuntil
 
+from accounts.identifiers import canonical, name_key, phone_key
 from accounts.models import Identity, RecoveryChannel, User
 from accounts.roles import Role, roles_of
 
@@ -29,6 +45,7 @@ from .models import (
     RecoveryCaseUserObjectPermission,
     RecoveryPolicy,
     ScriptStep,
+    Tier,
 )
 
 State = RecoveryCase.State
@@ -125,10 +142,97 @@ class QueueFilters:
     tier: str = ""
     assigned: str = ""  # "", "mine" or "unassigned"
     kind: str = ""
+    search: str = ""  # a case number, a person's name, directory id, email or phone
+    sort: str = ""  # a key of QUEUE_SORTS, "-" in front for descending; "": the default
+
+
+def _rank(field: str, values: list[str]) -> Case:
+    return Case(*[When(**{field: value}, then=Value(rank)) for rank, value in enumerate(values)],
+                output_field=IntegerField())
+
+
+# What the queue sorts by, on the cases table alone: tiers by Tier.rank (low
+# to restricted), states in the order the workflow moves through them.
+QUEUE_SORTS = {
+    "opened": F("opened_at"),
+    "deadline": F("deadline"),
+    "tier": _rank("tier", sorted(Tier.values, key=Tier.rank)),
+    "state": _rank("state", State.values),
+}
+QUEUE_DEFAULT_ORDER = ("-high_priority", "opened_at", "pk")  # repudiated first, then oldest
+CASE_NUMBER = re.compile(r"#?\s*(\d{1,18})")
+PHONE_NUMBER = re.compile(r"\+?[\d\s().\-/]+")
+MIN_PHONE_DIGITS = 6
+
+
+def _queue_order(sort: str) -> tuple:
+    key = QUEUE_SORTS.get(sort.removeprefix("-"))
+    if key is None:
+        return QUEUE_DEFAULT_ORDER
+    descending = sort.startswith("-")
+    first = key.desc() if descending else key.asc()
+    if sort.removeprefix("-") in ("opened", "deadline"):
+        return first, "-pk" if descending else "pk"
+    return first, "opened_at", "pk"  # within a tier or a state, oldest first
+
+
+def _named(text: str) -> QuerySet:
+    """Ids of the identities ``text`` names by what the queue shows of them:
+    part of the display name, or the directory id (one indexed lookup each)."""
+    key = canonical(text)
+    return (Identity.objects.filter(Q(directory_key=key) | Q(name_key__contains=name_key(text)))
+            .order_by().values("pk"))
+
+
+def _reached(text: str) -> list[QuerySet]:
+    """Ids of the identities ``text`` names as a way to reach them: the
+    account's email, an unrevoked email or phone channel (one indexed lookup
+    each; none when ``text`` is neither an address nor a number)."""
+    key, digits = canonical(text), phone_key(text)
+    live = RecoveryChannel.objects.filter(revoked_at__isnull=True).order_by()
+    found = []
+    if "@" in key:
+        found.append(Identity.objects.filter(user__email_key=key).order_by().values("pk"))
+        found.append(live.filter(kind=RecoveryChannel.Kind.EMAIL, address_key=key)
+                     .values("identity_id"))
+    if PHONE_NUMBER.fullmatch(text) and len(digits) >= MIN_PHONE_DIGITS:
+        found.append(live.filter(kind=RecoveryChannel.Kind.PHONE, phone_key=digits)
+                     .values("identity_id"))
+    return found
+
+
+def _search(cases: QuerySet[RecoveryCase], text: str,
+            visible: QuerySet[RecoveryCase] | None) -> QuerySet[RecoveryCase]:
+    """The cases among ``cases`` that ``text`` names: by number ("#42" or
+    "42"), or through their identity (``_named``, ``_reached``). Each key is
+    compared in its stored canonical form (accounts.identifiers), computed
+    here in Python, so SQLite and PostgreSQL match exactly the same cases.
+
+    An email or a phone number finds only cases among ``visible`` (None: all
+    of ``cases`` are): the queue lists agents their colleagues' cases with a
+    name and a directory id, never how to reach the person, so neither may
+    a search. Identity ids come as unions of indexed lookups, never one OR
+    across tables (that would read every identity or every case)."""
+    names, reached = _named(text), _reached(text)
+    if not reached:
+        match = Q(identity__in=names)
+    elif visible is None:
+        match = Q(identity__in=names.union(*reached))
+    else:
+        match = Q(identity__in=names) | Q(identity__in=reached[0].union(*reached[1:]),
+                                          pk__in=visible.values("pk"))
+    if number := CASE_NUMBER.fullmatch(text):
+        # "number OR identity" in one condition would read every case: the
+        # ids of each instead, as a union.
+        return cases.filter(pk__in=RecoveryCase.objects.filter(match).order_by().values("pk")
+                            .union(RecoveryCase.objects.filter(pk=int(number.group(1)))
+                                   .order_by().values("pk")))
+    return cases.filter(match)
 
 
 def queue(user: User, filters: QueueFilters, page: int | str = 1, per_page: int = 25) -> Page:
-    """One page of the reset queue, oldest first. Three queries whatever the
+    """One page of the reset queue (urgent first, then oldest, unless sorted
+    otherwise), among the cases ``user`` may see. Three queries whatever the
     number of cases: a count, the page's ids (sorted on the cases table alone)
     and those cases with their identity and agent joined; for an agent a
     fourth, which of them they may open (the others are held by colleagues)."""
@@ -144,7 +248,11 @@ def queue(user: User, filters: QueueFilters, page: int | str = 1, per_page: int 
         cases = cases.filter(agent__isnull=True)
     if filters.kind:
         cases = cases.filter(identity__kind=filters.kind)
-    ids = cases.order_by("-high_priority", "opened_at", "pk").values_list("pk", flat=True)
+    if filters.search:
+        # An agent's list holds colleagues' cases they may not open (listed_cases).
+        visible = None if roles_of(user) & OVERSEERS else visible_cases(user, open_only=is_open)
+        cases = _search(cases, filters.search, visible)
+    ids = cases.order_by(*_queue_order(filters.sort)).values_list("pk", flat=True)
     found = Paginator(ids, per_page).get_page(page)
     rows = RecoveryCase.objects.filter(pk__in=list(found.object_list)).select_related(
         "identity", "agent").only(
@@ -156,6 +264,22 @@ def queue(user: User, filters: QueueFilters, page: int | str = 1, per_page: int 
     found.object_list = [rows[pk] for pk in found.object_list if pk in rows]
     mark_openable(user, found.object_list)
     return found
+
+
+def queue_due_soon() -> timedelta:
+    """How near its deadline an open case is "due soon" on the queue."""
+    return timedelta(minutes=settings.RECOVERY_QUEUE_DUE_SOON_MINUTES)
+
+
+def deadline_counts(user: User, now: datetime, soon: timedelta) -> dict:
+    """Among the open cases ``user`` may see: how many are past their
+    deadline, and how many reach it within ``soon`` (``within``, in words).
+    One query."""
+    counts = visible_cases(user, open_only=True).aggregate(
+        overdue=Count("pk", filter=Q(deadline__lte=now)),
+        due_soon=Count("pk", filter=Q(deadline__gt=now, deadline__lte=now + soon)),
+    )
+    return {**counts, "within": timesince(now - soon, now)}
 
 
 @dataclass
@@ -348,12 +472,13 @@ def waiting(user: User, cases: Iterable[RecoveryCase]) -> list[Waiting]:
     return rows
 
 
-def deadline(case: RecoveryCase, now: datetime) -> Deadline:
-    """How near its deadline ``case`` is, in words."""
+def deadline(case: RecoveryCase, now: datetime, soon: timedelta = DUE_SOON) -> Deadline:
+    """How near its deadline ``case`` is, in words; "soon" within ``soon``
+    (the approvals list's DUE_SOON, the queue's ``queue_due_soon``)."""
     left = case.deadline - now
     if left <= timedelta(0):
         return Deadline(case.deadline, "overdue", timesince(case.deadline, now))
-    return Deadline(case.deadline, "soon" if left <= DUE_SOON else "",
+    return Deadline(case.deadline, "soon" if left <= soon else "",
                     timeuntil(case.deadline, now))
 
 

@@ -408,6 +408,8 @@ RECOVERY_SESSION_SECONDS = env_int("RECOVERY_SESSION_SECONDS", 15 * 60)
 # Threads (each with its own database connection) the minute sweep expires with.
 SWEEP_WORKERS = env_int("SWEEP_WORKERS", 2)
 RECOVERY_QUEUE_PAGE_SIZE = env_int("RECOVERY_QUEUE_PAGE_SIZE", 25)
+# The queue marks an open case "due soon" this many minutes before its deadline.
+RECOVERY_QUEUE_DUE_SOON_MINUTES = env_int("RECOVERY_QUEUE_DUE_SOON_MINUTES", 60)
 # Self-service requests per client address and window: beyond, the same
 # page is shown and nothing is opened (the refusal is audited).
 RECOVERY_SELF_SERVICE_MAX_PER_ADDRESS = env_int("RECOVERY_SELF_SERVICE_MAX_PER_ADDRESS", 10)

@@ -19,9 +19,10 @@ from accounts.models import Identity
 from accounts.roles import Role, roles_of, staff_required
 from accounts.stepup import last_step_up, step_up_required
 
-from .. import forms, selectors, shown_once, workflow
+from .. import clock, forms, selectors, shown_once, workflow
 from ..models import Attestation, ChannelCode, RecoveryCase, RecoveryCredential, ScriptStep
 from ..workflow import WorkflowError
+from . import queue_table
 
 STAFF = (Role.AGENT, Role.SUPERVISOR, Role.AUDITOR, Role.SECURITY_ADMIN)
 Kind = ScriptStep.Kind
@@ -201,19 +202,26 @@ def home(request):
 @require_GET
 @staff_required(Role.AGENT, Role.SUPERVISOR, Role.AUDITOR)
 def queue(request):
-    form = forms.QueueFilterForm(request.GET or None)
-    chosen = {k: v for k, v in form.cleaned_data.items() if v} if form.is_valid() else {}
-    filters = selectors.QueueFilters(**chosen)
+    form = forms.QueueFilterForm(request.GET)
+    form.is_valid()  # a filter that is not a choice is left out; a bad search is answered
+    if "q" in form.errors:  # the search as typed, its error, and nothing found
+        return render(request, "recovery/queue.html", {"form": form}, status=400)
+    now, soon = clock.now(), selectors.queue_due_soon()
+    filters = form.filters()
     page = selectors.queue(request.user, filters, request.GET.get("page", 1),
                            per_page=settings.RECOVERY_QUEUE_PAGE_SIZE)
     for case in page.object_list:
         case.may_claim = workflow.may_claim(case, request.user) is None
+        case.time_left = selectors.deadline(case, now, soon) if case.is_open else None
     query = request.GET.copy()
     query.pop("page", None)
+    bulk = any(case.may_select for case in page.object_list)
     return render(request, "recovery/queue.html", {
+        **queue_table.table_context(query, filters.sort, bulk=bulk), "filters": filters,
         "form": form, "page": page, "cases": page.object_list, "query": query.urlencode(),
+        "clock": selectors.deadline_counts(request.user, now, soon),
         # Bulk actions (views.holding): only for someone who may take a listed case.
-        "bulk": any(case.may_select for case in page.object_list),
+        "bulk": bulk,
         "bulk_form": forms.BulkReassignForm(offered=selectors.colleagues, auto_id="id_bulk_%s",
                                             initial={"query": request.GET.urlencode()}),
     })

@@ -33,7 +33,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.identifiers import canonical
+from accounts.identifiers import canonical, name_key, phone_key
 from accounts.models import Identity, RecoveryChannel, User
 from accounts.roles import Role
 from audit.chain import HASHED_FIELDS, entry_hash
@@ -201,9 +201,10 @@ class BenchData:
             if not managers or n % 50 == 0:
                 kind = Identity.Kind.EMPLOYEE
             directory_id = f"{PREFIX}{label}{n:07d}"
-            row = {  # COPY skips save(): canonical keys are written here
+            display_name = f"{rng.choice(FIRST)} {rng.choice(LAST)} {n}"
+            row = {  # COPY skips save(): canonical and search keys are written here
                 "id": pk, "directory_id": directory_id, "directory_key": canonical(directory_id),
-                "display_name": f"{rng.choice(FIRST)} {rng.choice(LAST)} {n}",
+                "display_name": display_name, "name_key": name_key(display_name),
                 "kind": kind, "privileged": rng.random() < 0.03,
                 "data_sensitivity": rng.choices(["low", "medium", "high"], [60, 30, 10])[0],
                 "traveller": rng.random() < 0.1, "department": rng.choice(DEPARTMENTS),
@@ -221,6 +222,7 @@ class BenchData:
             self.channels[pk] = [
                 {"id": self.out.next_id(RecoveryChannel), "identity_id": pk, "kind": kind_,
                  "address": address, "address_key": canonical(address) if kind_ == "email" else "",
+                 "phone_key": phone_key(address) if kind_ == "phone" else "",
                  "verified_at": created, "last_confirmed_at": confirmed, "changed_at": created}
                 for kind_, address in (("email", f"p{n}@example.org"), ("phone", f"+4477{n:08d}"))
             ]
