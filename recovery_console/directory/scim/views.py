@@ -1,0 +1,300 @@
+"""``/scim/v2/``: thin views over ``workflow.provision_scim_user``.
+
+Every request: a bearer token of a live ``DirectoryClient`` (else 401 with
+``WWW-Authenticate: Bearer``), counted against the client's rate limit
+(429), answered in ``application/scim+json``, and audited as
+``scim_request`` with the client, method, path and outcome. A client sees
+and changes the users of its own source only: any other is 404.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import wraps
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from accounts import ratelimit
+from audit.events import client_address, record
+
+from ... import clock, workflow
+from ...refusal import WorkflowError
+from ..models import DirectoryClient, ScimUser, SyncRun
+from . import schema
+from .filters import user_filter
+from .schema import CORE, ENTERPRISE, ERROR, LIST_RESPONSE, ScimError
+
+CONTENT_TYPE = "application/scim+json"
+ACCEPTED_TYPES = ("application/scim+json", "application/json")
+BASE = "/scim/v2"
+
+
+def _url(path: str) -> str:
+    return f"{settings.SITE_URL}{BASE}{path}"  # never from the Host header
+
+
+def respond(body: dict | None, status: int = 200, **headers) -> HttpResponse:
+    response = HttpResponse(b"" if body is None else json.dumps(body),
+                            status=status, content_type=CONTENT_TYPE)
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+def error_response(error: ScimError) -> HttpResponse:
+    body = {"schemas": [ERROR], "status": str(error.status), "detail": error.detail}
+    if error.scim_type:
+        body["scimType"] = error.scim_type
+    headers = {"WWW_Authenticate": 'Bearer realm="scim"'} if error.status == 401 else {}
+    return respond(body, error.status, **headers)
+
+
+def _bearer(request: HttpRequest) -> str:
+    kind, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    return token.strip() if kind.lower() == "bearer" else ""
+
+
+def endpoint(*methods: str) -> Callable:
+    """Authenticate, rate-limit, parse, answer errors as RFC 7644 §3.12 and
+    audit one SCIM view. The view gets ``(request, client, body, *args)``."""
+
+    def decorator(view: Callable) -> Callable:
+        @csrf_exempt
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            client = workflow.directory.directory_client(_bearer(request))
+            address = client_address(request)
+            subject = f"client:{client.pk}" if client else "unknown-client"
+            if not ratelimit.attempt(ratelimit.SCIM, subject, address):
+                response = error_response(ScimError(429, "Too many requests: slow down."))
+                response["Retry-After"] = str(settings.RATE_LIMIT_SCIM_WINDOW_SECONDS)
+            elif client is None:
+                response = error_response(ScimError(
+                    401, "A valid bearer token is required (Authorization: Bearer ...)."))
+            else:
+                response = _answer(view, request, client, methods, args, kwargs)
+            _audit(request, client, response)
+            return response
+
+        return wrapped
+
+    return decorator
+
+
+def _answer(view, request, client, methods, args, kwargs) -> HttpResponse:
+    try:
+        if request.method not in methods:
+            raise ScimError(405, f"{request.method} is not allowed here.")
+        body = _body(request) if request.method in ("POST", "PUT", "PATCH") else None
+        return view(request, client, body, *args, **kwargs)
+    except ScimError as error:
+        return error_response(error)
+    except WorkflowError as refusal:
+        return error_response(_from_refusal(refusal))
+
+
+def _body(request: HttpRequest):
+    content_type = request.content_type.lower()
+    if content_type not in ACCEPTED_TYPES:
+        raise ScimError(415, f"Send {CONTENT_TYPE} (or application/json), not "
+                             f"{content_type or 'no content type'}.")
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > settings.SCIM_MAX_BODY_BYTES:
+        raise ScimError(413, f"The body is larger than {settings.SCIM_MAX_BODY_BYTES} bytes.")
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise ScimError(413, "The body is too large.") from None
+    if len(raw) > settings.SCIM_MAX_BODY_BYTES:
+        raise ScimError(413, f"The body is larger than {settings.SCIM_MAX_BODY_BYTES} bytes.")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as bad:
+        raise ScimError(400, f"The body is not valid JSON: {bad}.", "invalidSyntax") from None
+
+
+def _from_refusal(refusal: WorkflowError) -> ScimError:
+    if refusal.reason == "not_unique":
+        return ScimError(409, refusal.message, "uniqueness")
+    if refusal.reason == "client_revoked":
+        return ScimError(401, refusal.message)
+    scim_type = "invalidValue" if refusal.status == WorkflowError.BAD_REQUEST else ""
+    return ScimError(refusal.status, refusal.message, scim_type)
+
+
+def _audit(request: HttpRequest, client: DirectoryClient | None,
+           response: HttpResponse) -> None:
+    outcome = {"status": response.status_code}
+    if response.status_code >= 400 and response.content:
+        body = json.loads(response.content)
+        outcome.update(scim_type=body.get("scimType", ""), detail=body["detail"][:300])
+    record("scim_request" if client else "scim_request_refused",
+           target=client or DirectoryClient, request=request,
+           client=getattr(client, "pk", None), client_name=getattr(client, "name", ""),
+           source=getattr(client, "source_id", None), method=request.method,
+           path=request.path[:300], **outcome)
+    if client is not None:
+        DirectoryClient.objects.filter(pk=client.pk).update(last_used_at=clock.now())
+
+
+# --- Users -------------------------------------------------------------------------
+
+def _user(client: DirectoryClient, scim_id: str) -> ScimUser:
+    try:
+        return ScimUser.objects.get(source=client.source_id, scim_id=scim_id,
+                                    deleted_at__isnull=True)
+    except (ScimUser.DoesNotExist, ValidationError, ValueError):
+        raise ScimError(404, f"No user {scim_id} here.") from None
+
+
+def render_user(user: ScimUser) -> dict:
+    resource = user.resource
+    schemas = [CORE, ENTERPRISE] if ENTERPRISE in resource else [CORE]
+    return {"schemas": schemas, "id": str(user.scim_id), **resource,
+            "meta": {"resourceType": "User", "created": user.created_at.isoformat(),
+                     "lastModified": user.updated_at.isoformat(),
+                     "location": _url(f"/Users/{user.scim_id}"),
+                     "version": f'W/"{user.version}"'}}
+
+
+def _written(user: ScimUser, status: int = 200) -> HttpResponse:
+    body = render_user(user)
+    return respond(body, status, ETag=body["meta"]["version"], Location=body["meta"]["location"])
+
+
+def _provision(request, client, user, resource, *, deleted=False) -> ScimUser:
+    run, written = workflow.provision_scim_user(client, user, resource, deleted=deleted,
+                                                request=request)
+    if run.status == SyncRun.Status.FAILED:
+        raise ScimError(400, run.failure_reason, "invalidValue")
+    if run.status == SyncRun.Status.WAITING:
+        raise ScimError(503, "The change waits for a security admin's confirmation.")
+    return written
+
+
+@endpoint("GET", "POST")
+def users(request: HttpRequest, client: DirectoryClient, body) -> HttpResponse:
+    if request.method == "POST":
+        created = _provision(request, client, None, schema.clean_user(body))
+        return _written(created, 201)
+    return _list(request, client)
+
+
+def _count(request: HttpRequest, name: str, default: int) -> int:
+    value = request.GET.get(name, "")
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ScimError(400, f"{name} must be an integer.", "invalidValue") from None
+
+
+def _list(request: HttpRequest, client: DirectoryClient) -> HttpResponse:
+    start = max(_count(request, "startIndex", 1), 1)
+    count = min(max(_count(request, "count", settings.SCIM_PAGE_SIZE), 0),
+                settings.SCIM_MAX_PAGE_SIZE)
+    users = ScimUser.objects.filter(source=client.source_id, deleted_at__isnull=True)
+    if request.GET.get("filter", "").strip():
+        users = users.filter(user_filter(request.GET["filter"]))
+    total = users.count()
+    page = list(users.order_by("pk")[start - 1:start - 1 + count]) if count else []
+    return respond({"schemas": [LIST_RESPONSE], "totalResults": total,
+                    "itemsPerPage": len(page), "startIndex": start,
+                    "Resources": [render_user(user) for user in page]})
+
+
+@endpoint("GET", "PUT", "PATCH", "DELETE")
+def user(request: HttpRequest, client: DirectoryClient, body, scim_id: str) -> HttpResponse:
+    found = _user(client, scim_id)
+    if request.method == "GET":
+        return _written(found)
+    if request.method == "DELETE":
+        _provision(request, client, found, found.resource, deleted=True)
+        return respond(None, 204)
+    if request.method == "PUT":
+        resource = schema.clean_user(body)
+    else:
+        resource = schema.clean_user(schema.apply_patch(found.resource, body))
+        if resource == found.resource:
+            return _written(found)  # nothing changes: no run
+    return _written(_provision(request, client, found, resource))
+
+
+# --- discovery (RFC 7644 §4) ----------------------------------------------------------
+
+def _schema(uri: str) -> dict:
+    name, description, attributes = schema.SCHEMAS[uri]
+    return {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"], "id": uri,
+            "name": name, "description": description,
+            "attributes": [_attribute(a) for a in attributes],
+            "meta": {"resourceType": "Schema", "location": _url(f"/Schemas/{uri}")}}
+
+
+def _attribute(attribute: schema.Attribute) -> dict:
+    described = {"name": attribute.name, "type": attribute.type,
+                 "multiValued": attribute.multi, "description": attribute.description,
+                 "required": attribute.required, "caseExact": attribute.case_exact,
+                 "mutability": attribute.mutability, "returned": attribute.returned,
+                 "uniqueness": attribute.uniqueness}
+    if attribute.subs:
+        described["subAttributes"] = [_attribute(sub) for sub in attribute.subs]
+    if attribute.type == "reference":
+        described["referenceTypes"] = ["external"] if attribute.name != "$ref" else ["User"]
+    return described
+
+
+USER_TYPE = {
+    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"], "id": "User",
+    "name": "User", "endpoint": "/Users", "description": "People and accounts of the source.",
+    "schema": CORE, "schemaExtensions": [{"schema": ENTERPRISE, "required": False}],
+}
+
+
+@endpoint("GET")
+def service_provider_config(request: HttpRequest, client: DirectoryClient, body) -> HttpResponse:
+    return respond({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+        "patch": {"supported": True},
+        "bulk": {"supported": False, "maxOperations": 0,
+                 "maxPayloadSize": settings.SCIM_MAX_BODY_BYTES},
+        "filter": {"supported": True, "maxResults": settings.SCIM_MAX_PAGE_SIZE},
+        "changePassword": {"supported": False}, "sort": {"supported": False},
+        "etag": {"supported": False},
+        "authenticationSchemes": [{
+            "type": "oauthbearertoken", "name": "Bearer token", "primary": True,
+            "description": "The token shown once when a security admin creates the "
+                           "directory client."}],
+        "meta": {"resourceType": "ServiceProviderConfig",
+                 "location": _url("/ServiceProviderConfig")}})
+
+
+@endpoint("GET")
+def resource_types(request: HttpRequest, client: DirectoryClient, body,
+                   name: str = "") -> HttpResponse:
+    described = {**USER_TYPE, "meta": {"resourceType": "ResourceType",
+                                       "location": _url("/ResourceTypes/User")}}
+    if name:
+        if name != "User":
+            raise ScimError(404, f"No resource type {name}.")
+        return respond(described)
+    return respond({"schemas": [LIST_RESPONSE], "totalResults": 1, "itemsPerPage": 1,
+                    "startIndex": 1, "Resources": [described]})
+
+
+@endpoint("GET")
+def schemas(request: HttpRequest, client: DirectoryClient, body, uri: str = "") -> HttpResponse:
+    if uri:
+        if uri not in schema.SCHEMAS:
+            raise ScimError(404, f"No schema {uri}.")
+        return respond(_schema(uri))
+    described = [_schema(uri) for uri in schema.SCHEMAS]
+    return respond({"schemas": [LIST_RESPONSE], "totalResults": len(described),
+                    "itemsPerPage": len(described), "startIndex": 1, "Resources": described})
