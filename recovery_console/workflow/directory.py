@@ -251,11 +251,11 @@ def revoke_directory_client(client: DirectoryClient, actor: User, *,
 
 
 def directory_client(token: str) -> DirectoryClient | None:
-    """The live client whose bearer token this is, or None."""
+    """The client whose bearer token this is (perhaps revoked), or None."""
     if not token:
         return None
     return DirectoryClient.objects.select_related("source").filter(
-        token_digest=tokens.digest("directory-client", token), revoked_at__isnull=True).first()
+        token_digest=tokens.digest("directory-client", token)).first()
 
 
 @_decision("scim_user_write")

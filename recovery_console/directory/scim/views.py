@@ -3,8 +3,11 @@
 Every request: a bearer token of a live ``DirectoryClient`` (else 401 with
 ``WWW-Authenticate: Bearer``), counted against the client's rate limit
 (429), answered in ``application/scim+json``, and audited as
-``scim_request`` with the client, method, path and outcome. A client sees
-and changes the users of its own source only: any other is 404.
+``scim_request`` with the client, method, path and outcome (a revoked
+client's as ``scim_request_refused``; a request with no token or one no
+client has is only in the request log, and counts against its address's
+limit). A client sees and changes the users of its own source only: any
+other is 404.
 """
 
 from __future__ import annotations
@@ -72,12 +75,13 @@ def endpoint(*methods: str) -> Callable:
             if not ratelimit.attempt(ratelimit.SCIM, subject, address):
                 response = error_response(ScimError(429, "Too many requests: slow down."))
                 response["Retry-After"] = str(settings.RATE_LIMIT_SCIM_WINDOW_SECONDS)
-            elif client is None:
+            elif client is None or client.is_revoked:
                 response = error_response(ScimError(
                     401, "A valid bearer token is required (Authorization: Bearer ...)."))
             else:
                 response = _answer(view, request, client, methods, args, kwargs)
-            _audit(request, client, response)
+            if client is not None:  # no token, or one no client has: the request log only
+                _audit(request, client, response)
             return response
 
         return wrapped
@@ -129,18 +133,15 @@ def _from_refusal(refusal: WorkflowError) -> ScimError:
     return ScimError(refusal.status, refusal.message, scim_type)
 
 
-def _audit(request: HttpRequest, client: DirectoryClient | None,
-           response: HttpResponse) -> None:
+def _audit(request: HttpRequest, client: DirectoryClient, response: HttpResponse) -> None:
     outcome = {"status": response.status_code}
     if response.status_code >= 400 and response.content:
         body = json.loads(response.content)
         outcome.update(scim_type=body.get("scimType", ""), detail=body["detail"][:300])
-    record("scim_request" if client else "scim_request_refused",
-           target=client or DirectoryClient, request=request,
-           client=getattr(client, "pk", None), client_name=getattr(client, "name", ""),
-           source=getattr(client, "source_id", None), method=request.method,
-           path=request.path[:300], **outcome)
-    if client is not None:
+    record("scim_request_refused" if client.is_revoked else "scim_request", target=client,
+           request=request, client=client.pk, client_name=client.name,
+           source=client.source_id, method=request.method, path=request.path[:300], **outcome)
+    if not client.is_revoked:
         DirectoryClient.objects.filter(pk=client.pk).update(last_used_at=clock.now())
 
 
