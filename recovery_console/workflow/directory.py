@@ -290,8 +290,10 @@ def provision_scim_user(client: DirectoryClient, user: ScimUser | None, resource
     one user of its source. The user's whole record goes through
     ``sync_directory`` as one run, so a deleted or inactive user is
     deprovisioned like any leaver; the SCIM resource is kept in the run's
-    transaction. Refusals (``WorkflowError``) come before any run; a run
-    that fails is returned failed, nothing written but the run."""
+    transaction. Refusals (``WorkflowError``) come before any run, or after
+    a failed one when another call changed the user meanwhile (two PATCHes
+    at once: the later one is refused, not merged onto a stale copy); any
+    other run that fails is returned failed, nothing written but the run."""
     scim_id = str(user.scim_id if user else uuid.uuid4())
     _check_scim_write(client, user, resource, scim_id, deleted)
     kept: dict[str, ScimUser] = {}
@@ -300,6 +302,10 @@ def provision_scim_user(client: DirectoryClient, user: ScimUser | None, resource
         now = clock.now()
         row = ScimUser.objects.select_for_update().get(pk=user.pk) if user else \
             ScimUser(source=client.source, scim_id=scim_id, created_at=now, version=0)
+        if user is not None and row.version != user.version:
+            kept["stale"] = row  # another call changed it since ``resource`` was made
+            raise WorkflowError("The user changed while this request ran: read it again.",
+                                reason="stale_user", target=row)
         row.identity = Identity.objects.filter(directory_source=client.source,
                                                 external_id=scim_id).first()
         row.resource, row.user_name = resource, resource["userName"]
@@ -315,6 +321,8 @@ def provision_scim_user(client: DirectoryClient, user: ScimUser | None, resource
 
     run = sync_directory(client.source, [scim.record(resource, scim_id, deleted=deleted)],
                          complete=False, request=request, after=keep)
+    if "stale" in kept:
+        raise WorkflowError(run.failure_reason, reason="stale_user", target=kept["stale"])
     return run, kept.get("user")
 
 

@@ -168,3 +168,21 @@ def test_unknown_user_and_bad_paging_values(scim):
 def test_a_method_the_endpoint_does_not_take_is_405(scim):
     assert_error(scim._send("PATCH", "Users", {}), 405)
     assert_error(scim._send("POST", "ServiceProviderConfig", {}), 405)
+
+
+def test_a_write_based_on_a_stale_copy_is_refused_not_merged(scim, existing, source):
+    from recovery_console import workflow
+    from recovery_console.directory.models import DirectoryClient
+    from recovery_console.refusal import WorkflowError
+
+    stale = ScimUser.objects.get()
+    response = scim.patch(f"Users/{existing['id']}",
+                          {"op": "replace", "path": "title", "value": "Countess"})
+    assert response.status_code == 200
+    before = snapshot()[:2]
+    with pytest.raises(WorkflowError) as refused:
+        workflow.provision_scim_user(DirectoryClient.objects.get(), stale,
+                                     {**stale.resource, "displayName": "Stale"})
+    assert (refused.value.reason, refused.value.status) == ("stale_user", 409)
+    assert snapshot()[:2] == before
+    assert SyncRun.objects.latest("pk").status == "failed"
