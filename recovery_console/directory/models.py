@@ -279,3 +279,31 @@ class ScimUser(models.Model):
 
     def __str__(self) -> str:
         return self.user_name
+
+
+class ScimGroup(models.Model):
+    """A group a SCIM client provisioned. Its members' records carry its
+    display name in ``groups``, which the source's group rules read
+    (privileged, kind, sensitivity)."""
+
+    source = models.ForeignKey(DirectorySource, on_delete=models.PROTECT,
+                               related_name="scim_groups")
+    scim_id = models.UUIDField(unique=True, editable=False)
+    display_name = models.CharField(max_length=255)
+    display_key = models.TextField(editable=False)  # accounts.identifiers.canonical
+    external_id = models.CharField(max_length=255, blank=True)
+    members = models.ManyToManyField(ScimUser, blank=True, related_name="groups")
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [models.Index(fields=["source", "external_id"])]
+        constraints = [models.UniqueConstraint(
+            fields=["source", "display_key"], condition=models.Q(deleted_at__isnull=True),
+            name="one_scim_group_name_per_source")]
+
+    def __str__(self) -> str:
+        return self.display_name

@@ -45,7 +45,7 @@ from audit.events import record
 from .. import alerts, clock, notices, tokens
 from ..directory import console
 from ..directory.mapping import NEW, Change, Plan, desired_states, plan
-from ..directory.models import DirectoryClient, DirectorySource, ScimUser, SyncRun
+from ..directory.models import DirectoryClient, DirectorySource, ScimGroup, ScimUser, SyncRun
 from ..directory.scim import schema as scim
 from ..models import Alert
 from .base import WorkflowError, _decision, _end_sessions
@@ -260,7 +260,7 @@ def directory_client(token: str) -> DirectoryClient | None:
 
 @_decision("scim_user_write")
 def _check_scim_write(client: DirectoryClient, user: ScimUser | None, resource: dict,
-                      scim_id: str, deleted: bool) -> None:
+                      scim_id: str, deleted: bool, groups: list[str]) -> None:
     """Refused before any run: a revoked client, a record the mapping cannot
     use (400), a userName another user or identity holds (409)."""
     if client.is_revoked:
@@ -269,7 +269,8 @@ def _check_scim_write(client: DirectoryClient, user: ScimUser | None, resource: 
     if deleted:
         return
     source = client.source
-    _wanted, problems = desired_states([scim.record(resource, scim_id)], source.mapping())
+    _wanted, problems = desired_states([scim.record(resource, scim_id, groups=groups)],
+                                       source.mapping())
     if problems:
         raise WorkflowError(str(problems[0]).removeprefix("Record 1: "), reason="bad_records",
                             status=WorkflowError.BAD_REQUEST, target=client)
@@ -295,7 +296,8 @@ def provision_scim_user(client: DirectoryClient, user: ScimUser | None, resource
     at once: the later one is refused, not merged onto a stale copy); any
     other run that fails is returned failed, nothing written but the run."""
     scim_id = str(user.scim_id if user else uuid.uuid4())
-    _check_scim_write(client, user, resource, scim_id, deleted)
+    groups = _group_names([user.pk]).get(user.pk, []) if user else []
+    _check_scim_write(client, user, resource, scim_id, deleted, groups)
     kept: dict[str, ScimUser] = {}
 
     def keep(run: SyncRun) -> None:
@@ -319,11 +321,105 @@ def provision_scim_user(client: DirectoryClient, user: ScimUser | None, resource
                source=client.source_id, run=run.pk, created=user is None)
         kept["user"] = row
 
-    run = sync_directory(client.source, [scim.record(resource, scim_id, deleted=deleted)],
+    run = sync_directory(client.source, [scim.record(resource, scim_id, groups=groups,
+                                                      deleted=deleted)],
                          complete=False, request=request, after=keep)
     if "stale" in kept:
         raise WorkflowError(run.failure_reason, reason="stale_user", target=kept["stale"])
     return run, kept.get("user")
+
+
+def _group_names(user_pks: Iterable[int], leaving: ScimGroup | None = None) -> dict[int, list]:
+    """Each user's live groups' names (without ``leaving``)."""
+    rows = ScimGroup.members.through.objects.filter(
+        scimuser_id__in=list(user_pks), scimgroup__deleted_at__isnull=True)
+    if leaving is not None:
+        rows = rows.exclude(scimgroup_id=leaving.pk)
+    names: dict[int, list] = {}
+    for user_pk, name in rows.values_list("scimuser_id", "scimgroup__display_name"):
+        names.setdefault(user_pk, []).append(name)
+    return names
+
+
+@_decision("scim_group_write")
+def _check_scim_group(client: DirectoryClient, group: ScimGroup | None, resource: dict,
+                      deleted: bool) -> list[ScimUser]:
+    """The group's new members, refused (before any run) for a revoked
+    client, a member who is no user of the source (400) or a display name
+    another group holds (409)."""
+    if client.is_revoked:
+        raise WorkflowError("This client's token is revoked.", reason="client_revoked",
+                            status=WorkflowError.FORBIDDEN, target=client)
+    if deleted:
+        return []
+    wanted = [member["value"] for member in resource.get("members", [])]
+    members = []
+    if wanted:
+        try:
+            ids = [uuid.UUID(value) for value in wanted]
+        except ValueError:
+            ids = None
+        members = list(ScimUser.objects.filter(source=client.source, scim_id__in=ids or [],
+                                               deleted_at__isnull=True))
+        if ids is None or len(members) != len(set(ids)):
+            known = {str(member.scim_id) for member in members}
+            missing = next(value for value in wanted if value not in known)
+            raise WorkflowError(f"No user {missing} here to be a member.",
+                                reason="unknown_member", status=WorkflowError.BAD_REQUEST,
+                                target=client)
+    taken = ScimGroup.objects.filter(source=client.source, deleted_at__isnull=True,
+                                     display_key=canonical(resource["displayName"]))
+    if taken.exclude(pk=getattr(group, "pk", None)).exists():
+        raise WorkflowError(f"The group {resource['displayName']!r} already exists.",
+                            reason="not_unique", target=client)
+    return members
+
+
+def provision_scim_group(client: DirectoryClient, group: ScimGroup | None, resource: dict, *,
+                         deleted: bool = False,
+                         request: HttpRequest | None = None) -> tuple[SyncRun, ScimGroup | None]:
+    """A SCIM client creates, replaces or patches (``resource`` whole, with
+    its ``members``) or deletes one group of its source. Every user who
+    joins or leaves it, or whose group is renamed, has their whole record
+    handed to ``sync_directory`` with their new groups, in one run: the
+    source's group rules (privileged, kind, sensitivity) follow. The group
+    is kept in the run's transaction. Refusals as ``provision_scim_user``."""
+    members = _check_scim_group(client, group, resource, deleted)
+    before = list(group.members.filter(deleted_at__isnull=True)) if group else []
+    affected = {user.pk: user for user in [*before, *members]}
+    names = _group_names(affected, leaving=group)
+    if not deleted:
+        for user in members:
+            names.setdefault(user.pk, []).append(resource["displayName"])
+    records = [scim.record(user.resource, str(user.scim_id), groups=names.get(pk, []))
+               for pk, user in affected.items()]
+    kept: dict[str, ScimGroup] = {}
+
+    def keep(run: SyncRun) -> None:
+        now = clock.now()
+        row = ScimGroup.objects.select_for_update().get(pk=group.pk) if group else \
+            ScimGroup(source=client.source, scim_id=uuid.uuid4(), created_at=now, version=0)
+        if group is not None and row.version != group.version:
+            kept["stale"] = row
+            raise WorkflowError("The group changed while this request ran: read it again.",
+                                reason="stale_group", target=row)
+        row.display_name = resource["displayName"]
+        row.display_key = canonical(row.display_name)
+        row.external_id = resource.get("externalId", "")[:255]
+        row.version, row.updated_at = row.version + 1, now
+        row.deleted_at = now if deleted else None
+        row.save()
+        row.members.set(members)
+        record("scim_group_deleted" if deleted else "scim_group_written", target=row,
+               request=request, client=client.pk, client_name=client.name,
+               source=client.source_id, run=run.pk, created=group is None,
+               members=len(members), affected=len(affected))
+        kept["group"] = row
+
+    run = sync_directory(client.source, records, complete=False, request=request, after=keep)
+    if "stale" in kept:
+        raise WorkflowError(run.failure_reason, reason="stale_group", target=kept["stale"])
+    return run, kept.get("group")
 
 
 def _fail(run: SyncRun, reason: str, actor: User | None, request: HttpRequest | None) -> SyncRun:

@@ -9,7 +9,7 @@ from django.test import Client, override_settings
 from accounts.models import Identity
 from recovery_console import tokens
 from recovery_console.directory.models import DirectoryClient, ScimUser
-from recovery_console.directory.scim.schema import CORE, ENTERPRISE, ERROR
+from recovery_console.directory.scim.schema import CORE, ENTERPRISE, ERROR, GROUP
 from tests.factories import staff
 from tests.recovery.support import events
 from tests.sessions import sign_in_client
@@ -144,13 +144,14 @@ def test_discovery_describes_what_is_supported(source):
     assert body["authenticationSchemes"][0]["type"] == "oauthbearertoken"
     assert body["meta"]["resourceType"] == "ServiceProviderConfig"
     types = scim.get("ResourceTypes").json()
-    assert [t["id"] for t in types["Resources"]] == ["User"]
+    assert [t["id"] for t in types["Resources"]] == ["User", "Group"]
     assert types["Resources"][0]["schemaExtensions"] == [{"schema": ENTERPRISE,
                                                            "required": False}]
     assert scim.get("ResourceTypes/User").json()["endpoint"] == "/Users"
-    assert scim.get("ResourceTypes/Group").status_code == 404
+    assert scim.get("ResourceTypes/Group").json()["endpoint"] == "/Groups"
+    assert scim.get("ResourceTypes/Device").status_code == 404
     schemas = scim.get("Schemas").json()
-    assert [s["id"] for s in schemas["Resources"]] == [CORE, ENTERPRISE]
+    assert [s["id"] for s in schemas["Resources"]] == [CORE, ENTERPRISE, GROUP]
     enterprise = scim.get(f"Schemas/{ENTERPRISE}").json()
     names = [a["name"] for a in enterprise["attributes"]]
     assert {"manager", "department", "employeeNumber"} <= set(names)

@@ -192,7 +192,8 @@ TABLE = [
         roles(403, anonymous=LOGIN, auditor=200), GUARD_FIRST, ("report", "sampled_case_id")),
     # SCIM (directory clients, by bearer token): a session is no token.
     *(Row(f"scim:{name}", roles(401), roles(401), ANY_METHOD, args, public=True)
-      for name, args in (("users", ()), ("user", ("scim_id",)), ("config", ()),
+      for name, args in (("users", ()), ("user", ("scim_id",)), ("groups", ()),
+                         ("group", ("scim_id",)), ("config", ()),
                          ("resource_types", ()), ("resource_type", ("scim_type",)),
                          ("schemas", ()), ("schema", ("scim_schema",)))),
     # The whole Django admin (OTPAdminSite): staff flag and a verified second factor.

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
@@ -93,8 +94,20 @@ ENTERPRISE_USER = (
         Attribute("value", description="The manager's SCIM id."),
         Attribute("$ref", "reference"), Attribute("displayName", mutability="readOnly"))),
 )
+GROUP_ATTRIBUTES = (
+    Attribute("displayName", required=True, uniqueness="server",
+              description="The group's name: what the source's group rules match."),
+    Attribute("members", "complex", multi=True, subs=(
+        Attribute("value", description="A member user's SCIM id."),
+        Attribute("$ref", "reference"), Attribute("display", mutability="readOnly"),
+        Attribute("type"))),
+    Attribute("externalId", case_exact=True, description="The client's own id for the group."),
+)
 SCHEMAS = {CORE: ("User", "User Account", USER),
-           ENTERPRISE: ("EnterpriseUser", "Enterprise User", ENTERPRISE_USER)}
+           ENTERPRISE: ("EnterpriseUser", "Enterprise User", ENTERPRISE_USER),
+           GROUP: ("Group", "Group", GROUP_ATTRIBUTES)}
+USER_SCHEMAS = (CORE, ENTERPRISE)
+GROUP_SCHEMAS = (GROUP,)
 IGNORED = {"id", "meta", "schemas"}  # read-only: a client's values are ignored (§3.3)
 
 
@@ -196,6 +209,30 @@ def clean_user(payload) -> dict:
     return cleaned
 
 
+def clean_group(payload) -> dict:
+    """A Group in stored form; ``members`` a list of ``{"value": id}``."""
+    if not isinstance(payload, dict):
+        raise invalid("The body must be a JSON object.", "invalidSyntax")
+    schemas = payload.get("schemas", [GROUP])
+    if not isinstance(schemas, list) or any(
+            not isinstance(s, str) or s.lower() != GROUP.lower() for s in schemas):
+        raise invalid(f"schemas must be [{GROUP!r}].")
+    given = {key.removeprefix(GROUP + ":"): value for key, value in payload.items()
+             if key.lower() not in IGNORED}
+    cleaned = _clean_attributes(GROUP_ATTRIBUTES, given, "Group")
+    if not str(cleaned.get("displayName", "")).strip():
+        raise invalid("displayName is required.")
+    cleaned["displayName"] = cleaned["displayName"].strip()
+    members = []
+    for member in cleaned.get("members", []):
+        if not member.get("value"):
+            raise invalid("Each member needs its value (the user's id).")
+        if member["value"] not in [m["value"] for m in members]:
+            members.append({"value": member["value"]})
+    cleaned["members"] = members
+    return cleaned
+
+
 # --- PATCH -----------------------------------------------------------------------
 
 _PATH = re.compile(
@@ -212,16 +249,17 @@ class Path:
     selector: tuple[str, str] | None = None  # (sub-attribute, value) from [x eq "y"]
 
 
-def parse_path(text) -> Path:
-    """``name.givenName``, ``emails[type eq "work"].value``, ``<URN>:manager``..."""
+def parse_path(text, schemas: tuple[str, ...] = USER_SCHEMAS) -> Path:
+    """``name.givenName``, ``emails[type eq "work"].value``, ``<URN>:manager``...
+    ``schemas``: the resource's core schema first, then its extensions."""
     if not isinstance(text, str) or not text.strip():
         raise invalid("A PATCH path must be a non-empty string.", "invalidPath")
-    text, schema = text.strip(), CORE
-    for urn in (ENTERPRISE, CORE):
+    text, schema = text.strip(), schemas[0]
+    for urn in reversed(schemas):
         if text.lower() == urn.lower():
-            if urn == CORE:
+            if urn == schemas[0]:
                 raise invalid("A PATCH path must name an attribute.", "invalidPath")
-            return Path(ENTERPRISE, None)
+            return Path(urn, None)
         if text.lower().startswith(urn.lower() + ":"):
             text, schema = text[len(urn) + 1:], urn
             break
@@ -251,13 +289,14 @@ def parse_path(text) -> Path:
     return Path(schema, attribute, sub, selector)
 
 
-def apply_patch(resource: dict, body) -> dict:
+def apply_patch(resource: dict, body, schemas: tuple[str, ...] = USER_SCHEMAS) -> dict:
     """The resource after a PatchOp request's operations, all or none: any
     operation that cannot apply refuses the whole request."""
     if not isinstance(body, dict):
         raise invalid("The body must be a JSON object.", "invalidSyntax")
-    schemas = body.get("schemas")
-    if not isinstance(schemas, list) or PATCH_OP.lower() not in [str(s).lower() for s in schemas]:
+    declared = body.get("schemas")
+    if not isinstance(declared, list) or \
+            PATCH_OP.lower() not in [str(s).lower() for s in declared]:
         raise invalid(f"A PATCH body's schemas must be [{PATCH_OP!r}].", "invalidSyntax")
     operations = next((v for k, v in body.items() if k.lower() == "operations"), None)
     if not isinstance(operations, list) or not operations:
@@ -272,13 +311,13 @@ def apply_patch(resource: dict, body) -> dict:
                           "invalidSyntax")
         path, value = operation.get("path"), operation.get("value")
         if path:
-            _apply(result, op, parse_path(path), value)
+            _apply(result, op, parse_path(path, schemas), value)
         elif op == "remove":
             raise invalid("A remove operation needs a path.", "noTarget")
         elif isinstance(value, dict):  # no path: each key is a path (Okta, Entra)
             for key, item in value.items():
                 if key.lower() not in IGNORED:
-                    _apply(result, op, parse_path(key), item)
+                    _apply(result, op, parse_path(key, schemas), item)
         else:
             raise invalid("An operation without a path needs an object value.")
     return result
@@ -312,6 +351,11 @@ def _apply(resource: dict, op: str, path: Path, value) -> None:
                     target.pop(path.sub.name, None)
                 else:
                     target[path.sub.name] = cleaned
+    elif op == "remove" and attribute.multi and value is not None:
+        # Entra ID removes group members by value: {"path": "members", "value": [...]}
+        gone = {item.get("value") for item in clean_value(attribute, value) or []}
+        container[name] = [item for item in container.get(name, [])
+                           if item.get("value") not in gone]
     elif op == "remove":
         container.pop(name, None)
     else:
@@ -320,7 +364,8 @@ def _apply(resource: dict, op: str, path: Path, value) -> None:
             container.pop(name, None)
         elif attribute.multi and op == "add":
             merged = list(container.get(name, []))
-            merged += [item for item in cleaned if item not in merged]
+            merged += [item for item in cleaned if item not in merged and (
+                "value" not in item or item["value"] not in [m.get("value") for m in merged])]
             container[name] = merged
         elif attribute.type == "complex" and not attribute.multi and op == "add":
             container[name] = {**container.get(name, {}), **cleaned}
@@ -396,7 +441,8 @@ def _pick(items: list[dict], wanted_type: str, fallback: bool) -> str:
     return ""
 
 
-def record(resource: dict, scim_id: str, *, deleted: bool = False) -> dict:
+def record(resource: dict, scim_id: str, *, groups: list[str] | tuple = (),
+           deleted: bool = False) -> dict:
     """The user as one flat record for the source's mapping (attribute names
     in ``RECORD_ATTRIBUTES``; docs/directory.md lists them). Every name is
     present, empty when unassigned: the record is the user's whole state."""
@@ -418,7 +464,7 @@ def record(resource: dict, scim_id: str, *, deleted: bool = False) -> dict:
         "mobile": _pick(phones, "mobile", fallback=False),
         "phone": _pick(phones, "work", fallback=False),
         "manager": extension.get("manager", {}).get("value", ""),
-        "groups": [],
+        "groups": sorted(groups),
         **{key: extension.get(key, "") for key in
            ("department", "employeeNumber", "costCenter", "organization", "division")},
     }

@@ -18,6 +18,7 @@ from functools import wraps
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -26,10 +27,10 @@ from audit.events import client_address, record
 
 from ... import clock, workflow
 from ...refusal import WorkflowError
-from ..models import DirectoryClient, ScimUser, SyncRun
+from ..models import DirectoryClient, ScimGroup, ScimUser, SyncRun
 from . import schema
-from .filters import user_filter
-from .schema import CORE, ENTERPRISE, ERROR, LIST_RESPONSE, ScimError
+from .filters import GROUP_ATTRIBUTES, USER_ATTRIBUTES, to_query
+from .schema import CORE, ENTERPRISE, ERROR, GROUP, LIST_RESPONSE, ScimError
 
 CONTENT_TYPE = "application/scim+json"
 ACCEPTED_TYPES = ("application/scim+json", "application/json")
@@ -170,9 +171,9 @@ def _written(user: ScimUser, status: int = 200) -> HttpResponse:
     return respond(body, status, ETag=body["meta"]["version"], Location=body["meta"]["location"])
 
 
-def _provision(request, client, user, resource, *, deleted=False) -> ScimUser:
-    run, written = workflow.provision_scim_user(client, user, resource, deleted=deleted,
-                                                request=request)
+def _provision(request, client, user, resource, *, deleted=False, group=False):
+    decide = workflow.provision_scim_group if group else workflow.provision_scim_user
+    run, written = decide(client, user, resource, deleted=deleted, request=request)
     if run.status == SyncRun.Status.FAILED:
         raise ScimError(400, run.failure_reason, "invalidValue")
     if run.status == SyncRun.Status.WAITING:
@@ -185,7 +186,8 @@ def users(request: HttpRequest, client: DirectoryClient, body) -> HttpResponse:
     if request.method == "POST":
         created = _provision(request, client, None, schema.clean_user(body))
         return _written(created, 201)
-    return _list(request, client)
+    return _list(request, ScimUser.objects.filter(source=client.source_id,
+                                                  deleted_at__isnull=True), render_user)
 
 
 def _count(request: HttpRequest, name: str, default: int) -> int:
@@ -198,18 +200,18 @@ def _count(request: HttpRequest, name: str, default: int) -> int:
         raise ScimError(400, f"{name} must be an integer.", "invalidValue") from None
 
 
-def _list(request: HttpRequest, client: DirectoryClient) -> HttpResponse:
+def _list(request: HttpRequest, found, render: Callable, attributes=USER_ATTRIBUTES,
+          core: str = CORE) -> HttpResponse:
     start = max(_count(request, "startIndex", 1), 1)
     count = min(max(_count(request, "count", settings.SCIM_PAGE_SIZE), 0),
                 settings.SCIM_MAX_PAGE_SIZE)
-    users = ScimUser.objects.filter(source=client.source_id, deleted_at__isnull=True)
     if request.GET.get("filter", "").strip():
-        users = users.filter(user_filter(request.GET["filter"]))
-    total = users.count()
-    page = list(users.order_by("pk")[start - 1:start - 1 + count]) if count else []
+        found = found.filter(to_query(request.GET["filter"], attributes, core))
+    total = found.count()
+    page = list(found.order_by("pk")[start - 1:start - 1 + count]) if count else []
     return respond({"schemas": [LIST_RESPONSE], "totalResults": total,
                     "itemsPerPage": len(page), "startIndex": start,
-                    "Resources": [render_user(user) for user in page]})
+                    "Resources": [render(item) for item in page]})
 
 
 @endpoint("GET", "PUT", "PATCH", "DELETE")
@@ -227,6 +229,83 @@ def user(request: HttpRequest, client: DirectoryClient, body, scim_id: str) -> H
         if resource == found.resource:
             return _written(found)  # nothing changes: no run
     return _written(_provision(request, client, found, resource))
+
+
+# --- Groups ------------------------------------------------------------------------
+
+def _groups(client: DirectoryClient):
+    live = ScimUser.objects.filter(deleted_at__isnull=True).only("scim_id", "user_name")
+    return ScimGroup.objects.filter(source=client.source_id, deleted_at__isnull=True) \
+        .prefetch_related(Prefetch("members", queryset=live))
+
+
+def _group(client: DirectoryClient, scim_id: str) -> ScimGroup:
+    try:
+        return _groups(client).get(scim_id=scim_id)
+    except (ScimGroup.DoesNotExist, ValidationError, ValueError):
+        raise ScimError(404, f"No group {scim_id} here.") from None
+
+
+def _group_resource(group: ScimGroup) -> dict:
+    resource = {"displayName": group.display_name,
+                "members": [{"value": str(user.scim_id)} for user in group.members.all()]}
+    if group.external_id:
+        resource["externalId"] = group.external_id
+    return resource
+
+
+def render_group(group: ScimGroup, members: bool = True) -> dict:
+    resource = _group_resource(group)
+    resource["members"] = [
+        {"value": str(user.scim_id), "display": user.user_name, "type": "User",
+         "$ref": _url(f"/Users/{user.scim_id}")} for user in group.members.all()]
+    if not members:
+        del resource["members"]
+    return {"schemas": [GROUP], "id": str(group.scim_id), **resource,
+            "meta": {"resourceType": "Group", "created": group.created_at.isoformat(),
+                     "lastModified": group.updated_at.isoformat(),
+                     "location": _url(f"/Groups/{group.scim_id}"),
+                     "version": f'W/"{group.version}"'}}
+
+
+def _without_members(request: HttpRequest) -> bool:
+    """``excludedAttributes=members`` (Entra ID asks so before large groups)."""
+    excluded = request.GET.get("excludedAttributes", "")
+    return "members" in [name.strip().lower() for name in excluded.split(",")]
+
+
+def _group_written(group: ScimGroup, request: HttpRequest, status: int = 200) -> HttpResponse:
+    body = render_group(group, members=not _without_members(request))
+    return respond(body, status, ETag=body["meta"]["version"], Location=body["meta"]["location"])
+
+
+@endpoint("GET", "POST")
+def groups(request: HttpRequest, client: DirectoryClient, body) -> HttpResponse:
+    if request.method == "POST":
+        created = _provision(request, client, None, schema.clean_group(body), group=True)
+        return _group_written(_group(client, str(created.scim_id)), request, 201)
+    members = not _without_members(request)
+    return _list(request, _groups(client), lambda group: render_group(group, members),
+                 GROUP_ATTRIBUTES, GROUP)
+
+
+@endpoint("GET", "PUT", "PATCH", "DELETE")
+def group(request: HttpRequest, client: DirectoryClient, body, scim_id: str) -> HttpResponse:
+    found = _group(client, scim_id)
+    if request.method == "GET":
+        return _group_written(found, request)
+    current = _group_resource(found)
+    if request.method == "DELETE":
+        _provision(request, client, found, current, deleted=True, group=True)
+        return respond(None, 204)
+    if request.method == "PUT":
+        resource = schema.clean_group(body)
+    else:
+        resource = schema.clean_group(schema.apply_patch(current, body, schema.GROUP_SCHEMAS))
+        if resource == schema.clean_group(current):
+            return _group_written(found, request)  # nothing changes: no run
+    _provision(request, client, found, resource, group=True)
+    return _group_written(_group(client, scim_id), request)
 
 
 # --- discovery (RFC 7644 §4) ----------------------------------------------------------
@@ -277,17 +356,27 @@ def service_provider_config(request: HttpRequest, client: DirectoryClient, body)
                  "location": _url("/ServiceProviderConfig")}})
 
 
+GROUP_TYPE = {
+    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"], "id": "Group",
+    "name": "Group", "endpoint": "/Groups",
+    "description": "Groups of the source: their names feed the mapping's group rules.",
+    "schema": GROUP, "schemaExtensions": [],
+}
+
+
 @endpoint("GET")
 def resource_types(request: HttpRequest, client: DirectoryClient, body,
                    name: str = "") -> HttpResponse:
-    described = {**USER_TYPE, "meta": {"resourceType": "ResourceType",
-                                       "location": _url("/ResourceTypes/User")}}
+    described = {kind["id"]: {**kind, "meta": {
+        "resourceType": "ResourceType", "location": _url(f"/ResourceTypes/{kind['id']}")}}
+        for kind in (USER_TYPE, GROUP_TYPE)}
     if name:
-        if name != "User":
+        if name not in described:
             raise ScimError(404, f"No resource type {name}.")
-        return respond(described)
-    return respond({"schemas": [LIST_RESPONSE], "totalResults": 1, "itemsPerPage": 1,
-                    "startIndex": 1, "Resources": [described]})
+        return respond(described[name])
+    return respond({"schemas": [LIST_RESPONSE], "totalResults": len(described),
+                    "itemsPerPage": len(described), "startIndex": 1,
+                    "Resources": list(described.values())})
 
 
 @endpoint("GET")
