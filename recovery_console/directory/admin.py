@@ -23,6 +23,7 @@ from ..workflow.directory import too_large
 from .csvfile import CsvRefused, read_csv
 from .mapping import required_attributes
 from .models import DirectoryClient, DirectorySource, MappingRule, SyncRun
+from .scim.schema import SOURCE_MAPPING as SCIM_MAPPING
 
 PREVIEW_LIMIT = 500  # changes listed on a run's page; the counts cover all
 
@@ -53,6 +54,13 @@ class DirectorySourceAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # its identities and runs point at it; disable it instead
+
+    def get_changeform_initial_data(self, request):
+        """``?kind=scim``: start from the SCIM mapping (docs/directory.md)."""
+        initial = super().get_changeform_initial_data(request)
+        if initial.get("kind") == DirectorySource.Kind.SCIM:
+            initial.update(SCIM_MAPPING)
+        return initial
 
     @admin.display(description="identities")
     def identity_count(self, source: DirectorySource) -> int:

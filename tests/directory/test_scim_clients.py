@@ -159,3 +159,22 @@ def test_discovery_describes_what_is_supported(source):
     user_name = next(a for a in core["attributes"] if a["name"] == "userName")
     assert (user_name["required"], user_name["uniqueness"]) == (True, "server")
     assert scim.get("Schemas/urn:nothing").status_code == 404
+
+
+def test_a_scim_source_added_from_the_admin_starts_from_the_scim_mapping():
+    admin = sign_in_client(Client(), staff("security_admin", is_staff=True))
+    page = admin.get("/admin/directory/directorysource/add/?kind=scim").content.decode()
+    assert 'name="identifier_attribute" value="userName"' in page
+    assert 'name="enabled_attribute" value="active"' in page
+
+
+def test_scim_needs_no_csrf_token_but_the_admin_still_does(source):
+    scim, _ = client_for(source)
+    scim.client = Client(enforce_csrf_checks=True)
+    assert scim.post("Users", user_body("g@example.com")).status_code == 201
+    admin = sign_in_client(Client(enforce_csrf_checks=True), staff("security_admin",
+                                                                  is_staff=True))
+    response = admin.post("/admin/directory/directoryclient/add/",
+                          {"name": "no token", "source": source.pk})
+    assert response.status_code == 403
+    assert not DirectoryClient.objects.filter(name="no token").exists()

@@ -139,3 +139,21 @@ def test_group_list_costs_the_same_queries_for_many_groups(scim, people,
         page = scim.get("Groups", count=50).json()
         assert len(page["Resources"]) == 15
         assert all(len(g["members"]) == 3 for g in page["Resources"])
+
+
+def test_a_group_change_too_large_waits_for_a_security_admin_then_the_retry_stores_it(
+        scim, source):
+    from recovery_console import workflow
+    from tests.factories import staff
+
+    people = [scim.post("Users", user_body(f"p{n}@example.com")).json()["id"]
+              for n in range(8)]
+    response = scim.post("Groups", group_body("admins", *people[:6]))
+    assert_error(response, 503)
+    assert not ScimGroup.objects.exists() and privileged() == set()
+    waiting = SyncRun.objects.get(status="waiting_for_confirmation")
+    workflow.confirm_directory_run(waiting, staff("security_admin"))
+    assert len(privileged()) == 6
+    response = scim.post("Groups", group_body("admins", *people[:6]))
+    assert response.status_code == 201, response.content
+    assert SyncRun.objects.latest("pk").unchanged == 6
