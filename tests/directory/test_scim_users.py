@@ -218,3 +218,21 @@ def test_every_call_is_audited_with_the_client(scim, source):
     assert entries[0].additional_data["source"] == source.pk
     written = events("scim_user_written").get()
     assert written.additional_data["created"] is True
+
+
+def test_a_write_costs_the_same_however_many_people_the_source_has(scim):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def patch_cost(user_id: str, title: str) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            response = scim.patch(f"Users/{user_id}",
+                                  {"op": "replace", "path": "displayName", "value": title})
+            assert response.status_code == 200
+        return len(queries)
+
+    first = create(scim, "first@example.com")["id"]
+    few = patch_cost(first, "Few")
+    for n in range(25):
+        create(scim, f"crowd{n}@example.com")
+    assert patch_cost(first, "Many") == few
