@@ -166,7 +166,8 @@ def test_unknown_user_and_bad_paging_values(scim):
 
 
 def test_a_method_the_endpoint_does_not_take_is_405(scim):
-    assert_error(scim._send("PATCH", "Users", {}), 405)
+    assert assert_error(scim._send("PATCH", "Users", {}), 405)
+    assert scim._send("PATCH", "Users", {})["Allow"] == "GET, POST"
     assert_error(scim._send("POST", "ServiceProviderConfig", {}), 405)
 
 

@@ -91,9 +91,11 @@ def endpoint(*methods: str) -> Callable:
 
 
 def _answer(view, request, client, methods, args, kwargs) -> HttpResponse:
+    if request.method not in methods:
+        response = error_response(ScimError(405, f"{request.method} is not allowed here."))
+        response["Allow"] = ", ".join(methods)
+        return response
     try:
-        if request.method not in methods:
-            raise ScimError(405, f"{request.method} is not allowed here.")
         body = _body(request) if request.method in ("POST", "PUT", "PATCH") else None
         return view(request, client, body, *args, **kwargs)
     except ScimError as error:
