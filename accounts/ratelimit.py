@@ -57,6 +57,11 @@ SELF_SERVICE = Limit("self-service", ("RECOVERY_SELF_SERVICE_MAX_PER_ACCOUNT", 3
 REDEEM = Limit("redeem", ("RATE_LIMIT_REDEMPTIONS_PER_CREDENTIAL", 10),
                ("RATE_LIMIT_REDEMPTIONS_PER_ADDRESS", 20),
                ("RATE_LIMIT_REDEMPTION_WINDOW_SECONDS", 15 * 60))
+# SCIM clients: every request, per client (subject) and per address; a bad
+# bearer token counts against the subject "unknown-client" and its address.
+SCIM = Limit("scim", ("RATE_LIMIT_SCIM_REQUESTS_PER_CLIENT", 1200),
+             ("RATE_LIMIT_SCIM_REQUESTS_PER_ADDRESS", 2400),
+             ("RATE_LIMIT_SCIM_WINDOW_SECONDS", 60))
 
 
 def now() -> float:

@@ -15,6 +15,7 @@ ROLE_ADMIN_PERMISSIONS = {
         "directory.directorysource": ("view", "add", "change"),
         "directory.mappingrule": ("view", "add", "change", "delete"),
         "directory.syncrun": ("view",),
+        "directory.directoryclient": ("view", "add", "change"),
     },
 }
 

@@ -66,6 +66,17 @@ DIRECTORY_MASS_CHANGE_MINIMUM = int(os.environ.get("DIRECTORY_MASS_CHANGE_MINIMU
 DIRECTORY_DEPROVISION_REVOKES_PASSKEYS = True
 # The largest CSV a security admin may upload (bytes).
 DIRECTORY_CSV_MAX_BYTES = 5 * 1024 * 1024
+# SCIM (/scim/v2/): the largest request body (bytes, else 413), the page size
+# of a list without ``count`` and the largest a client may ask for, and each
+# client's requests per window (accounts.ratelimit; per address as well).
+SCIM_MAX_BODY_BYTES = int(os.environ.get("SCIM_MAX_BODY_BYTES", str(256 * 1024)))
+SCIM_PAGE_SIZE = 100
+SCIM_MAX_PAGE_SIZE = 500
+RATE_LIMIT_SCIM_REQUESTS_PER_CLIENT = int(os.environ.get("RATE_LIMIT_SCIM_REQUESTS_PER_CLIENT",
+                                                         "1200"))
+RATE_LIMIT_SCIM_REQUESTS_PER_ADDRESS = int(os.environ.get(
+    "RATE_LIMIT_SCIM_REQUESTS_PER_ADDRESS", "2400"))
+RATE_LIMIT_SCIM_WINDOW_SECONDS = 60
 
 SITE_URL = os.environ.get("SITE_URL", "http://localhost:8000").rstrip("/")
 

@@ -148,6 +148,13 @@ DIRECTORY_RUN = {
     "directory_identity_created": "Identity created from the directory",
     "directory_identity_changed": "Identity changed by the directory",
     "directory_identity_deactivated": "Identity deactivated: it left the directory",
+    "directory_client_created": "SCIM client created",
+    "directory_client_revoked": "SCIM client's token revoked",
+    "scim_request": "SCIM request",
+    "scim_user_written": "User written by a SCIM client",
+    "scim_user_deleted": "User deleted by a SCIM client",
+    "scim_group_written": "Group written by a SCIM client",
+    "scim_group_deleted": "Group deleted by a SCIM client",
 }
 
 
@@ -430,6 +437,11 @@ DOING = {
     "directory_apply": "Applying directory changes",
     "directory_confirm": "Confirming a directory run",
     "directory_discard": "Discarding a directory run",
+    "directory_client_create": "Creating a SCIM client",
+    "directory_client_revoke": "Revoking a SCIM client",
+    "scim_request": "Calling the SCIM service",
+    "scim_user_write": "Writing a user over SCIM",
+    "scim_group_write": "Writing a group over SCIM",
     "sign_in": "Signing in",
     "step_up": "Confirming it's them (step-up)",
     "passkey_registration": "Registering a passkey",
@@ -438,7 +450,8 @@ DOING = {
 # Who refused decisions without an actor were tried by.
 REFUSED_NOBODY = {"credential_redeem": PERSON, "case_complete": PERSON,
                   "case_repudiate": PERSON, "case_open": PERSON,
-                  "attestation_answer": "the attester"}
+                  "attestation_answer": "the attester", "scim_request": "a SCIM client",
+                  "scim_user_write": "a SCIM client", "scim_group_write": "a SCIM client"}
 
 # A refusal's stable reason (WorkflowError.reason), said of whoever tried.
 # A reason missing here reads as the refusal's own message.
@@ -484,6 +497,12 @@ WHY = {
     "run_state": "the directory run was not waiting for that",
     "source_disabled": "the directory source is disabled",
     "stale_preview": "the directory changed since the preview",
+    "not_scim_source": "the directory source is not a SCIM source",
+    "not_unique": "the name was already taken",
+    "client_revoked": "the SCIM client's token was revoked",
+    "unknown_member": "a member is not a user of the source",
+    "stale_user": "the user changed while the request ran",
+    "stale_group": "the group changed while the request ran",
     "note_required": "the note did not say who answered the callback",
     "knowledge_not_allowed": "knowledge questions count only for low-risk cases",
     "document_details": "the document type and its last 4 characters were not given",

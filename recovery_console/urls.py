@@ -58,6 +58,7 @@ urlpatterns = [
     path("", include(recovery_patterns)),
     path("audit/", include("audit.urls")),
     path("admin/", admin.site.urls),
+    path("scim/v2/", include("recovery_console.directory.scim.urls")),
     path("healthz", ops_views.healthz, name="healthz"),
     path("readyz", ops_views.readyz, name="readyz"),
     path("metrics", ops_views.prometheus, name="metrics"),

@@ -22,7 +22,8 @@ from ..refusal import WorkflowError
 from ..workflow.directory import too_large
 from .csvfile import CsvRefused, read_csv
 from .mapping import required_attributes
-from .models import DirectorySource, MappingRule, SyncRun
+from .models import DirectoryClient, DirectorySource, MappingRule, SyncRun
+from .scim.schema import SOURCE_MAPPING as SCIM_MAPPING
 
 PREVIEW_LIMIT = 500  # changes listed on a run's page; the counts cover all
 
@@ -53,6 +54,13 @@ class DirectorySourceAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # its identities and runs point at it; disable it instead
+
+    def get_changeform_initial_data(self, request):
+        """``?kind=scim``: start from the SCIM mapping (docs/directory.md)."""
+        initial = super().get_changeform_initial_data(request)
+        if initial.get("kind") == DirectorySource.Kind.SCIM:
+            initial.update(SCIM_MAPPING)
+        return initial
 
     @admin.display(description="identities")
     def identity_count(self, source: DirectorySource) -> int:
@@ -218,3 +226,52 @@ def _channel_words(channel: dict) -> str:
             "remove": f"{kind} channel revoked: {channel['old']}",
             "claim": f"{kind} channel {channel['address']} now from the directory"}[
         channel["action"]]
+
+
+@admin.register(DirectoryClient)
+class DirectoryClientAdmin(admin.ModelAdmin):
+    """SCIM clients: a security admin creates one (its token shown once, on
+    the page that follows) and revokes it; nothing else about it is edited."""
+
+    list_display = ("name", "source", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("source",)
+    fields = ("name", "source", "created_at", "created_by", "last_used_at", "revoked_at",
+              "revoked_by")
+    readonly_fields = ("created_at", "created_by", "last_used_at", "revoked_at", "revoked_by")
+    actions = ["revoke"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields if obj is not None else self.readonly_fields
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # its calls are in the audit log: revoke it instead
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        try:
+            client, token = workflow.create_directory_client(
+                form.cleaned_data["name"], form.cleaned_data["source"], request.user,
+                request=request)
+        except WorkflowError as refused:
+            raise PermissionDenied(refused.message) from None
+        obj.pk, request.directory_client_token = client.pk, token
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """The token, this once: it is kept only as a keyed hash."""
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "client": obj,
+                   "title": f"The token of {obj}", "token": request.directory_client_token,
+                   "base": f"{settings.SITE_URL}/scim/v2/"}
+        response = TemplateResponse(request, "admin/directory/client_token.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description="Revoke the selected clients' tokens")
+    def revoke(self, request: HttpRequest, queryset) -> None:
+        for client in queryset:
+            try:
+                workflow.revoke_directory_client(client, request.user, request=request)
+            except WorkflowError as refused:
+                messages.error(request, refused.message)
+                return
+        messages.success(request, f"Revoked {queryset.count()} client(s).")

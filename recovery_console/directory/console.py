@@ -12,14 +12,22 @@ from .mapping import Channel, Console, Desired, Existing
 from .models import DirectorySource
 
 
-def snapshot(source: DirectorySource, desired: list[Desired]) -> Console:
-    """Every identity of ``source``, and every other identity a record names
+def snapshot(source: DirectorySource, desired: list[Desired], *,
+             complete: bool = True) -> Console:
+    """Every identity of ``source`` (for a partial pass, ``complete`` False:
+    only those the records name), and every other identity a record names
     by identifier or refers to (manager, sponsor, owner), with live channels."""
-    keys = set()
+    keys, refs = set(), set()
     for item in desired:
         keys.add(item.key)
-        keys.update(canonical(ref) for ref in (item.manager, item.sponsor, item.owner) if ref)
-    wanted = Q(directory_source=source) | Q(directory_key__in=keys)
+        refs.add(item.external_id)
+        named = [ref for ref in (item.manager, item.sponsor, item.owner) if ref]
+        keys.update(canonical(ref) for ref in named)
+        refs.update(named)
+    if complete:
+        wanted = Q(directory_source=source) | Q(directory_key__in=keys)
+    else:  # a SCIM call or an incremental pass: a few rows, however large the source
+        wanted = Q(directory_source=source, external_id__in=refs) | Q(directory_key__in=keys)
     live = RecoveryChannel.objects.filter(revoked_at__isnull=True).only(
         "pk", "identity_id", "kind", "address", "from_directory", "revoked_at")
     rows = (Identity.objects.filter(wanted).select_related("directory_source")

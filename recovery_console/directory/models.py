@@ -218,3 +218,92 @@ class SyncRun(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in (self.Status.PREVIEWED, self.Status.WAITING)
+
+
+class DirectoryClient(models.Model):
+    """A SCIM client (Entra ID, Okta, another provisioning service) that may
+    write one source's identities, and only those, with its bearer token.
+    The token is shown once when a security admin creates the client; only
+    its keyed hash (``tokens.digest``) is kept."""
+
+    name = models.CharField(max_length=100, unique=True, validators=ONE_LINE)
+    source = models.ForeignKey(DirectorySource, on_delete=models.PROTECT, related_name="clients",
+                               limit_choices_to={"kind": DirectorySource.Kind.SCIM},
+                               help_text="The source this client writes: its scope.")
+    token_digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, editable=False,
+                                   on_delete=models.PROTECT, related_name="+")
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   editable=False, on_delete=models.PROTECT, related_name="+")
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class ScimUser(models.Model):
+    """A user a SCIM client provisioned: the resource as the client last
+    wrote it (a PATCH merges onto it), and the identity the mapping made of
+    it (none while the user is inactive and was never active)."""
+
+    source = models.ForeignKey(DirectorySource, on_delete=models.PROTECT,
+                               related_name="scim_users")
+    # The SCIM ``id``, and the identity's id at the source (``external_id``).
+    scim_id = models.UUIDField(unique=True, editable=False)
+    identity = models.OneToOneField("accounts.Identity", null=True, blank=True,
+                                    on_delete=models.PROTECT, related_name="scim_user")
+    user_name = models.CharField(max_length=255)
+    user_name_key = models.TextField(editable=False)  # accounts.identifiers.canonical
+    external_id = models.CharField(max_length=255, blank=True)
+    resource = models.JSONField(default=dict)  # without id, meta and password
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [models.Index(fields=["source", "external_id"])]
+        constraints = [models.UniqueConstraint(
+            fields=["source", "user_name_key"], condition=models.Q(deleted_at__isnull=True),
+            name="one_scim_user_name_per_source")]
+
+    def __str__(self) -> str:
+        return self.user_name
+
+
+class ScimGroup(models.Model):
+    """A group a SCIM client provisioned. Its members' records carry its
+    display name in ``groups``, which the source's group rules read
+    (privileged, kind, sensitivity)."""
+
+    source = models.ForeignKey(DirectorySource, on_delete=models.PROTECT,
+                               related_name="scim_groups")
+    scim_id = models.UUIDField(unique=True, editable=False)
+    display_name = models.CharField(max_length=255)
+    display_key = models.TextField(editable=False)  # accounts.identifiers.canonical
+    external_id = models.CharField(max_length=255, blank=True)
+    members = models.ManyToManyField(ScimUser, blank=True, related_name="groups")
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [models.Index(fields=["source", "external_id"])]
+        constraints = [models.UniqueConstraint(
+            fields=["source", "display_key"], condition=models.Q(deleted_at__isnull=True),
+            name="one_scim_group_name_per_source")]
+
+    def __str__(self) -> str:
+        return self.display_name

@@ -30,7 +30,9 @@ and the like; none re-implements them. The package follows the state machine:
 - ``sweep``: ``expire_due``, the bulk expiry with its threads and batches;
 - ``directory``: what the organisation's directory decides (CSV, LDAP and
   SCIM alike): ``preview_directory``, ``apply_directory_run``,
-  ``sync_directory``, ``confirm_directory_run``, ``discard_directory_run``;
+  ``sync_directory``, ``confirm_directory_run``, ``discard_directory_run``,
+  ``provision_scim_user``, ``provision_scim_group``, ``create_directory_client``,
+  ``revoke_directory_client``;
   leaving the directory deactivates through ``closing.void_basis``.
 
 ``WorkflowError`` (defined in ``recovery_console.refusal``, below everything
@@ -67,8 +69,12 @@ from .credential import (
 from .directory import (
     apply_directory_run,
     confirm_directory_run,
+    create_directory_client,
     discard_directory_run,
     preview_directory,
+    provision_scim_group,
+    provision_scim_user,
+    revoke_directory_client,
     sync_directory,
 )
 from .handover import hand_over, reassign
@@ -117,13 +123,14 @@ __all__ = [
     "MAX_CODES_PER_STEP", "REDEEM_REFUSED", "WORK_PERMISSION", "IssuedCredential", "OpenedSession",
     "WorkflowError", "add_note", "answer_attestation", "apply_directory_run", "approve", "cancel",
     "check_channel_code", "claim", "complete", "complete_enrolment", "confirm_directory_run",
-    "deny", "discard_directory_run", "escalate", "expire", "expire_due", "fail", "hand_over",
-    "issue_credential", "known_involvement", "mark_verified", "may_add_note", "may_cancel",
-    "may_claim", "may_decide", "may_escalate", "may_fail", "may_hand_over", "may_hold",
-    "may_issue", "may_reassign", "may_request_approval", "may_rotate", "may_unclaim", "may_work",
-    "open_case", "passkey_added", "preview_directory", "read_out_address", "reassign",
-    "record_evidence", "record_rotation", "recovery_session_for", "redeem", "redeem_read_out",
-    "repudiate", "request_approval", "request_attestation", "request_self_service",
-    "resolve_self_service_request", "revoke_passkey", "send_channel_code", "staff_name",
+    "create_directory_client", "deny", "discard_directory_run", "escalate", "expire", "expire_due",
+    "fail", "hand_over", "issue_credential", "known_involvement", "mark_verified", "may_add_note",
+    "may_cancel", "may_claim", "may_decide", "may_escalate", "may_fail", "may_hand_over",
+    "may_hold", "may_issue", "may_reassign", "may_request_approval", "may_rotate", "may_unclaim",
+    "may_work", "open_case", "passkey_added", "preview_directory", "provision_scim_group",
+    "provision_scim_user", "read_out_address", "reassign", "record_evidence", "record_rotation",
+    "recovery_session_for", "redeem", "redeem_read_out", "repudiate", "request_approval",
+    "request_attestation", "request_self_service", "resolve_self_service_request",
+    "revoke_directory_client", "revoke_passkey", "send_channel_code", "staff_name",
     "sync_directory", "unclaim", "void_basis", "worked_entries",
 ]

@@ -6,6 +6,11 @@ changes identities through these, and only these.
 - ``apply_directory_run``: the security admin applies a previewed run.
 - ``sync_directory``: a source that needs no preview (LDAP on a schedule,
   SCIM) plans and applies at once; a failure is recorded on the run.
+- ``provision_scim_user``: a SCIM client's write (create, replace, patch,
+  delete) of one user: the user's whole record through ``sync_directory``,
+  the SCIM resource kept in the same transaction.
+- ``create_directory_client`` / ``revoke_directory_client``: a security
+  admin lets a SCIM client write one source, with a token shown once.
 - ``confirm_directory_run`` / ``discard_directory_run``: a run that would
   touch more than ``DIRECTORY_MASS_CHANGE_SHARE`` of the source's
   identities waits in ``waiting_for_confirmation`` for a security admin.
@@ -24,21 +29,24 @@ back at the source reactivates the identity and restores none of the rest.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import uuid
+from collections.abc import Callable, Iterable
 from collections.abc import Mapping as MappingType
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.http import HttpRequest
 
+from accounts.identifiers import canonical
 from accounts.models import Identity, PasskeyCredential, RecoveryChannel, User
 from accounts.roles import Role
 from audit.events import record
 
-from .. import alerts, clock, notices
+from .. import alerts, clock, notices, tokens
 from ..directory import console
 from ..directory.mapping import NEW, Change, Plan, desired_states, plan
-from ..directory.models import DirectorySource, SyncRun
+from ..directory.models import DirectoryClient, DirectorySource, ScimGroup, ScimUser, SyncRun
+from ..directory.scim import schema as scim
 from ..models import Alert
 from .base import WorkflowError, _decision, _end_sessions
 from .closing import void_basis
@@ -54,7 +62,8 @@ def _plan(source: DirectorySource, records: list[MappingType], *, complete: bool
           lines: list[int] | None = None) -> Plan:
     mapping = source.mapping()
     desired, problems = desired_states(records, mapping, lines=lines)
-    result = plan(desired, console.snapshot(source, desired), mapping, complete=complete)
+    result = plan(desired, console.snapshot(source, desired, complete=complete), mapping,
+                  complete=complete)
     result.problems[:0] = problems
     return result
 
@@ -166,12 +175,16 @@ def discard_directory_run(run: SyncRun, actor: User, *,
 
 def sync_directory(source: DirectorySource, records: Iterable[MappingType], *,
                    complete: bool = True, actor: User | None = None,
-                   request: HttpRequest | None = None) -> SyncRun:
+                   request: HttpRequest | None = None,
+                   after: Callable[[SyncRun], None] | None = None) -> SyncRun:
     """A source that needs no preview (an LDAP pass, a SCIM call) applies its
     records at once, as a run. All or nothing: a run that cannot apply (bad
     records, a database error) changes no identity and is recorded as
     failed with its reason, monitoring told; one too large waits for a
-    security admin. Returns the run (failed, waiting or succeeded)."""
+    security admin. Returns the run (failed, waiting or succeeded).
+    ``after(run)``, once the run applied and inside its transaction: the
+    source's own bookkeeping (the SCIM resource), kept with the identities
+    or not at all."""
     records = list(records)
     run = SyncRun.objects.create(source=source, complete=complete, started_at=clock.now(),
                                  started_by=actor, status=Status.RUNNING)
@@ -192,11 +205,221 @@ def sync_directory(source: DirectorySource, records: Iterable[MappingType], *,
                     body=f"{run}: it would change or deactivate {result.touched} identities; "
                          "a security admin must confirm it.")
                 return run
-            return _apply(run, result, actor, request)
+            run = _apply(run, result, actor, request)
+            if after is not None:
+                after(run)
+            return run
     except (WorkflowError, DatabaseError) as failure:
         reason = failure.message if isinstance(failure, WorkflowError) else \
             f"Database error: {failure}"
         return _fail(run, reason, actor, request)
+
+
+# --- SCIM ----------------------------------------------------------------------
+
+@_decision("directory_client_create", actor="actor")
+def create_directory_client(name: str, source: DirectorySource, actor: User, *,
+                            request: HttpRequest | None = None) -> tuple[DirectoryClient, str]:
+    """A security admin lets a SCIM client write ``source`` (a SCIM source)
+    and only it. Returns the client and its bearer token, which is shown
+    this once: only its keyed hash is kept."""
+    _require_role(actor, Role.SECURITY_ADMIN)
+    if source.kind != DirectorySource.Kind.SCIM:
+        raise WorkflowError(f"{source.name} is not a SCIM source.", reason="not_scim_source",
+                            status=WorkflowError.BAD_REQUEST, target=source)
+    token = "scim_" + tokens.new_token()
+    client = DirectoryClient.objects.create(
+        name=name, source=source, token_digest=tokens.digest("directory-client", token),
+        created_at=clock.now(), created_by=actor)
+    record("directory_client_created", target=client, actor=actor, request=request,
+           source=source.pk)
+    return client, token
+
+
+@_decision("directory_client_revoke", actor="actor")
+def revoke_directory_client(client: DirectoryClient, actor: User, *,
+                            request: HttpRequest | None = None) -> DirectoryClient:
+    """A security admin revokes a SCIM client's token: its next call is refused."""
+    _require_role(actor, Role.SECURITY_ADMIN)
+    client = DirectoryClient.objects.select_for_update().get(pk=client.pk)
+    if client.revoked_at is None:
+        client.revoked_at, client.revoked_by = clock.now(), actor
+        client.save(update_fields=["revoked_at", "revoked_by"])
+        record("directory_client_revoked", target=client, actor=actor, request=request,
+               source=client.source_id)
+    return client
+
+
+def directory_client(token: str) -> DirectoryClient | None:
+    """The client whose bearer token this is (perhaps revoked), or None."""
+    if not token:
+        return None
+    return DirectoryClient.objects.select_related("source").filter(
+        token_digest=tokens.digest("directory-client", token)).first()
+
+
+@_decision("scim_user_write")
+def _check_scim_write(client: DirectoryClient, user: ScimUser | None, resource: dict,
+                      scim_id: str, deleted: bool, groups: list[str]) -> None:
+    """Refused before any run: a revoked client, a record the mapping cannot
+    use (400), a userName another user or identity holds (409)."""
+    if client.is_revoked:
+        raise WorkflowError("This client's token is revoked.", reason="client_revoked",
+                            status=WorkflowError.FORBIDDEN, target=client)
+    if deleted:
+        return
+    source = client.source
+    _wanted, problems = desired_states([scim.record(resource, scim_id, groups=groups)],
+                                       source.mapping())
+    if problems:
+        raise WorkflowError(str(problems[0]).removeprefix("Record 1: "), reason="bad_records",
+                            status=WorkflowError.BAD_REQUEST, target=client)
+    key = canonical(resource["userName"])
+    taken = ScimUser.objects.filter(source=source, user_name_key=key, deleted_at__isnull=True)
+    held = Identity.objects.filter(directory_key=key, directory_source__isnull=False).exclude(
+        directory_source=source, external_id=scim_id)
+    if taken.exclude(pk=getattr(user, "pk", None)).exists() or held.exists():
+        raise WorkflowError(f"The userName {resource['userName']!r} is already taken.",
+                            reason="not_unique", target=client)
+
+
+def provision_scim_user(client: DirectoryClient, user: ScimUser | None, resource: dict, *,
+                        deleted: bool = False,
+                        request: HttpRequest | None = None) -> tuple[SyncRun, ScimUser | None]:
+    """A SCIM client creates (``user`` None), replaces or patches (the
+    resource already merged onto the whole user) or deletes (``deleted``)
+    one user of its source. The user's whole record goes through
+    ``sync_directory`` as one run, so a deleted or inactive user is
+    deprovisioned like any leaver; the SCIM resource is kept in the run's
+    transaction. Refusals (``WorkflowError``) come before any run, or after
+    a failed one when another call changed the user meanwhile (two PATCHes
+    at once: the later one is refused, not merged onto a stale copy); any
+    other run that fails is returned failed, nothing written but the run."""
+    scim_id = str(user.scim_id if user else uuid.uuid4())
+    groups = _group_names([user.pk]).get(user.pk, []) if user else []
+    _check_scim_write(client, user, resource, scim_id, deleted, groups)
+    kept: dict[str, ScimUser] = {}
+
+    def keep(run: SyncRun) -> None:
+        now = clock.now()
+        row = ScimUser.objects.select_for_update().get(pk=user.pk) if user else \
+            ScimUser(source=client.source, scim_id=scim_id, created_at=now, version=0)
+        if user is not None and row.version != user.version:
+            kept["stale"] = row  # another call changed it since ``resource`` was made
+            raise WorkflowError("The user changed while this request ran: read it again.",
+                                reason="stale_user", target=row)
+        row.identity = Identity.objects.filter(directory_source=client.source,
+                                                external_id=scim_id).first()
+        row.resource, row.user_name = resource, resource["userName"]
+        row.user_name_key = canonical(row.user_name)
+        row.external_id = resource.get("externalId", "")[:255]
+        row.version, row.updated_at = row.version + 1, now
+        row.deleted_at = now if deleted else None
+        row.save()
+        record("scim_user_deleted" if deleted else "scim_user_written", target=row,
+               request=request, client=client.pk, client_name=client.name,
+               source=client.source_id, run=run.pk, created=user is None)
+        kept["user"] = row
+
+    run = sync_directory(client.source, [scim.record(resource, scim_id, groups=groups,
+                                                      deleted=deleted)],
+                         complete=False, request=request, after=keep)
+    if "stale" in kept:
+        raise WorkflowError(run.failure_reason, reason="stale_user", target=kept["stale"])
+    return run, kept.get("user")
+
+
+def _group_names(user_pks: Iterable[int], leaving: ScimGroup | None = None) -> dict[int, list]:
+    """Each user's live groups' names (without ``leaving``)."""
+    rows = ScimGroup.members.through.objects.filter(
+        scimuser_id__in=list(user_pks), scimgroup__deleted_at__isnull=True)
+    if leaving is not None:
+        rows = rows.exclude(scimgroup_id=leaving.pk)
+    names: dict[int, list] = {}
+    for user_pk, name in rows.values_list("scimuser_id", "scimgroup__display_name"):
+        names.setdefault(user_pk, []).append(name)
+    return names
+
+
+@_decision("scim_group_write")
+def _check_scim_group(client: DirectoryClient, group: ScimGroup | None, resource: dict,
+                      deleted: bool) -> list[ScimUser]:
+    """The group's new members, refused (before any run) for a revoked
+    client, a member who is no user of the source (400) or a display name
+    another group holds (409)."""
+    if client.is_revoked:
+        raise WorkflowError("This client's token is revoked.", reason="client_revoked",
+                            status=WorkflowError.FORBIDDEN, target=client)
+    if deleted:
+        return []
+    wanted = [member["value"] for member in resource.get("members", [])]
+    members = []
+    if wanted:
+        try:
+            ids = [uuid.UUID(value) for value in wanted]
+        except ValueError:
+            ids = None
+        members = list(ScimUser.objects.filter(source=client.source, scim_id__in=ids or [],
+                                               deleted_at__isnull=True))
+        if ids is None or len(members) != len(set(ids)):
+            known = {str(member.scim_id) for member in members}
+            missing = next(value for value in wanted if value not in known)
+            raise WorkflowError(f"No user {missing} here to be a member.",
+                                reason="unknown_member", status=WorkflowError.BAD_REQUEST,
+                                target=client)
+    taken = ScimGroup.objects.filter(source=client.source, deleted_at__isnull=True,
+                                     display_key=canonical(resource["displayName"]))
+    if taken.exclude(pk=getattr(group, "pk", None)).exists():
+        raise WorkflowError(f"The group {resource['displayName']!r} already exists.",
+                            reason="not_unique", target=client)
+    return members
+
+
+def provision_scim_group(client: DirectoryClient, group: ScimGroup | None, resource: dict, *,
+                         deleted: bool = False,
+                         request: HttpRequest | None = None) -> tuple[SyncRun, ScimGroup | None]:
+    """A SCIM client creates, replaces or patches (``resource`` whole, with
+    its ``members``) or deletes one group of its source. Every user who
+    joins or leaves it, or whose group is renamed, has their whole record
+    handed to ``sync_directory`` with their new groups, in one run: the
+    source's group rules (privileged, kind, sensitivity) follow. The group
+    is kept in the run's transaction. Refusals as ``provision_scim_user``."""
+    members = _check_scim_group(client, group, resource, deleted)
+    before = list(group.members.filter(deleted_at__isnull=True)) if group else []
+    affected = {user.pk: user for user in [*before, *members]}
+    names = _group_names(affected, leaving=group)
+    if not deleted:
+        for user in members:
+            names.setdefault(user.pk, []).append(resource["displayName"])
+    records = [scim.record(user.resource, str(user.scim_id), groups=names.get(pk, []))
+               for pk, user in affected.items()]
+    kept: dict[str, ScimGroup] = {}
+
+    def keep(run: SyncRun) -> None:
+        now = clock.now()
+        row = ScimGroup.objects.select_for_update().get(pk=group.pk) if group else \
+            ScimGroup(source=client.source, scim_id=uuid.uuid4(), created_at=now, version=0)
+        if group is not None and row.version != group.version:
+            kept["stale"] = row
+            raise WorkflowError("The group changed while this request ran: read it again.",
+                                reason="stale_group", target=row)
+        row.display_name = resource["displayName"]
+        row.display_key = canonical(row.display_name)
+        row.external_id = resource.get("externalId", "")[:255]
+        row.version, row.updated_at = row.version + 1, now
+        row.deleted_at = now if deleted else None
+        row.save()
+        row.members.set(members)
+        record("scim_group_deleted" if deleted else "scim_group_written", target=row,
+               request=request, client=client.pk, client_name=client.name,
+               source=client.source_id, run=run.pk, created=group is None,
+               members=len(members), affected=len(affected))
+        kept["group"] = row
+
+    run = sync_directory(client.source, records, complete=False, request=request, after=keep)
+    if "stale" in kept:
+        raise WorkflowError(run.failure_reason, reason="stale_group", target=kept["stale"])
+    return run, kept.get("group")
 
 
 def _fail(run: SyncRun, reason: str, actor: User | None, request: HttpRequest | None) -> SyncRun:

@@ -190,6 +190,12 @@ TABLE = [
         roles(403, anonymous=LOGIN, auditor=405), GUARD_FIRST, ("report",)),
     Row("audit:sampled_case", roles(403, **NOBODY_BUT_AUDITOR),
         roles(403, anonymous=LOGIN, auditor=200), GUARD_FIRST, ("report", "sampled_case_id")),
+    # SCIM (directory clients, by bearer token): a session is no token.
+    *(Row(f"scim:{name}", roles(401), roles(401), ANY_METHOD, args, public=True)
+      for name, args in (("users", ()), ("user", ("scim_id",)), ("groups", ()),
+                         ("group", ("scim_id",)), ("config", ()),
+                         ("resource_types", ()), ("resource_type", ("scim_type",)),
+                         ("schemas", ()), ("schema", ("scim_schema",)))),
     # The whole Django admin (OTPAdminSite): staff flag and a verified second factor.
     Row("admin", roles(LOGIN, security_admin=200), roles(LOGIN, security_admin=200),
         ANY_METHOD),

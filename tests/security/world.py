@@ -37,6 +37,9 @@ class World:
     chart: str = "months"  # a dashboard chart (its CSV)
     alert: object = None
     unknown_token: str = "no-such-link-token"
+    scim_id: str = "00000000-0000-0000-0000-000000000000"  # SCIM paths (no token: 401)
+    scim_type: str = "User"
+    scim_schema: str = "urn:ietf:params:scim:schemas:core:2.0:User"
 
     def client(self, role: str, **options) -> Client:
         """A fresh client carrying ``role``'s session (anonymous: none)."""
