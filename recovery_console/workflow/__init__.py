@@ -31,7 +31,9 @@ and the like; none re-implements them. The package follows the state machine:
 - ``directory``: what the organisation's directory decides (CSV, LDAP and
   SCIM alike): ``preview_directory``, ``apply_directory_run``,
   ``sync_directory``, ``confirm_directory_run``, ``discard_directory_run``;
-  leaving the directory deactivates through ``closing.void_basis``.
+  leaving the directory deactivates through ``closing.void_basis``;
+- ``directory_ldap``: an LDAP source read and handed to those
+  (``sync_ldap_source``, ``preview_ldap_source``).
 
 ``WorkflowError`` (defined in ``recovery_console.refusal``, below everything
 that refuses) is the one refusal type: its ``reason`` is a stable code, its
@@ -71,6 +73,7 @@ from .directory import (
     preview_directory,
     sync_directory,
 )
+from .directory_ldap import preview_ldap_source, sync_ldap_source
 from .handover import hand_over, reassign
 from .notes import add_note
 from .opening import claim, open_case, request_self_service, resolve_self_service_request, unclaim
@@ -125,5 +128,6 @@ __all__ = [
     "record_evidence", "record_rotation", "recovery_session_for", "redeem", "redeem_read_out",
     "repudiate", "request_approval", "request_attestation", "request_self_service",
     "resolve_self_service_request", "revoke_passkey", "send_channel_code", "staff_name",
-    "sync_directory", "unclaim", "void_basis", "worked_entries",
+    "sync_directory", "sync_ldap_source", "preview_ldap_source",
+    "unclaim", "void_basis", "worked_entries",
 ]
