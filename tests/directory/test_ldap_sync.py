@@ -228,7 +228,7 @@ def test_a_pass_queued_through_the_broker_runs_in_a_real_worker(source, organisa
     with worker(app):
         sync_directory_source.delay(source.pk)
         assert wait_for(lambda: latest(source) is not None
-                        and latest(source).status == Status.SUCCEEDED, timeout=60)
+                        and latest(source).status == Status.SUCCEEDED, timeout=180)
     assert Identity.objects.filter(directory_source=source).count() == sum(
         not p.disabled for p in organisation.people)
 
