@@ -82,7 +82,7 @@ class DirectorySourceAdmin(admin.ModelAdmin):
     @admin.display(description="last sync")
     def ldap_state(self, source: DirectorySource) -> str:
         if source.kind != DirectorySource.Kind.LDAP or not source.ldap_watermark:
-            return "No pass has succeeded yet: the next one reads everything."
+            return "No sync pass has succeeded yet: the next one reads everything."
         return format_html("Last full pass {} ({} entries seen); incremental passes resume "
                            "from {}.", source.ldap_last_full_at or "—",
                            len(source.ldap_seen_ids or ()), source.ldap_watermark)
