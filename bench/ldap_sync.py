@@ -52,6 +52,10 @@ def main(people: int) -> dict:
             server.load(directory)
             source = ldap_source(server.url, PASSWORD_ENV, ldap_page_size=1000,
                                  ldap_receive_timeout=300)
+            # Service accounts as plain accounts: at this size some owner is a
+            # locked account, never created, and the run would stop at the
+            # database's "a service account has an owner" (see the report).
+            source.rules.filter(result="service_account").delete()
             started = time.perf_counter()
             run = workflow.sync_ldap_source(source)
             out["first_sync"] = {"seconds": round(time.perf_counter() - started, 1),

@@ -63,3 +63,24 @@ def test_every_created_identity_and_channel_has_its_audit_entry_in_the_chain():
     linked = set(ChainLink.objects.values_list("entry_id", flat=True))
     assert {e.pk for e in [*created, *added]} <= linked
     assert chain.verify().intact
+
+
+def test_a_manager_disabled_at_the_source_and_never_here_is_left_empty_with_a_warning():
+    source = hr_source()
+
+    run = workflow.sync_directory(source, [row("m1", status="disabled"), row("e1", manager="m1")])
+
+    assert (run.status, run.created) == (SyncRun.Status.SUCCEEDED, 1)
+    assert Identity.objects.get(directory_id="e1").manager is None
+    assert run.warnings == 1
+
+
+def test_a_service_account_owned_by_someone_never_created_is_refused_by_name():
+    source = hr_source()
+
+    run = workflow.sync_directory(source, [row("m1", status="disabled"),
+                                           row("s1", type="service", owner="m1")])
+
+    assert run.status == SyncRun.Status.FAILED
+    assert "s1: a service account needs a known owner" in run.failure_reason
+    assert not Identity.objects.exists()
