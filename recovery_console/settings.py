@@ -77,6 +77,9 @@ RATE_LIMIT_SCIM_REQUESTS_PER_CLIENT = int(os.environ.get("RATE_LIMIT_SCIM_REQUES
 RATE_LIMIT_SCIM_REQUESTS_PER_ADDRESS = int(os.environ.get(
     "RATE_LIMIT_SCIM_REQUESTS_PER_ADDRESS", "2400"))
 RATE_LIMIT_SCIM_WINDOW_SECONDS = 60
+# LDAP sources: minutes between incremental passes, hours between full ones.
+DIRECTORY_LDAP_SYNC_MINUTES = int(os.environ.get("DIRECTORY_LDAP_SYNC_MINUTES", "15"))
+DIRECTORY_LDAP_FULL_SYNC_HOURS = int(os.environ.get("DIRECTORY_LDAP_FULL_SYNC_HOURS", "24"))
 
 SITE_URL = os.environ.get("SITE_URL", "http://localhost:8000").rstrip("/")
 
@@ -370,6 +373,17 @@ CELERY_BEAT_SCHEDULE = {
     "mark-stale-channels": {
         "task": "recovery_console.tasks.mark_stale_channels",
         "schedule": 24 * 60 * 60.0,
+    },
+    # LDAP / Active Directory sources: an incremental pass every few minutes,
+    # and a full pass (the only one that sees deletions) daily.
+    "sync-ldap-sources": {
+        "task": "recovery_console.tasks.sync_ldap_sources",
+        "schedule": DIRECTORY_LDAP_SYNC_MINUTES * 60.0,
+    },
+    "full-sync-ldap-sources": {
+        "task": "recovery_console.tasks.sync_ldap_sources",
+        "schedule": DIRECTORY_LDAP_FULL_SYNC_HOURS * 3600.0,
+        "kwargs": {"full": True},
     },
     "verify-audit-chain": {
         "task": "audit.tasks.verify_audit_chain",

@@ -5,7 +5,10 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
+from accounts.models import User
+
 from . import channels, outbox, self_service, workflow
+from .directory.models import DirectorySource
 
 BEAT_HEARTBEAT_KEY = "beat-heartbeat"
 
@@ -70,4 +73,30 @@ def resolve_overdue_self_service_requests() -> int:
     ids = self_service.overdue()
     for request_id in ids:
         workflow.resolve_self_service_request(request_id)
+    return len(ids)
+
+
+@shared_task(acks_late=True)
+def sync_directory_source(source_id: int, full: bool = False, actor_id: int | None = None) -> str:
+    """Read one LDAP source and apply it (incremental unless ``full``); a
+    security admin's "Sync now" names them as ``actor_id``. Returns the
+    run's status ("skipped" while a run of the source waits for a security
+    admin, or the source is disabled)."""
+    source = DirectorySource.objects.get(pk=source_id)
+    actor = User.objects.get(pk=actor_id) if actor_id is not None else None
+    try:
+        run = workflow.sync_ldap_source(source, full=full, actor=actor)
+    except workflow.WorkflowError:
+        return "skipped"
+    return run.status if run is not None else "skipped"
+
+
+@shared_task
+def sync_ldap_sources(full: bool = False) -> int:
+    """On beat's schedule (incremental every few minutes, full daily): one
+    task per enabled LDAP source, so a slow directory holds up no other."""
+    ids = list(DirectorySource.objects.filter(kind=DirectorySource.Kind.LDAP, enabled=True)
+               .values_list("pk", flat=True))
+    for source_id in ids:
+        sync_directory_source.delay(source_id, full)
     return len(ids)

@@ -17,7 +17,7 @@ from django.utils.html import format_html
 
 from accounts.models import Identity
 
-from .. import workflow
+from .. import dispatch, workflow
 from ..refusal import WorkflowError
 from ..workflow.directory import too_large
 from .csvfile import CsvRefused, read_csv
@@ -36,12 +36,19 @@ class MappingRuleInline(admin.TabularInline):
 
 @admin.register(DirectorySource)
 class DirectorySourceAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind", "enabled", "identity_count", "csv_import")
+    list_display = ("name", "kind", "enabled", "identity_count", "csv_import", "ldap_sync")
     list_filter = ("kind", "enabled")
     inlines = [MappingRuleInline]
-    readonly_fields = ("csv_import",)
+    readonly_fields = ("csv_import", "ldap_sync", "ldap_state")
     fieldsets = [
-        (None, {"fields": ("name", "kind", "enabled", "csv_import")}),
+        (None, {"fields": ("name", "kind", "enabled", "csv_import", "ldap_sync")}),
+        ("LDAP / Active Directory (kind LDAP only)", {
+            "description": "The bind password is never stored here: name the environment "
+                           "variable that holds it on the workers. See docs/ldap.md.",
+            "fields": ("ldap_url", "ldap_tls", "ldap_ca_file", "ldap_bind_dn",
+                       "ldap_password_env", "ldap_base_dn", "ldap_filter",
+                       "ldap_watermark_attribute", "ldap_page_size", "ldap_connect_timeout",
+                       "ldap_receive_timeout", "ldap_max_seconds", "ldap_state")}),
         ("Mapping: which attribute gives what", {"fields": (
             "identifier_attribute", "external_id_attribute", "display_name_attribute",
             "department_attribute", "groups_attribute", "dn_attribute", "manager_attribute",
@@ -73,9 +80,56 @@ class DirectorySourceAdmin(admin.ModelAdmin):
         return format_html('<a href="{}">Upload a CSV and preview it</a>',
                            reverse("admin:directory_directorysource_import", args=[source.pk]))
 
+    @admin.display(description="LDAP sync")
+    def ldap_sync(self, source: DirectorySource) -> str:
+        if source.pk is None or source.kind != DirectorySource.Kind.LDAP:
+            return "—"
+        return format_html('<a href="{}">Sync now, or preview a full pass</a>',
+                           reverse("admin:directory_directorysource_sync", args=[source.pk]))
+
+    @admin.display(description="last sync")
+    def ldap_state(self, source: DirectorySource) -> str:
+        if source.kind != DirectorySource.Kind.LDAP or not source.ldap_watermark:
+            return "No sync pass has succeeded yet: the next one reads everything."
+        return format_html("Last full pass {} ({} entries seen); incremental passes resume "
+                           "from {}.", source.ldap_last_full_at or "—",
+                           len(source.ldap_seen_ids or ()), source.ldap_watermark)
+
     def get_urls(self):
         return [path("<int:pk>/import/", self.admin_site.admin_view(self.import_csv),
-                     name="directory_directorysource_import"), *super().get_urls()]
+                     name="directory_directorysource_import"),
+                path("<int:pk>/sync/", self.admin_site.admin_view(self.sync),
+                     name="directory_directorysource_sync"), *super().get_urls()]
+
+    SYNCS = {"sync": "Sync now", "full": "Full sync now", "preview": "Preview a full pass"}
+
+    def sync(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """An LDAP source's page: "Sync now" and "Full sync now" queue the
+        pass for a worker; "Preview a full pass" reads the directory now and
+        shows the preview to apply or discard. The workflow decides."""
+        source = get_object_or_404(DirectorySource, pk=pk, kind=DirectorySource.Kind.LDAP)
+        if not self.has_change_permission(request, source):
+            raise PermissionDenied
+        if request.method == "POST":
+            chosen = request.POST.get("pass", "")
+            if chosen == "preview":
+                try:
+                    run = workflow.preview_ldap_source(source, request.user, request=request)
+                except WorkflowError as refused:
+                    messages.error(request, refused.message)
+                    return redirect("admin:directory_directorysource_sync", pk)
+                return redirect("admin:directory_syncrun_change", run.pk)
+            if chosen in ("sync", "full"):
+                dispatch.send("sync_directory_source", source.pk, chosen == "full",
+                              request.user.pk)
+                messages.success(request, f"{self.SYNCS[chosen]}: queued for a worker. The "
+                                 "run appears below when it starts.")
+                return redirect("admin:directory_directorysource_sync", pk)
+            messages.error(request, "Choose a pass.")
+        context = {**self.admin_site.each_context(request), "opts": self.opts,
+                   "title": f"Sync {source}", "source": source, "passes": self.SYNCS,
+                   "runs": source.runs.select_related("started_by")[:20]}
+        return TemplateResponse(request, "admin/directory/sync.html", context)
 
     def import_csv(self, request: HttpRequest, pk: int) -> HttpResponse:
         """Upload a CSV: nothing changes until the preview is applied."""

@@ -18,7 +18,9 @@ class DirectoryConfig(AppConfig):
 
         from .models import DirectorySource, MappingRule, SyncRun
 
-        auditlog.register(DirectorySource)
+        # What the sync keeps (where it resumes, the ids it saw) is no setting.
+        auditlog.register(DirectorySource, exclude_fields=[
+            "ldap_watermark", "ldap_seen_ids", "ldap_last_full_at"])
         auditlog.register(MappingRule)
         # The snapshot and the preview are the run's working copy, not its story:
         # each change they lead to is audited on its own.

@@ -465,6 +465,8 @@ def plan(desired: list[Desired], console: Console, mapping: Mapping, *,
         target = wanted_by_ref.get(ref) or wanted_by_ref.get(canonical(ref))
         if target is not None and target.external_id in matched:
             existing = matched[target.external_id]
+            if existing is None and not target.active:
+                return False, None  # disabled at the source and never here: not created
             return True, existing.pk if existing else NEW + target.external_id
         known = console.by_external.get(ref) or console.by_key.get(canonical(ref))
         return (True, known.pk) if known is not None else (False, None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
@@ -66,6 +67,65 @@ class DirectorySource(models.Model):
     default_kind = models.CharField(max_length=20, default="employee",
                                     choices=[(k, k.replace("_", " ")) for k in KINDS])
 
+    # LDAP / Active Directory (kind ldap): where to read, as whom, and how.
+    # The password itself is never stored: only the NAME of the environment
+    # variable that holds it in the worker's environment.
+    class Tls(models.TextChoices):
+        LDAPS = "ldaps", "LDAPS (ldaps:// URL)"
+        STARTTLS = "starttls", "StartTLS on ldap://"
+        NONE = "none", "None: plain ldap:// (a directory on this host only)"
+
+    ldap_url = models.CharField(
+        "URL", max_length=200, blank=True, validators=[*ONE_LINE, RegexValidator(
+            r"^ldaps?://[^\s/]+(:\d+)?/?$", "An ldap:// or ldaps:// URL, host and port.")],
+        help_text="ldaps://dc1.corp.example.com or ldap://ldap.example.org:389 "
+                  "(for Active Directory, one domain controller's own name).")
+    ldap_bind_dn = models.CharField("bind DN", max_length=300, blank=True,
+                                    validators=ONE_LINE, help_text="A read-only service "
+                                    "account, e.g. cn=console-reader,ou=system,dc=example,dc=org.")
+    ldap_password_env = models.CharField(
+        "password environment variable", max_length=100, blank=True, validators=[
+            RegexValidator(r"^[A-Za-z_][A-Za-z0-9_]*$", "The NAME of an environment variable "
+                           "(letters, digits, underscores), never the password.")],
+        help_text="The name of the environment variable that holds the bind password on the "
+                  "workers, e.g. DIRECTORY_LDAP_PASSWORD. The password is never stored here.")
+    ldap_base_dn = models.CharField("base DN", max_length=300, blank=True, validators=ONE_LINE,
+                                    help_text="Where the people are, e.g. ou=people,dc=example,"
+                                    "dc=org (Active Directory: the OU, not the domain root).")
+    ldap_filter = models.CharField(
+        "filter", max_length=500, blank=True, default="(objectClass=inetOrgPerson)",
+        validators=ONE_LINE, help_text="Active Directory: (&(objectCategory=person)"
+        "(objectClass=user)).")
+    ldap_watermark_attribute = models.CharField(
+        "watermark attribute", max_length=20, default="modifyTimestamp",
+        choices=[("modifyTimestamp", "modifyTimestamp (OpenLDAP and others)"),
+                 ("uSNChanged", "uSNChanged (Active Directory)")],
+        help_text="What incremental passes resume from.")
+    ldap_tls = models.CharField("TLS", max_length=10, choices=Tls.choices, default=Tls.LDAPS)
+    ldap_ca_file = models.CharField(
+        "CA file", max_length=300, blank=True, validators=ONE_LINE,
+        help_text="Path of the CA bundle that signed the server's certificate, when the "
+                  "system does not trust it. The certificate and host name are always checked.")
+    ldap_page_size = models.PositiveIntegerField(
+        "page size", default=500, validators=[MinValueValidator(1), MaxValueValidator(5000)],
+        help_text="At most the server's page limit (Active Directory: MaxPageSize, 1000).")
+    ldap_connect_timeout = models.PositiveIntegerField(
+        "connect timeout (s)", default=10, validators=[MinValueValidator(1),
+                                                         MaxValueValidator(300)])
+    ldap_receive_timeout = models.PositiveIntegerField(
+        "answer timeout (s)", default=60, validators=[MinValueValidator(1),
+                                                        MaxValueValidator(3600)],
+        help_text="The longest wait for any one answer of the server.")
+    ldap_max_seconds = models.PositiveIntegerField(
+        "whole read limit (s)", default=1800, validators=[MinValueValidator(10),
+                                                           MaxValueValidator(6 * 3600)])
+    # Kept by the sync, not edited: where the next incremental pass resumes,
+    # and the ids the last full pass saw (an id gone from the next one was
+    # deleted at the source or left the filter).
+    ldap_watermark = models.CharField(max_length=300, blank=True, editable=False)
+    ldap_seen_ids = models.JSONField(null=True, blank=True, editable=False)
+    ldap_last_full_at = models.DateTimeField(null=True, blank=True, editable=False)
+
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -121,6 +181,47 @@ class DirectorySource(models.Model):
                                    "the display name."})
         if self.disabled_flag is not None and not self.enabled_attribute:
             raise ValidationError({"disabled_flag": "A flag needs the enabled attribute."})
+        if self.kind == self.Kind.LDAP:
+            self._clean_ldap()
+
+    def _clean_ldap(self) -> None:
+        missing = {name: "Required for an LDAP source." for name in (
+            "ldap_url", "ldap_bind_dn", "ldap_password_env", "ldap_base_dn", "ldap_filter",
+            "external_id_attribute") if not getattr(self, name)}
+        if missing:
+            raise ValidationError(missing)
+        ldaps = self.ldap_url.lower().startswith("ldaps://")
+        if ldaps != (self.ldap_tls == self.Tls.LDAPS):
+            raise ValidationError({"ldap_tls": "LDAPS needs an ldaps:// URL; StartTLS and "
+                                   "none an ldap:// URL."})
+        if not (self.ldap_filter.startswith("(") and self.ldap_filter.endswith(")")):
+            raise ValidationError({"ldap_filter": "An LDAP filter in parentheses, e.g. "
+                                   "(objectClass=inetOrgPerson)."})
+
+    def ldap_config(self):
+        """How ``ldap.read`` reaches this source: the attributes its mapping
+        reads, its membership groups watched for incremental passes."""
+        from .ldap import LdapConfig
+        from .mapping import required_attributes
+
+        mapping = self.mapping()
+        groups_key = self.groups_attribute or "memberOf"
+        special = {"dn", self.external_id_attribute.lower(), groups_key.lower()}
+        attributes = tuple(name for name in required_attributes(mapping)
+                           if name.lower() not in special)
+        watched = tuple(rule.value for rule in mapping.rules if rule.match_on == "group")
+        dn_references = tuple(dict.fromkeys(
+            name for name in (self.manager_attribute, self.sponsor_attribute,
+                              self.owner_attribute) if name))
+        return LdapConfig(
+            url=self.ldap_url, bind_dn=self.ldap_bind_dn, password_env=self.ldap_password_env,
+            base_dn=self.ldap_base_dn, filter=self.ldap_filter, attributes=attributes,
+            id_attribute=self.external_id_attribute,
+            watermark_attribute=self.ldap_watermark_attribute,
+            start_tls=self.ldap_tls == self.Tls.STARTTLS, ca_file=self.ldap_ca_file,
+            page_size=self.ldap_page_size, connect_timeout=float(self.ldap_connect_timeout),
+            receive_timeout=self.ldap_receive_timeout, max_seconds=float(self.ldap_max_seconds),
+            groups_key=groups_key, watched_groups=watched, dn_references=dn_references)
 
 
 class MappingRule(models.Model):

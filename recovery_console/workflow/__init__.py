@@ -33,7 +33,9 @@ and the like; none re-implements them. The package follows the state machine:
   ``sync_directory``, ``confirm_directory_run``, ``discard_directory_run``,
   ``provision_scim_user``, ``provision_scim_group``, ``create_directory_client``,
   ``revoke_directory_client``;
-  leaving the directory deactivates through ``closing.void_basis``.
+  leaving the directory deactivates through ``closing.void_basis``;
+- ``directory_ldap``: an LDAP source read and handed to those
+  (``sync_ldap_source``, ``preview_ldap_source``).
 
 ``WorkflowError`` (defined in ``recovery_console.refusal``, below everything
 that refuses) is the one refusal type: its ``reason`` is a stable code, its
@@ -77,6 +79,7 @@ from .directory import (
     revoke_directory_client,
     sync_directory,
 )
+from .directory_ldap import preview_ldap_source, sync_ldap_source
 from .handover import hand_over, reassign
 from .notes import add_note
 from .opening import claim, open_case, request_self_service, resolve_self_service_request, unclaim
@@ -127,10 +130,11 @@ __all__ = [
     "fail", "hand_over", "issue_credential", "known_involvement", "mark_verified", "may_add_note",
     "may_cancel", "may_claim", "may_decide", "may_escalate", "may_fail", "may_hand_over",
     "may_hold", "may_issue", "may_reassign", "may_request_approval", "may_rotate", "may_unclaim",
-    "may_work", "open_case", "passkey_added", "preview_directory", "provision_scim_group",
-    "provision_scim_user", "read_out_address", "reassign", "record_evidence", "record_rotation",
-    "recovery_session_for", "redeem", "redeem_read_out", "repudiate", "request_approval",
-    "request_attestation", "request_self_service", "resolve_self_service_request",
-    "revoke_directory_client", "revoke_passkey", "send_channel_code", "staff_name",
-    "sync_directory", "unclaim", "void_basis", "worked_entries",
+    "may_work", "open_case", "passkey_added", "preview_directory", "preview_ldap_source",
+    "provision_scim_group", "provision_scim_user", "read_out_address", "reassign",
+    "record_evidence", "record_rotation", "recovery_session_for", "redeem", "redeem_read_out",
+    "repudiate", "request_approval", "request_attestation", "request_self_service",
+    "resolve_self_service_request", "revoke_directory_client", "revoke_passkey",
+    "send_channel_code", "staff_name", "sync_directory", "sync_ldap_source", "unclaim",
+    "void_basis", "worked_entries",
 ]

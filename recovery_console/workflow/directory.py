@@ -40,7 +40,7 @@ from django.http import HttpRequest
 from accounts.identifiers import canonical
 from accounts.models import Identity, PasskeyCredential, RecoveryChannel, User
 from accounts.roles import Role
-from audit.events import record
+from audit.events import record, record_many
 
 from .. import alerts, clock, notices, tokens
 from ..directory import console
@@ -54,6 +54,7 @@ from .rules import _require_role
 
 Status = SyncRun.Status
 SHOWN_PROBLEMS = 20
+BULK = 1000  # rows a statement inserts, and usernames one query looks up
 CHANNEL_EVENTS = {"add": "directory_channel_added", "change": "directory_channel_changed",
                   "remove": "directory_channel_revoked", "claim": "directory_channel_claimed"}
 
@@ -503,22 +504,15 @@ class _Applier:
         named = {ref for c in result.changes for _old, ref in c.relations.values()
                  if isinstance(ref, int) and ref not in self.identities}
         self.others = Identity.objects.in_bulk(named)
-        creates = [c for c in result.changes if c.action == "create"]
-        # People first, then service accounts: the database wants an owner at insert.
-        for change in sorted(creates, key=lambda c: c.fields.get("kind", [0, ""])[1]
-                             == "service_account"):
-            self._create(change)
+        self._create_all([c for c in result.changes if c.action == "create"])
         for change in result.changes:
             if change.action in ("change", "deactivate") and (change.fields or change.relations
                                                                or change.adopt):
                 self._change(change)
-        for change in creates:
-            self._deferred_relations(change)
         for change in result.changes:
-            if change.action in ("create", "change"):
-                for channel in change.channels:  # a new identity is under no watch yet
-                    self._channel(self._identity(change), channel,
-                                  watched=change.action == "change")
+            if change.action == "change":  # a new identity's channels came with it
+                for channel in change.channels:
+                    self._channel(self._identity(change), channel, watched=True)
         for change in result.changes:
             if change.action == "deactivate":
                 self._deprovision(self._identity(change), change.reason)
@@ -528,39 +522,110 @@ class _Applier:
             self.identities[change.identity]
 
     def _target(self, ref: int | str | None) -> Identity | None | bool:
-        """The identity a relation points at; False for one not created yet."""
+        """The identity a relation points at; False for one not in the
+        database yet."""
         if ref is None:
             return None
         if isinstance(ref, str) and ref.startswith(NEW):
-            return self.created.get(ref[len(NEW):], False)
+            created = self.created.get(ref[len(NEW):])
+            return created if created is not None and created.pk is not None else False
         return self.identities.get(ref) or self.others[ref]
 
-    def _create(self, change: Change) -> None:
+    def _create_all(self, creates: list[Change]) -> None:
+        """The new identities in bulk: their sign-in accounts, the identities
+        (people first, as the database wants a service account's owner at
+        insert), relations to others created in this run, their channels, and
+        one audit entry per identity and per channel. A bulk insert passes by
+        ``save()`` and django-auditlog's signals, so the keys ``save()`` would
+        set are set here and the entries written with ``record_many`` (in
+        this transaction, chained at its commit like every other)."""
+        if not creates:
+            return
+        users = self._new_users(creates)
+        waiting = sorted(creates, key=lambda c: c.fields.get("kind", [0, ""])[1]
+                         == "service_account")
+        while waiting:
+            batch, waiting = self._insertable(waiting)
+            Identity.objects.bulk_create([self._built(c, users[c.external_id]) for c in batch],
+                                         batch_size=BULK)
+        deferred, fields = [], set()
+        for change in creates:
+            identity = self.created[change.external_id]
+            pending = {relation: ref for relation, (_old, ref) in change.relations.items()
+                       if isinstance(ref, str) and getattr(identity, f"{relation}_id") is None}
+            for relation, ref in pending.items():
+                setattr(identity, relation, self._target(ref) or None)
+            if pending:
+                deferred.append(identity)
+                fields.update(pending)
+        if deferred:
+            Identity.objects.bulk_update(deferred, sorted(fields), batch_size=BULK)
+        channels = [(change, RecoveryChannel(
+            identity=self.created[change.external_id], kind=item["kind"],
+            address=item["address"], from_directory=True, verified_at=self.now,
+            last_confirmed_at=self.now, changed_at=self.now,
+            address_key=canonical(item["address"]) if item["kind"] == "email" else ""))
+            for change in creates for item in change.channels]  # new: every channel is added
+        RecoveryChannel.objects.bulk_create([channel for _c, channel in channels],
+                                            batch_size=BULK)
+        about = {"source": self.source.pk, "source_name": self.source.name, "run": self.run.pk}
+        record_many("directory_identity_created", Identity, [
+            (self.created[c.external_id].pk,
+             {**about, "fields": _plain(c.fields), "relations": _plain(c.relations),
+              "account": users[c.external_id].username}) for c in creates], actor=self.actor)
+        record_many(CHANNEL_EVENTS["add"], RecoveryChannel, [
+            (channel.pk, {**about, "identity": channel.identity_id, "kind": channel.kind})
+            for _change, channel in channels], actor=self.actor)
+
+    def _insertable(self, waiting: list[Change]) -> tuple[list[Change], list[Change]]:
+        """Who can go in now: everyone but service accounts whose owner is
+        still to be created (they go in the next round). A round that would
+        insert nobody inserts everyone left, and the database refuses."""
+        now, later = [], []
+        for change in waiting:
+            owner = change.relations.get("owner", [None, None])[1]
+            if change.fields.get("kind", [0, ""])[1] == "service_account" and \
+                    self._target(owner) is False:
+                later.append(change)
+            else:
+                now.append(change)
+        return (now, later) if now else (later, [])
+
+    def _built(self, change: Change, user: User) -> Identity:
         fields = {name: new for name, (_old, new) in change.fields.items()}
         identity = Identity(directory_source=self.source, external_id=change.external_id,
-                            directory_id=change.directory_id, created_at=self.now, **fields)
+                            directory_id=change.directory_id,
+                            directory_key=canonical(change.directory_id), created_at=self.now,
+                            user=user, **fields)
         for relation, (_old, ref) in change.relations.items():
             target = self._target(ref)
             if target is not False:
                 setattr(identity, relation, target)
-        identity.user = self._new_user(identity, change)
-        identity.save()
         self.created[change.external_id] = identity
-        self.audit("directory_identity_created", identity, fields=_plain(change.fields),
-                   relations=_plain(change.relations))
+        return identity
 
-    def _new_user(self, identity: Identity, change: Change) -> User:
-        """The account a recovered person enrols their passkey on: named
-        after the directory id unless another account has that name."""
-        username = change.directory_id[:150]
-        if User.objects.filter(username=username).exists():
-            digest = hashlib.sha256(f"{self.source.pk}:{change.external_id}".encode())
-            username = f"dir{self.source.pk}-{digest.hexdigest()[:16]}"
-        email = next((c["address"] for c in change.channels if c["kind"] == "email"), "")
-        user = User(username=username, email=email)
-        user.set_unusable_password()
-        user.save()
-        return user
+    def _new_users(self, creates: list[Change]) -> dict[str, User]:
+        """The accounts recovered people enrol their passkeys on, by source
+        id: named after the directory id unless another account has that
+        name."""
+        names = list({change.directory_id[:150] for change in creates})
+        taken = set()
+        for start in range(0, len(names), BULK):
+            taken.update(User.objects.filter(username__in=names[start:start + BULK])
+                         .values_list("username", flat=True))
+        users = {}
+        for change in creates:
+            username = change.directory_id[:150]
+            if username in taken:
+                digest = hashlib.sha256(f"{self.source.pk}:{change.external_id}".encode())
+                username = f"dir{self.source.pk}-{digest.hexdigest()[:16]}"
+            taken.add(username)
+            email = next((c["address"] for c in change.channels if c["kind"] == "email"), "")
+            user = User(username=username, email=email, email_key=canonical(email))
+            user.set_unusable_password()
+            users[change.external_id] = user
+        User.objects.bulk_create(users.values(), batch_size=BULK)
+        return users
 
     def _change(self, change: Change) -> None:
         identity = self.identities[change.identity]
@@ -574,16 +639,6 @@ class _Applier:
         self.audit("directory_identity_changed", identity, fields=_plain(change.fields),
                    relations=_plain(change.relations), moved=change.is_move,
                    adopted=change.adopt)
-
-    def _deferred_relations(self, change: Change) -> None:
-        identity = self.created[change.external_id]
-        pending = {relation: ref for relation, (_old, ref) in change.relations.items()
-                   if isinstance(ref, str) and getattr(identity, f"{relation}_id") is None}
-        if not pending:
-            return
-        for relation, ref in pending.items():
-            setattr(identity, relation, self._target(ref) or None)
-        identity.save(update_fields=list(pending))
 
     def _channel(self, identity: Identity, change: dict, *, watched: bool) -> None:
         action, kind = change["action"], change["kind"]
