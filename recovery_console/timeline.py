@@ -496,6 +496,7 @@ WHY = {
     "run_closed": "the directory run was already closed",
     "run_state": "the directory run was not waiting for that",
     "source_disabled": "the directory source is disabled",
+    "not_ldap": "the directory source is not an LDAP source",
     "stale_preview": "the directory changed since the preview",
     "not_scim_source": "the directory source is not a SCIM source",
     "not_unique": "the name was already taken",
