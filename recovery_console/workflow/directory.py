@@ -132,15 +132,22 @@ def apply_directory_run(run: SyncRun, actor: User, *,
     if _too_large(run.source, result):
         run.status = Status.WAITING
         run.save(update_fields=["status"])
-        record("directory_run_waiting", target=run, actor=actor, request=request,
-               source=run.source_id, touched=result.touched)
-        notices.owe_to_monitoring(
-            decision=f"directory-waiting:{run.pk}", event="directory_run_waiting",
-            subject="Directory run waiting for confirmation",
-            body=f"{run}: it would change or deactivate {result.touched} identities; "
-                 "a security admin must confirm it.")
-        return run
+        return _waiting(run, result, actor, request)
     return _apply(run, result, actor, request)
+
+
+def _waiting(run: SyncRun, result: Plan, actor: User | None,
+             request: HttpRequest | None) -> SyncRun:
+    """A run too large to apply unseen waits for a security admin: audited,
+    and security monitoring told."""
+    record("directory_run_waiting", target=run, actor=actor, request=request,
+           source=run.source_id, touched=result.touched)
+    notices.owe_to_monitoring(
+        decision=f"directory-waiting:{run.pk}", event="directory_run_waiting",
+        subject="Directory run waiting for confirmation",
+        body=f"{run}: it would change or deactivate {result.touched} identities; "
+             "a security admin must confirm it.")
+    return run
 
 
 @_decision("directory_confirm", actor="actor")
@@ -198,14 +205,7 @@ def sync_directory(source: DirectorySource, records: Iterable[MappingType], *,
             if _too_large(locked, result):
                 run.status, run.records = Status.WAITING, {"items": records, "lines": None}
                 run.save()
-                record("directory_run_waiting", target=run, actor=actor, request=request,
-                       source=source.pk, touched=result.touched)
-                notices.owe_to_monitoring(
-                    decision=f"directory-waiting:{run.pk}", event="directory_run_waiting",
-                    subject="Directory run waiting for confirmation",
-                    body=f"{run}: it would change or deactivate {result.touched} identities; "
-                         "a security admin must confirm it.")
-                return run
+                return _waiting(run, result, actor, request)
             run = _apply(run, result, actor, request)
             if after is not None:
                 after(run)
