@@ -83,7 +83,7 @@ def _identifiers(text: str) -> list[str]:
 
 class PilotForm(forms.Form):
     people = forms.CharField(
-        label="Pilot sample", required=False,
+        label="Members to pilot with", required=False,
         widget=forms.Textarea(attrs={"rows": 4, "maxlength": 20000}),
         help_text=f"Directory ids of the members to pilot with, one a line (at most "
                   f"{PILOT_AT_MOST}). Leave empty to name nobody.")
