@@ -371,6 +371,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "recovery_console.tasks.expire_overdue_recovery_cases",
         "schedule": 60.0,
     },
+    "expire-rollout-exceptions": {
+        "task": "recovery_console.rollout.tasks.expire_rollout_exceptions",
+        "schedule": 5 * 60.0,
+    },
     "mark-stale-channels": {
         "task": "recovery_console.tasks.mark_stale_channels",
         "schedule": 24 * 60 * 60.0,

@@ -171,6 +171,23 @@ TABLE = [
         roles(403, anonymous=LOGIN, security_admin=400), GUARD_FIRST),
     Row("recovery:stale_channels", roles(403, anonymous=LOGIN, security_admin=200),
         roles(403, anonymous=LOGIN, security_admin=400), GUARD_FIRST),
+    # Passkey rollout: security admins edit cohorts, plans and waves. An empty
+    # POST is bad input, except the pilot sample (naming nobody is a choice)
+    # and ending an exception (nothing to give).
+    *(Row(f"rollout:{name}", roles(403, anonymous=LOGIN, security_admin=200),
+          roles(403, anonymous=LOGIN, security_admin=post), GUARD_FIRST, args)
+      for name, post, args in (("plans", 405, ()), ("plan_new", 400, ()),
+                               ("plan", 405, ("rollout_plan",)),
+                               ("plan_edit", 400, ("rollout_plan",)),
+                               ("cohorts", 405, ()), ("cohort_new", 400, ()),
+                               ("cohort_edit", 400, ("cohort",)), ("wave", 405, ("wave",)))),
+    *(Row(f"rollout:{name}", roles(403, anonymous=LOGIN, security_admin=405),
+          roles(403, anonymous=LOGIN, security_admin=post), GUARD_FIRST, args)
+      for name, post, args in (("wave_add", 400, ("rollout_plan",)),
+                               ("wave_order", 400, ("rollout_plan",)),
+                               ("wave_move", 400, ("wave",)), ("wave_pilot", 302, ("wave",)),
+                               ("exception_add", 400, ("wave",)),
+                               ("exception_end", 302, ("wave_exception",)))),
     # Machines: probes and metrics (no METRICS_TOKEN in tests: 404).
     Row("healthz", roles(200), roles(405), METHOD_FIRST, public=True),
     Row("readyz", roles(READY), roles(405), METHOD_FIRST, public=True),
