@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db.models import Exists, OuterRef
+
 from accounts.models import PasskeyCredential, RecoveryChannel, User
 
 from .. import channels as channel_rules
@@ -43,9 +45,14 @@ class Status:
         return bool(self.passkeys)
 
     @property
+    def recoverable(self) -> bool:
+        """At least one channel would be used to confirm it is them."""
+        return any(channel.usable for channel in self.channels)
+
+    @property
     def ready(self) -> bool:
         """Ready as the rollout counts it: a passkey and a usable channel."""
-        return self.enrolled and any(channel.usable for channel in self.channels)
+        return self.enrolled and self.recoverable
 
 
 def status(user: User, now: datetime) -> Status:
@@ -70,15 +77,19 @@ def status(user: User, now: datetime) -> Status:
 
 
 def _channels(identity, now: datetime) -> list[Channel]:
-    usable = set(readiness.usable_channels(now).filter(identity=identity)
-                 .values_list("pk", flat=True))
-    max_age = channel_rules.strictest_max_age() or readiness.DEFAULT_CHANNEL_AGE
+    usable = readiness.usable_channels(now).filter(pk=OuterRef("pk"))
+    own = (identity.channels.filter(revoked_at__isnull=True).annotate(usable=Exists(usable))
+           .order_by("kind", "pk"))
+    max_age = None
     found = []
-    for channel in identity.channels.filter(revoked_at__isnull=True).order_by("kind", "pk"):
+    for channel in own:
+        why_not = ""
+        if not channel.usable:
+            max_age = max_age or channel_rules.strictest_max_age() or \
+                readiness.DEFAULT_CHANNEL_AGE
+            why_not = _why_not(channel, max_age, now)
         found.append(Channel(kind=channel.get_kind_display(), masked=channel.masked_address,
-                             usable=channel.pk in usable,
-                             why_not="" if channel.pk in usable else _why_not(channel, max_age,
-                                                                              now)))
+                             usable=channel.usable, why_not=why_not))
     return found
 
 
