@@ -30,6 +30,8 @@ class Notice(models.Model):
         EMAIL = "email", "Email"
         SMS = "sms", "SMS"
         MONITORING = "monitoring", "Security monitoring"
+        # Shown on the person's own portal page: delivered as soon as it is written.
+        PORTAL = "portal", "On the portal"
 
     identity = models.ForeignKey(
         Identity, null=True, blank=True, on_delete=models.PROTECT, related_name="notices"

@@ -394,6 +394,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "audit.tasks.verify_audit_chain",
         "schedule": 24 * 60 * 60.0,
     },
+    # Passkey rollout: reminders fall due per member (the plan's interval);
+    # an hourly pass sends each within the hour.
+    "send-enrolment-reminders": {
+        "task": "recovery_console.rollout.tasks.send_enrolment_reminders",
+        "schedule": 60 * 60.0,
+    },
 }
 
 # --- Logging -----------------------------------------------------------------

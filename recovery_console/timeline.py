@@ -396,6 +396,13 @@ OTHER_EVENTS = {
     "step_up": "Stepped up (confirmed it's them again)",
     "sample_drawn": "Audit sample drawn",
     "sample_finding": "Audit finding recorded",
+    # Passkey rollout: inviting a wave's members, and what each invitation saw.
+    "wave_invited": "Wave's members invited to enrol a passkey",
+    "invitation_sent": "Invited to enrol a passkey",
+    "invitation_reminded": "Reminded to enrol a passkey",
+    "invitation_snoozed": "Put off enrolling a passkey",
+    "invitation_enrolled": "Enrolled a passkey as invited",
+    "enrolment_link_used": "Passkey enrolment link used",
 }
 for _event, _text in OTHER_EVENTS.items():
     WORDS[_event] = Wording(lambda data, facts, _text=_text: _text,
@@ -446,6 +453,9 @@ DOING = {
     "step_up": "Confirming it's them (step-up)",
     "passkey_registration": "Registering a passkey",
     "passkey_authentication": "Signing in with a passkey",
+    "wave_invite": "Inviting a wave's members",
+    "invitation_snooze": "Putting off enrolling a passkey",
+    "enrolment_link_use": "Opening a passkey enrolment link",
 }
 # Who refused decisions without an actor were tried by.
 REFUSED_NOBODY = {"credential_redeem": PERSON, "case_complete": PERSON,
@@ -539,6 +549,12 @@ WHY = {
     "bad_second_factor": "the passkey or authenticator code was wrong",
     "unknown_account": "no account matches what was given",
     "ambiguous_account": "more than one account matches what was given",
+    "wave_paused": "the wave was paused",
+    "wave_done": "the wave was done",
+    "already_enrolled": "they had already enrolled a passkey",
+    "deadline_passed": "the enrolment deadline had passed",
+    "snooze_limit": "they had put it off as many times as the plan allows",
+    "not_yours": "it was someone else's",
     **BASIS_CAUSES,
 }
 

@@ -56,6 +56,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("", include("accounts.urls")),
     path("", include(recovery_patterns)),
+    path("", include("recovery_console.rollout.invitation_urls")),
     path("audit/", include("audit.urls")),
     path("rollout/", include("recovery_console.rollout.urls")),
     path("admin/", admin.site.urls),

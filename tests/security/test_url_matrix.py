@@ -188,6 +188,18 @@ TABLE = [
                                ("wave_move", 400, ("wave",)), ("wave_pilot", 302, ("wave",)),
                                ("exception_add", 400, ("wave",)),
                                ("exception_end", 302, ("wave_exception",)))),
+    # Passkey rollout, the person's side: their status page (anyone signed in),
+    # snoozing their own invitation (nobody here has one: 404), the enrolment
+    # link (never instead of signing in; an unknown link: 404). A security
+    # admin invites a wave's members (no such wave: 404).
+    Row("invitations:my_rollout", roles(200, anonymous=LOGIN), roles(405, anonymous=LOGIN),
+        GUARD_FIRST, public=True),
+    Row("invitations:snooze", roles(405, anonymous=LOGIN), roles(404, anonymous=LOGIN),
+        GUARD_FIRST, ("unknown_id",), public=True),
+    Row("invitations:enrolment_link", roles(404, anonymous=LOGIN), roles(405), METHOD_FIRST,
+        ("unknown_token",), public=True),
+    Row("invitations:invite", roles(403, anonymous=LOGIN, security_admin=405),
+        roles(403, anonymous=LOGIN, security_admin=404), GUARD_FIRST, ("unknown_id",)),
     # Machines: probes and metrics (no METRICS_TOKEN in tests: 404).
     Row("healthz", roles(200), roles(405), METHOD_FIRST, public=True),
     Row("readyz", roles(READY), roles(405), METHOD_FIRST, public=True),

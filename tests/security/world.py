@@ -37,6 +37,7 @@ class World:
     chart: str = "months"  # a dashboard chart (its CSV)
     alert: object = None
     unknown_token: str = "no-such-link-token"
+    unknown_id: int = 0  # an id no row has (a wave, an invitation): 404 past the guards
     scim_id: str = "00000000-0000-0000-0000-000000000000"  # SCIM paths (no token: 401)
     scim_type: str = "User"
     scim_schema: str = "urn:ietf:params:scim:schemas:core:2.0:User"
