@@ -396,6 +396,10 @@ OTHER_EVENTS = {
     "step_up": "Stepped up (confirmed it's them again)",
     "sample_drawn": "Audit sample drawn",
     "sample_finding": "Audit finding recorded",
+    "sign_in_would_be_refused": "Signed in without a passkey: a rollout wave in report-only "
+                                "mode would have refused it",
+    "wave_paused": "Rollout wave paused itself: too many recovery cases from its members",
+    "wave_resumed": "Rollout wave resumed",
 }
 for _event, _text in OTHER_EVENTS.items():
     WORDS[_event] = Wording(lambda data, facts, _text=_text: _text,
@@ -446,6 +450,8 @@ DOING = {
     "step_up": "Confirming it's them (step-up)",
     "passkey_registration": "Registering a passkey",
     "passkey_authentication": "Signing in with a passkey",
+    "wave_pause": "Pausing the rollout wave",
+    "wave_resume": "Resuming the rollout wave",
 }
 # Who refused decisions without an actor were tried by.
 REFUSED_NOBODY = {"credential_redeem": PERSON, "case_complete": PERSON,
@@ -539,6 +545,12 @@ WHY = {
     "bad_second_factor": "the passkey or authenticator code was wrong",
     "unknown_account": "no account matches what was given",
     "ambiguous_account": "more than one account matches what was given",
+    "bad_credentials": "the username or password was wrong",
+    "not_staff": "the account holds no staff role",
+    "no_identity": "the account is not an active person's (no identity)",
+    "passkey_required": "a rollout wave they belong to requires a passkey (pointed to recovery)",
+    "wave_paused": "the rollout wave was paused",
+    "wave_not_paused": "the rollout wave was not paused",
     **BASIS_CAUSES,
 }
 

@@ -56,6 +56,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("", include("accounts.urls")),
     path("", include(recovery_patterns)),
+    path("", include("recovery_console.rollout.urls_enforcement")),
     path("audit/", include("audit.urls")),
     path("admin/", admin.site.urls),
     path("scim/v2/", include("recovery_console.directory.scim.urls")),
