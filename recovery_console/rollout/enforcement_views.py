@@ -86,7 +86,8 @@ def would_refuse_csv(request, pk: int):
 @require_http_methods(["GET", "POST"])
 def wave_pause(request, pk: int):
     wave = _wave(pk)
-    form = ResumeWaveForm(request.POST or None)
+    # Bound on any POST, even an empty one: the decision answers who may resume.
+    form = ResumeWaveForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST":
         status = 400

@@ -36,6 +36,7 @@ class World:
     sampled_case_id: int = 0
     chart: str = "months"  # a dashboard chart (its CSV)
     alert: object = None
+    wave: object = None  # a passkey rollout wave, inviting, not paused
     unknown_token: str = "no-such-link-token"
     scim_id: str = "00000000-0000-0000-0000-000000000000"  # SCIM paths (no token: 401)
     scim_type: str = "User"
@@ -80,8 +81,17 @@ def build_world() -> World:
     world.sampled_case_id = world.report.sampled.get().case_id
     world.alert = Alert.objects.create(identity=case.identity, case=low, kind="new_network",
                                        detail="Redeemed from an address not seen before.")
+    world.wave = _wave()
     for role, user in world.users.items():
         device = world.passkey if role == "end_user" else None
         client = sign_in_client(Client(), user, device=device)
         world.sessions[role] = client.cookies[settings.SESSION_COOKIE_NAME].value
     return world
+
+
+def _wave():
+    from recovery_console.rollout.models import Cohort, RolloutPlan, Wave
+
+    plan = RolloutPlan.objects.create(name="Matrix plan")
+    return Wave.objects.create(plan=plan, cohort=Cohort.objects.create(name="Everyone"),
+                               position=1, stage=Wave.Stage.INVITE)
