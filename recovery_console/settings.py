@@ -400,6 +400,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "recovery_console.rollout.tasks.send_enrolment_reminders",
         "schedule": 60 * 60.0,
     },
+    # A rollout wave whose members flood the help desk pauses itself.
+    "pause-overloaded-rollout-waves": {
+        "task": "recovery_console.rollout.tasks.pause_overloaded_waves",
+        "schedule": 60 * 60.0,
+    },
 }
 
 # --- Logging -----------------------------------------------------------------

@@ -403,6 +403,10 @@ OTHER_EVENTS = {
     "invitation_snoozed": "Put off enrolling a passkey",
     "invitation_enrolled": "Enrolled a passkey as invited",
     "enrolment_link_used": "Passkey enrolment link used",
+    "sign_in_would_be_refused": "Signed in without a passkey: a rollout wave in report-only "
+                                "mode would have refused it",
+    "wave_paused": "Rollout wave paused itself: too many recovery cases from its members",
+    "wave_resumed": "Rollout wave resumed",
 }
 for _event, _text in OTHER_EVENTS.items():
     WORDS[_event] = Wording(lambda data, facts, _text=_text: _text,
@@ -456,6 +460,8 @@ DOING = {
     "wave_invite": "Inviting a wave's members",
     "invitation_snooze": "Putting off enrolling a passkey",
     "enrolment_link_use": "Opening a passkey enrolment link",
+    "wave_pause": "Pausing the rollout wave",
+    "wave_resume": "Resuming the rollout wave",
 }
 # Who refused decisions without an actor were tried by.
 REFUSED_NOBODY = {"credential_redeem": PERSON, "case_complete": PERSON,
@@ -555,6 +561,11 @@ WHY = {
     "deadline_passed": "the enrolment deadline had passed",
     "snooze_limit": "they had put it off as many times as the plan allows",
     "not_yours": "it was someone else's",
+    "bad_credentials": "the username or password was wrong",
+    "not_staff": "the account holds no staff role",
+    "no_identity": "the account is not an active person's (no identity)",
+    "passkey_required": "a rollout wave they belong to requires a passkey (pointed to recovery)",
+    "wave_not_paused": "the rollout wave was not paused",
     **BASIS_CAUSES,
 }
 

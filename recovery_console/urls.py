@@ -57,6 +57,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include(recovery_patterns)),
     path("", include("recovery_console.rollout.invitation_urls")),
+    path("", include("recovery_console.rollout.urls_enforcement")),
     path("audit/", include("audit.urls")),
     path("rollout/", include("recovery_console.rollout.urls")),
     path("admin/", admin.site.urls),

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import invitations, workflow
+from . import enforcement, invitations, workflow
 
 
 @shared_task
@@ -15,3 +15,10 @@ def expire_rollout_exceptions() -> int:
 def send_enrolment_reminders() -> int:
     """On beat's schedule: remind the invited members who are due."""
     return invitations.send_reminders()
+
+
+@shared_task
+def pause_overloaded_waves() -> int:
+    """Hourly: pause each active wave whose members' recovery cases of the
+    last 24 hours pass its plan's daily limit (and alert)."""
+    return len(enforcement.pause_overloaded_waves())

@@ -200,6 +200,19 @@ TABLE = [
         ("unknown_token",), public=True),
     Row("invitations:invite", roles(403, anonymous=LOGIN, security_admin=405),
         roles(403, anonymous=LOGIN, security_admin=404), GUARD_FIRST, ("unknown_id",)),
+    # Passkey rollout, enforcement: the portal's sign-in without a passkey (an
+    # empty POST is bad input); a wave's would-be refusals (security admins
+    # and auditors read them); its pause, which only security admins resume
+    # (the world's wave is not paused: an empty note is bad input first).
+    Row("enforcement:password_sign_in", roles(200), roles(400), METHOD_FIRST, public=True),
+    Row("enforcement:would_refuse",
+        roles(403, anonymous=LOGIN, security_admin=200, auditor=200),
+        roles(403, anonymous=LOGIN, security_admin=405, auditor=405), GUARD_FIRST, ("wave",)),
+    Row("enforcement:would_refuse_csv",
+        roles(403, anonymous=LOGIN, security_admin=200, auditor=200),
+        roles(403, anonymous=LOGIN, security_admin=405, auditor=405), GUARD_FIRST, ("wave",)),
+    Row("enforcement:wave_pause", roles(403, anonymous=LOGIN, security_admin=200, auditor=200),
+        roles(403, anonymous=LOGIN, security_admin=400), GUARD_FIRST, ("wave",)),
     # Machines: probes and metrics (no METRICS_TOKEN in tests: 404).
     Row("healthz", roles(200), roles(405), METHOD_FIRST, public=True),
     Row("readyz", roles(READY), roles(405), METHOD_FIRST, public=True),

@@ -36,6 +36,7 @@ class World:
     sampled_case_id: int = 0
     chart: str = "months"  # a dashboard chart (its CSV)
     alert: object = None
+    wave: object = None  # a passkey rollout wave, inviting, not paused
     unknown_token: str = "no-such-link-token"
     unknown_id: int = 0  # an id no row has (a wave, an invitation): 404 past the guards
     scim_id: str = "00000000-0000-0000-0000-000000000000"  # SCIM paths (no token: 401)
@@ -43,7 +44,6 @@ class World:
     scim_schema: str = "urn:ietf:params:scim:schemas:core:2.0:User"
     rollout_plan: object = None  # passkey rollout: a plan, its cohort, a wave in pilot
     cohort: object = None
-    wave: object = None
     wave_exception: object = None  # an open exception of the case's person from enforcement
 
     def client(self, role: str, **options) -> Client:
@@ -100,7 +100,8 @@ def _rollout(world: World) -> None:
 
     world.cohort = Cohort.objects.create(name="Everyone")
     world.rollout_plan = RolloutPlan.objects.create(name="Matrix plan")
-    world.wave = Wave.objects.create(plan=world.rollout_plan, cohort=world.cohort, position=1)
+    world.wave = Wave.objects.create(plan=world.rollout_plan, cohort=world.cohort, position=1,
+                                     stage=Wave.Stage.INVITE)
     admin = world.users["security_admin"]
     world.wave_exception = WaveException.objects.create(
         wave=world.wave, identity=world.case.identity, stage=Wave.Stage.ENFORCE, owner=admin,
