@@ -57,6 +57,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include(recovery_patterns)),
     path("audit/", include("audit.urls")),
+    path("rollout/", include("recovery_console.rollout.urls")),
     path("admin/", admin.site.urls),
     path("scim/v2/", include("recovery_console.directory.scim.urls")),
     path("healthz", ops_views.healthz, name="healthz"),

@@ -51,20 +51,27 @@ def members(cohort: Cohort) -> QuerySet[Identity]:
     return found
 
 
-def usable_channels(now: datetime) -> QuerySet[RecoveryChannel]:
-    max_age = channel_rules.strictest_max_age() or DEFAULT_CHANNEL_AGE
+def channel_age() -> timedelta:
+    """The age past which no channel counts as usable (one query)."""
+    return channel_rules.strictest_max_age() or DEFAULT_CHANNEL_AGE
+
+
+def usable_channels(now: datetime, max_age: timedelta | None = None) -> QuerySet[RecoveryChannel]:
+    """``max_age``: ``channel_age()`` when the caller already read it."""
+    max_age = max_age or channel_age()
     return RecoveryChannel.objects.filter(
         revoked_at__isnull=True, verified_at__isnull=False,
         last_confirmed_at__gte=now - max_age, changed_at__lt=now - RECENT_CHANNEL_CHANGE)
 
 
-def with_readiness(identities: QuerySet[Identity], now: datetime) -> QuerySet[Identity]:
+def with_readiness(identities: QuerySet[Identity], now: datetime,
+                   max_age: timedelta | None = None) -> QuerySet[Identity]:
     """``identities`` annotated with ``has_passkey`` and ``has_channel``."""
     passkeys = PasskeyCredential.objects.filter(user_id=OuterRef("user_id"),
                                                 revoked_at__isnull=True)
     return identities.annotate(
         has_passkey=Exists(passkeys),
-        has_channel=Exists(usable_channels(now).filter(identity=OuterRef("pk"))))
+        has_channel=Exists(usable_channels(now, max_age).filter(identity=OuterRef("pk"))))
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ class World:
     report: object = None
     sampled_case_id: int = 0
     chart: str = "months"  # a dashboard chart (its CSV)
+    readiness_chart: str = "recency"  # a readiness report chart (its CSV)
     alert: object = None
     unknown_token: str = "no-such-link-token"
     scim_id: str = "00000000-0000-0000-0000-000000000000"  # SCIM paths (no token: 401)

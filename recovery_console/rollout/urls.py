@@ -1,0 +1,6 @@
+from . import urls_reports
+
+app_name = "rollout"
+urlpatterns = [
+    *urls_reports.urlpatterns,
+]
