@@ -15,7 +15,19 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import transaction
-from django.db.models import Count, FilteredRelation, OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    Case,
+    Count,
+    FilteredRelation,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
 from django.utils.dateformat import format as format_date
 
 from accounts.models import Identity, PasskeyCredential
@@ -83,24 +95,24 @@ class Recency:
 
 
 def recency(identities: QuerySet[Identity], now: datetime) -> Recency:
-    """Members by when they last used a live passkey, in one query."""
-    last_use = (PasskeyCredential.objects
-                .filter(user_id=OuterRef("user_id"), revoked_at__isnull=True,
-                        last_used_at__isnull=False)
-                .order_by("-last_used_at").values("last_used_at")[:1])
-    rows = with_readiness(identities, now).annotate(last_used=Subquery(last_use))
-    edges = [now - timedelta(days=days) for _, _, days in RECENCY]
-    buckets = {
-        "week": Q(last_used__gte=edges[0]),
-        "month": Q(last_used__gte=edges[1], last_used__lt=edges[0]),
-        "quarter": Q(last_used__gte=edges[2], last_used__lt=edges[1]),
-        "older": Q(last_used__lt=edges[2]),
-        "never": Q(has_passkey=True, last_used__isnull=True),
-        "none": Q(has_passkey=False),
-    }
-    found = rows.aggregate(**{f"n_{slug}": Count("pk", filter=rule)
-                              for slug, rule in buckets.items()})
-    return Recency(**{slug: found[f"n_{slug}"] for slug in buckets})
+    """Members by when they last used a live passkey, in one query: each
+    member's bucket is worked out by one lookup of their passkeys, then the
+    members are counted per bucket."""
+    edges = [(slug, now - timedelta(days=days)) for slug, _, days in RECENCY]
+    bucket = (PasskeyCredential.objects
+              .filter(user_id=OuterRef("user_id"), revoked_at__isnull=True)
+              .order_by().values("user_id").annotate(last=Max("last_used_at"))
+              .annotate(bucket=Case(
+                  When(last__isnull=True, then=Value(RECENCY_NEVER[0])),
+                  *[When(last__gte=edge, then=Value(slug)) for slug, edge in edges],
+                  default=Value(RECENCY_OLDER[0])))
+              .values("bucket"))
+    groups = (identities.order_by()
+              .annotate(bucket=Coalesce(Subquery(bucket), Value(RECENCY_NONE[0])))
+              .values_list("bucket").annotate(n=Count("pk")))
+    found = dict.fromkeys(Recency.__dataclass_fields__, 0)
+    found.update(dict(groups))
+    return Recency(**found)
 
 
 # --- privileged people not ready ---------------------------------------------
@@ -322,22 +334,29 @@ def wave_progress(wave: Wave, now: datetime, max_age: timedelta | None = None) -
     rows = with_readiness(members(wave.cohort), now, max_age).annotate(recent=FilteredRelation(
         "recovery_cases", condition=Q(recovery_cases__opened_at__gte=since,
                                       recovery_cases__opened_at__lt=until)))
-    # A member with several recent cases is several rows: members count distinct.
+    # A member with several recent cases is several rows: members count
+    # distinct. Grouped by what members have, so each member's passkey and
+    # channel are looked up once (filtered counts on them would repeat it).
     figures = {
         "members": Count("pk", distinct=True),
-        "with_passkey": Count("pk", distinct=True, filter=Q(has_passkey=True)),
-        "ready": Count("pk", distinct=True, filter=Q(has_passkey=True, has_channel=True)),
         "supervised": Count("recent", filter=needed_a_supervisor()),
         **{f"day_{i}": Count("recent", filter=Q(recent__opened_at__gte=_day_start(day),
                                                  recent__opened_at__lt=_day_start(
                                                      day + timedelta(days=1))))
            for i, day in enumerate(days)},
     }
-    found = rows.aggregate(**{f"n_{name}": rule for name, rule in figures.items()})
+    found = dict.fromkeys(["with_passkey", "ready", *figures], 0)
+    for group in rows.order_by().values("has_passkey", "has_channel").annotate(
+            **{f"n_{name}": rule for name, rule in figures.items()}):
+        for name in figures:
+            found[name] += group[f"n_{name}"]
+        found["with_passkey"] += group["n_members"] if group["has_passkey"] else 0
+        found["ready"] += group["n_members"] if group["has_passkey"] and group[
+            "has_channel"] else 0
     return WaveProgress(
-        wave=wave, members=found["n_members"], with_passkey=found["n_with_passkey"],
-        ready=found["n_ready"], supervised=found["n_supervised"],
-        days=[(day, found[f"n_day_{i}"]) for i, day in enumerate(days)])
+        wave=wave, members=found["members"], with_passkey=found["with_passkey"],
+        ready=found["ready"], supervised=found["supervised"],
+        days=[(day, found[f"day_{i}"]) for i, day in enumerate(days)])
 
 
 def active_waves(now: datetime, limit: int = PANEL_WAVES) -> tuple[list[WaveProgress], bool]:
