@@ -390,6 +390,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": DIRECTORY_LDAP_FULL_SYNC_HOURS * 3600.0,
         "kwargs": {"full": True},
     },
+    "take-readiness-snapshots": {
+        "task": "recovery_console.rollout.tasks.take_readiness_snapshots",
+        "schedule": 24 * 60 * 60.0,
+    },
     "verify-audit-chain": {
         "task": "audit.tasks.verify_audit_chain",
         "schedule": 24 * 60 * 60.0,

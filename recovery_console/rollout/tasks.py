@@ -2,7 +2,8 @@
 
 from celery import shared_task
 
-from . import enforcement, invitations, workflow
+from .. import clock
+from . import enforcement, invitations, reports, workflow
 
 
 @shared_task
@@ -22,3 +23,10 @@ def pause_overloaded_waves() -> int:
     """Hourly: pause each active wave whose members' recovery cases of the
     last 24 hours pass its plan's daily limit (and alert)."""
     return len(enforcement.pause_overloaded_waves())
+
+
+@shared_task
+def take_readiness_snapshots() -> int:
+    """Daily: today's readiness counts of the organisation and of every
+    cohort, the points of the trend charts (again the same day: updated)."""
+    return reports.take_snapshots(clock.now())

@@ -3,7 +3,7 @@ own url modules (or lines here)."""
 
 from django.urls import path
 
-from . import views
+from . import urls_reports, views
 
 app_name = "rollout"
 
@@ -22,4 +22,5 @@ urlpatterns = [
     path("waves/<int:pk>/pilot/", views.wave_pilot, name="wave_pilot"),
     path("waves/<int:pk>/exceptions/", views.exception_add, name="exception_add"),
     path("exceptions/<int:pk>/end/", views.exception_end, name="exception_end"),
+    *urls_reports.urlpatterns,
 ]

@@ -232,6 +232,12 @@ TABLE = [
         roles(403, anonymous=LOGIN, auditor=405), GUARD_FIRST, ("report",)),
     Row("audit:sampled_case", roles(403, **NOBODY_BUT_AUDITOR),
         roles(403, anonymous=LOGIN, auditor=200), GUARD_FIRST, ("report", "sampled_case_id")),
+    # Passkey readiness reports: security admins and auditors read them.
+    Row("rollout:readiness", roles(403, anonymous=LOGIN, auditor=200, security_admin=200),
+        roles(403, anonymous=LOGIN, auditor=405, security_admin=405), GUARD_FIRST),
+    Row("rollout:readiness_csv", roles(403, anonymous=LOGIN, auditor=200, security_admin=200),
+        roles(403, anonymous=LOGIN, auditor=405, security_admin=405), GUARD_FIRST,
+        ("readiness_chart",)),
     # SCIM (directory clients, by bearer token): a session is no token.
     *(Row(f"scim:{name}", roles(401), roles(401), ANY_METHOD, args, public=True)
       for name, args in (("users", ()), ("user", ("scim_id",)), ("groups", ()),

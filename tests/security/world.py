@@ -35,6 +35,7 @@ class World:
     report: object = None
     sampled_case_id: int = 0
     chart: str = "months"  # a dashboard chart (its CSV)
+    readiness_chart: str = "recency"  # a readiness report chart (its CSV)
     alert: object = None
     wave: object = None  # a passkey rollout wave, inviting, not paused
     unknown_token: str = "no-such-link-token"
