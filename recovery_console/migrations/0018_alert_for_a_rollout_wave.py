@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0010_search_keys'),
-        ('recovery', '0016_case_notes'),
+        ('recovery', '0017_notice_portal_medium'),
     ]
 
     operations = [
