@@ -409,7 +409,7 @@ def passkey_enrolled(user: User, now: datetime | None = None) -> int:
     from the passkey, so nothing is refused. Returns how many were marked."""
     now = now or clock.now()
     with transaction.atomic():
-        ids = list(Invitation.objects.select_for_update()
+        ids = list(Invitation.objects.select_for_update(of=("self",))
                    .filter(identity__user=user, enrolled_at__isnull=True)
                    .values_list("pk", "wave_id"))
         if not ids:
