@@ -92,7 +92,8 @@ def invite(wave: Wave, actor: User, now: datetime | None = None, *,
         raise WorkflowError("Only security admins may invite a wave's members.",
                             reason="not_security_admin", status=WorkflowError.FORBIDDEN,
                             target=wave)
-    wave = Wave.objects.select_for_update().select_related("plan", "cohort").get(pk=wave.pk)
+    wave = (Wave.objects.select_for_update(of=("self",)).select_related("plan", "cohort")
+            .get(pk=wave.pk))
     if wave.paused_at is not None:
         raise WorkflowError("This wave is paused: it invites nobody until a security admin "
                             "resumes it.", reason="wave_paused", target=wave)
