@@ -6,12 +6,13 @@ from datetime import datetime
 
 import pytest
 from auditlog.models import LogEntry
+from django.conf import settings as django_settings
 from django.db import connection
 from django.template.loader import render_to_string
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from recovery_console import clock
+from recovery_console import clock, outbox
 from recovery_console.models import Notice
 from recovery_console.rollout import invitations
 from recovery_console.rollout.models import EnrolmentLink, Invitation, Wave, WaveException
@@ -225,3 +226,28 @@ def test_the_wave_page_counts_invited_enrolled_snoozed_and_overdue_in_one_query(
     assert "<dt>Invited</dt><dd>3</dd>" in text and "<dt>Enrolled</dt><dd>1</dd>" in text
     assert 'class="badge overdue">2<' in text
     assert reverse("invitations:invite", args=[wave.pk]) in html
+
+
+def test_the_invitation_emails_go_out_through_the_outbox_and_keep_no_link(
+        admin, mailoutbox, settings, django_capture_on_commit_callbacks):
+    settings.REDACT_DELIVERED_SECRETS = True
+    wave = wave_of()
+    people = [member(), member()]
+    with django_capture_on_commit_callbacks() as queued:
+        invitations.invite(wave, admin)
+    assert len(queued) == 1  # one dispatch for the wave's emails, not one per member
+
+    emails = list(Notice.objects.filter(medium=Notice.Medium.EMAIL).values_list("pk", flat=True))
+    assert outbox.deliver_each(emails) == {"sent": 2}
+    addresses = {p.channels.get(kind="email").address for p in people}
+    assert {message.to[0] for message in mailoutbox} == addresses
+    assert all("/my/enrol/" in message.body for message in mailoutbox)
+    assert set(Notice.objects.filter(pk__in=emails).values_list("body", flat=True)) == {
+        outbox.REDACTED}
+
+
+def test_beat_sends_the_reminders_through_a_registered_task():
+    from recovery_console.celery import app
+
+    entry = django_settings.CELERY_BEAT_SCHEDULE["send-enrolment-reminders"]
+    assert entry["task"] == send_enrolment_reminders.name and entry["task"] in app.tasks

@@ -75,12 +75,12 @@ def test_the_person_puts_off_enrolling_at_most_as_often_as_the_plan_allows(clien
     snooze = reverse("invitations:snooze", args=[invitation.pk])
     sign_in_client(client, invited.user)
     page = text(client.get(MY_ROLLOUT))
-    assert "2 times left" in page and snooze in page and "Snooze for 3 days" in page
+    assert "Snoozes left</dt><dd>2 of 2" in page and snooze in page and "Snooze for 3 days" in page
 
     at(T0 + days(1))
     response = client.post(snooze, follow=True)
     assert f"Put off: no reminders until {day(T0 + days(4))}" in text(response)
-    assert "1 time left" in text(response)
+    assert "Snoozes left</dt><dd>1 of 2" in text(response)
     at(T0 + days(5))
     assert client.post(snooze).status_code == 302
 
@@ -211,7 +211,7 @@ def test_the_status_page_shows_the_deadline_snoozes_passkeys_and_channels_that_w
 
     page = words(response)
     assert "You have no passkey yet." in page and f"Deadline {day(T0 + days(14), 'j M Y')}," in page
-    assert "2 times left" in page and "Enrol a passkey" in page
+    assert "Snoozes left 2 of 2" in page and "Enrol a passkey" in page
     assert reverse("accounts:passkey_add") in text(response)
     assert "Email p***@example.org Yes" in page
     assert "Phone (SMS/voice) ***123 No — Changed in the last 7 days" in page
