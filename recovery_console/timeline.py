@@ -396,8 +396,8 @@ OTHER_EVENTS = {
     "step_up": "Stepped up (confirmed it's them again)",
     "sample_drawn": "Audit sample drawn",
     "sample_finding": "Audit finding recorded",
-    "sign_in_would_be_refused": "Signed in without a passkey: a rollout wave in report-only "
-                                "mode would have refused it",
+    "would_refuse_recorded": "Signed in without a passkey: a rollout wave in report-only "
+                             "mode would have refused it",
     "wave_paused": "Rollout wave paused itself: too many recovery cases from its members",
     "wave_resumed": "Rollout wave resumed",
 }
