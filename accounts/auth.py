@@ -40,24 +40,8 @@ def sign_in_staff(request: HttpRequest, username: str, password: str, otp_token:
     password, a wrong or replayed code, or an account that holds no staff
     role. Every refusal is counted before anything is compared, and audited.
     """
-    address = client_address(request)
-    if not throttle.count_attempt(username, address):
-        _refuse(request, username, "throttled")
-        raise SignInRefused(BLOCKED)
-    user = authenticate(request, username=username, password=password)
-    reason = None
-    if user is None:
-        reason = "bad_credentials"
-    elif not is_staff_member(user):
-        reason = "not_staff"
-    else:
-        device = match_token(user, otp_token)
-        if device is None:
-            reason = "bad_second_factor"
-    if reason:
-        _refuse(request, username, reason, user=user)
-        raise SignInRefused(GENERIC_FAILURE)
-    throttle.forgive_attempt(username, address)
+    user, device = _password_and_code(request, username, password, otp_token,
+                                      may=is_staff_member, otherwise="not_staff")
     _start_session(request, user, device, "password+totp")
     return user
 
@@ -74,6 +58,23 @@ def sign_in_person(request: HttpRequest, username: str, password: str, otp_token
     passkey rollout's enforcement) have its say; it refuses by raising, and
     then no session starts. The session it starts is OTP-verified, like one
     started with a passkey."""
+    user, device = _password_and_code(request, username, password, otp_token,
+                                      may=_is_person, otherwise="no_identity")
+    if admit is not None:
+        admit(user)
+    _start_session(request, user, device, "password+totp")
+    return user
+
+
+def _is_person(user: User) -> bool:
+    return Identity.objects.filter(user=user, is_active=True).exists()
+
+
+def _password_and_code(request: HttpRequest, username: str, password: str, otp_token: str, *,
+                       may: Callable[[User], bool], otherwise: str):
+    """The account and the device whose code matched, or SignInRefused: the
+    attempt is counted before anything is compared, every refusal audited
+    (``otherwise``: the reason when the account is not one ``may`` allows)."""
     address = client_address(request)
     if not throttle.count_attempt(username, address):
         _refuse(request, username, "throttled")
@@ -82,8 +83,8 @@ def sign_in_person(request: HttpRequest, username: str, password: str, otp_token
     reason, device = None, None
     if user is None:
         reason = "bad_credentials"
-    elif not Identity.objects.filter(user=user, is_active=True).exists():
-        reason = "no_identity"
+    elif not may(user):
+        reason = otherwise
     else:
         device = match_token(user, otp_token)
         if device is None:
@@ -92,10 +93,7 @@ def sign_in_person(request: HttpRequest, username: str, password: str, otp_token
         _refuse(request, username, reason, user=user)
         raise SignInRefused(GENERIC_FAILURE)
     throttle.forgive_attempt(username, address)
-    if admit is not None:
-        admit(user)
-    _start_session(request, user, device, "password+totp")
-    return user
+    return user, device
 
 
 def sign_in_with_passkey(request: HttpRequest, passkey: PasskeyCredential) -> User:

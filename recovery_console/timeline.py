@@ -403,8 +403,8 @@ OTHER_EVENTS = {
     "invitation_snoozed": "Put off enrolling a passkey",
     "invitation_enrolled": "Enrolled a passkey as invited",
     "enrolment_link_used": "Passkey enrolment link used",
-    "sign_in_would_be_refused": "Signed in without a passkey: a rollout wave in report-only "
-                                "mode would have refused it",
+    "would_refuse_recorded": "Signed in without a passkey: a rollout wave in report-only "
+                             "mode would have refused it",
     "wave_paused": "Rollout wave paused itself: too many recovery cases from its members",
     "wave_resumed": "Rollout wave resumed",
 }

@@ -122,7 +122,7 @@ def admit_without_passkey(user: User, *, request: HttpRequest | None = None) -> 
                     why=WouldRefuse.Why.NO_PASSKEY)
         for wave in found.recording)
     if rows:
-        record("sign_in_would_be_refused", target=user, actor=user, request=request,
+        record("would_refuse_recorded", target=user, actor=user, request=request,
                waves=[wave.pk for wave in found.recording], why=WouldRefuse.Why.NO_PASSKEY)
     return rows
 

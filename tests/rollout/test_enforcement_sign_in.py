@@ -119,7 +119,7 @@ def test_report_only_lets_the_member_in_and_records_who_when_and_why(client, mon
     recorded = WouldRefuse.objects.get()
     assert (recorded.wave, recorded.identity, recorded.at, recorded.why) == (
         wave, someone, moment, WouldRefuse.Why.NO_PASSKEY)
-    entry = events("sign_in_would_be_refused").get()
+    entry = events("would_refuse_recorded").get()
     assert entry.additional_data["waves"] == [wave.pk]
 
 

@@ -200,3 +200,15 @@ def test_the_alerts_page_shows_a_paused_wave(client, at):
     assert response.status_code == 302
     alert.refresh_from_db()
     assert alert.acknowledged_at is not None
+
+
+def test_pausing_twice_is_refused_and_alerts_once(at):
+    wave = wave_for("Finance", "report_only", limit=1)
+    enforcement.pause_wave(wave, cases=2)
+    with pytest.raises(WorkflowError) as refused:
+        enforcement.pause_wave(wave, cases=3)
+    assert refused.value.reason == "wave_paused"
+    assert events("wave_pause_refused").get().additional_data["reason"] == "wave_paused"
+    assert Alert.objects.filter(kind=Alert.Kind.ROLLOUT_PAUSED).count() == 1
+    wave.refresh_from_db()
+    assert wave.paused_reason.startswith("2 recovery cases")
