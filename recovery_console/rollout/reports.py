@@ -219,13 +219,14 @@ def trend_chart(slug: str, points: list[TrendPoint]) -> Chart:
     rows, csv_rows, bars = [], [], []
     for point in points:
         s = point.snapshot
+        week = format_date(point.week, "j M")
         if s is None:
-            rows.append((point.label, "—", "—", "—", "no snapshot"))
+            rows.append((week, "none", "—", "—", "—"))
             csv_rows.append((point.week.isoformat(), "", "", "", ""))
             bars.append(Bar(point.label, 0, "no snapshot"))
             continue
         share = percent(getattr(s, field), s.members)
-        rows.append((point.label, format_date(s.day, "j M Y"), s.members, getattr(s, field),
+        rows.append((week, format_date(s.day, "j M"), s.members, getattr(s, field),
                      _share_text(share)))
         csv_rows.append((point.week.isoformat(), s.day.isoformat(), s.members,
                          getattr(s, field), share))
@@ -242,7 +243,7 @@ def trend_chart(slug: str, points: list[TrendPoint]) -> Chart:
                     if missing else ".")
     return Chart(
         slug=slug, title=title, description=description,
-        columns=("Week", "Snapshot of", "Members", counted, "Share of members (%)"),
+        columns=("Week of", "Snapshot", "Members", counted, "Share (%)"),
         rows=rows, csv_rows=csv_rows, bars=bars if taken else [],
         empty="No snapshot was taken in these weeks yet (one is taken every day).")
 

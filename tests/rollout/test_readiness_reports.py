@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
@@ -170,12 +171,13 @@ def test_the_trend_takes_each_weeks_last_snapshot_and_shows_weeks_without_one(
     response = client.get(PAGE)
     trend = response.context["report"].charts["ready_trend"]
     assert len(trend.rows) == 12
-    assert trend.rows[-2:] == [("Week of 16 Nov", "19 Nov 2026", 10, 4, "40%"),
-                               ("Week of 23 Nov", "24 Nov 2026", 10, 7, "70%")]
-    assert trend.rows[0] == ("Week of 7 Sep", "—", "—", "—", "no snapshot")
+    assert trend.rows[-2:] == [("16 Nov", "19 Nov", 10, 4, "40%"),
+                               ("23 Nov", "24 Nov", 10, 7, "70%")]
+    assert trend.rows[0] == ("7 Sep", "none", "—", "—", "—")
+    assert [bar.label for bar in trend.bars[-2:]] == ["Week of 16 Nov", "Week of 23 Nov"]
     assert "from 40% to 70%; 10 weeks without a snapshot." in trend.description
     rows = rows_of(chart_csv(client, "ready_trend"))
-    assert rows[0] == ["Week", "Snapshot of", "Members", "Ready", "Share of members (%)"]
+    assert rows[0] == ["Week of", "Snapshot", "Members", "Ready", "Share (%)"]
     assert rows[1] == ["2026-09-07", "", "", "", ""]
     assert rows[-1] == ["2026-11-23", "2026-11-24", "10", "7", "70.0"]
 
@@ -183,7 +185,7 @@ def test_the_trend_takes_each_weeks_last_snapshot_and_shows_weeks_without_one(
 def test_the_daily_snapshot_keeps_one_row_per_population_and_day(monkeypatch, world):
     assert tasks.take_readiness_snapshots() == 2  # the organisation and Finance
     assert tasks.take_readiness_snapshots() == 2  # again the same day: updated, not added
-    rows = ReadinessSnapshot.objects.order_by("cohort_id")
+    rows = ReadinessSnapshot.objects.order_by(F("cohort_id").asc(nulls_first=True))
     assert [(s.day, s.cohort_id, s.members, s.ready) for s in rows] == [
         (date(2026, 11, 26), None, 6, 2), (date(2026, 11, 26), world["finance"].pk, 3, 1)]
 
