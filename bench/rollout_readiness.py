@@ -170,6 +170,7 @@ def main(identities: int, wave_size: int) -> dict:
         return response.content
 
     org = reports.population(None)
+    wave_size = members(cohort).count()
     results = [
         measure("organisation counts (readiness.counts)", lambda: counts(org, now)),
         measure("organisation passkey recency", lambda: reports.recency(org, now)),
@@ -195,7 +196,7 @@ def main(identities: int, wave_size: int) -> dict:
         cursor.execute("SHOW jit")
         jit = cursor.fetchone()[0]
     result = {
-        "identities": identities, "jit": jit, "wave_members": members(cohort).count(),
+        "identities": identities, "jit": jit, "wave_members": wave_size,
         "built_in_s": built, "rows": made["counts"],
         "organisation": found.__dict__, "wave": reports.wave_progress(wave, now).__dict__
         | {"wave": str(wave), "days": [(d.isoformat(), n) for d, n in

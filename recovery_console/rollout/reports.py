@@ -39,11 +39,11 @@ from .readiness import Counts, channel_age, counts, members, with_readiness
 # Passkey recency: since its last use, the most recent of the person's live passkeys.
 RECENCY = (
     ("week", "Used in the last 7 days", 7),
-    ("month", "Used 8 to 30 days ago", 30),
-    ("quarter", "Used 31 to 90 days ago", 90),
+    ("month", "Used 8–30 days ago", 30),
+    ("quarter", "Used 31–90 days ago", 90),
 )
-RECENCY_OLDER = ("older", "Last used over 90 days ago")
-RECENCY_NEVER = ("never", "Has a passkey, never used")
+RECENCY_OLDER = ("older", "Used over 90 days ago")
+RECENCY_NEVER = ("never", "Passkey never used")
 RECENCY_NONE = ("none", "No passkey")
 TREND_WEEKS = 12
 LOAD_DAYS = 7  # the recovery load of a wave: cases opened per day, the last week

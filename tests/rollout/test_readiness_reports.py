@@ -88,9 +88,9 @@ def test_the_organisation_report_counts_passkeys_channels_nothing_and_privileged
     assert (c.members, c.with_passkey, c.with_channel, c.ready, c.with_nothing) == (6, 4, 3, 2, 1)
     assert (c.privileged, c.privileged_ready) == (3, 1)
     assert [(label, n) for _, label, n in report.recency.buckets()] == [
-        ("Used in the last 7 days", 1), ("Used 8 to 30 days ago", 1),
-        ("Used 31 to 90 days ago", 0), ("Last used over 90 days ago", 1),
-        ("Has a passkey, never used", 1), ("No passkey", 2)]
+        ("Used in the last 7 days", 1), ("Used 8–30 days ago", 1),
+        ("Used 31–90 days ago", 0), ("Used over 90 days ago", 1),
+        ("Passkey never used", 1), ("No passkey", 2)]
     assert [p.display_name for p in response.context["people"]] == ["Cleo Chief", "Fay Founder"]
     page = response.content.decode()
     assert "Whole organisation: 6 members today." in page
@@ -130,7 +130,7 @@ def test_every_chart_is_an_svg_with_a_title_and_a_table_beside_it(client, audito
         assert f'href="/rollout/readiness/{slug}.csv" download' in page
     assert page.count("<svg") == 5
     assert page.count('<table class="chart-numbers">') == 5
-    assert "<title>Has a passkey, never used: 16.7%</title>" in page
+    assert "<title>Passkey never used: 16.7%</title>" in page
 
 
 def test_each_chart_downloads_as_a_csv_of_its_table(client, auditor, world):
