@@ -185,7 +185,7 @@ def readiness_chart(now_counts: Counts) -> Chart:
                      "channel, with both (ready) and with neither: "
                      + ", ".join(f"{label.lower()} {_share_text(s)}" for label, _, s in shares)
                      + "."),
-        columns=("Members", "Count", "Share of members (%)"),
+        columns=("Members", "Count", "Share (%)"),
         rows=[(label, n, _share_text(s)) for label, n, s in shares],
         csv_rows=shares,
         bars=[Bar(label, s, _share_text(s)) for label, _, s in shares] if c.members else [],
@@ -200,7 +200,7 @@ def recency_chart(found: Recency) -> Chart:
         description=(f"The {total} members by when they last used a passkey: "
                      + ", ".join(f"{label.lower()} {_share_text(s)}" for label, _, s in shares)
                      + "."),
-        columns=("Passkey", "Members", "Share of members (%)"),
+        columns=("Passkey", "Members", "Share (%)"),
         rows=[(label, n, _share_text(s)) for label, n, s in shares],
         csv_rows=shares,
         bars=[Bar(label, s, _share_text(s)) for label, _, s in shares] if total else [],

@@ -139,11 +139,11 @@ def test_each_chart_downloads_as_a_csv_of_its_table(client, auditor, world):
     assert response["Content-Disposition"] == \
         'attachment; filename="readiness-finance-2026-11-26.csv"'
     assert rows_of(response) == [
-        ["Members", "Count", "Share of members (%)"],
+        ["Members", "Count", "Share (%)"],
         ["With a passkey", "2", "66.7"], ["With a usable recovery channel", "2", "66.7"],
         ["Ready (both)", "1", "33.3"], ["With nothing", "0", "0.0"]]
     recency = rows_of(chart_csv(client, "recency"))
-    assert recency[0] == ["Passkey", "Members", "Share of members (%)"]
+    assert recency[0] == ["Passkey", "Members", "Share (%)"]
     assert recency[-1] == ["No passkey", "2", "33.3"]
     assert chart_csv(client, "no-such-chart").status_code == 404
 
