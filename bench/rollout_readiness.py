@@ -13,7 +13,8 @@ and a day's snapshots.
 
 Writes with COPY into a fresh migrated database; run again on the same
 database, it measures what the first run built. Prints one JSON object, also written to
-var/bench-rollout-readiness-<N>.json.
+var/bench-rollout-readiness-<N>-jit-<on|off>.json. BENCH_JIT=off measures
+with PostgreSQL's JIT compilation off (see BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -139,7 +140,6 @@ def main(identities: int, wave_size: int) -> dict:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "recovery_console.settings")
     django.setup()
-    from django.core.paginator import Paginator
     from django.db import connection
     from django.test import Client
     from django.urls import reverse
@@ -151,6 +151,10 @@ def main(identities: int, wave_size: int) -> dict:
 
     if connection.vendor != "postgresql":
         sys.exit("The benchmark writes with COPY: PostgreSQL only (set DATABASE_URL).")
+    if os.environ.get("BENCH_JIT") == "off":  # compare: PostgreSQL without JIT compilation
+        connection.ensure_connection()
+        with connection.cursor() as cursor:
+            cursor.execute("SET jit = off")
     now = clock.now()
     started = time.monotonic()
     made = existing() or build(identities, wave_size, now)
@@ -166,13 +170,14 @@ def main(identities: int, wave_size: int) -> dict:
         return response.content
 
     org = reports.population(None)
+    wave_size = members(cohort).count()
     results = [
         measure("organisation counts (readiness.counts)", lambda: counts(org, now)),
         measure("organisation passkey recency", lambda: reports.recency(org, now)),
         measure("organisation report (counts, recency, trend)",
                 lambda: reports.report(None, now)),
-        measure("privileged not ready, first page of 25 (count + page)", lambda: list(
-            Paginator(reports.privileged_not_ready(org, now), 25).get_page(1))),
+        measure("privileged not ready, first page of 25 (the page counts from the counts)",
+                lambda: list(reports.privileged_not_ready(org, now)[:25])),
         measure(f"wave cohort report ({wave_size} members)", lambda: reports.report(cohort, now)),
         measure("wave progress (wave_progress)", lambda: reports.wave_progress(wave, now)),
         measure("GET /rollout/readiness/ (organisation)",
@@ -187,15 +192,18 @@ def main(identities: int, wave_size: int) -> dict:
                 lambda: reports.take_snapshots(now)),
     ]
     found = counts(org, now)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        jit = cursor.fetchone()[0]
     result = {
-        "identities": identities, "wave_members": members(cohort).count(),
+        "identities": identities, "jit": jit, "wave_members": wave_size,
         "built_in_s": built, "rows": made["counts"],
         "organisation": found.__dict__, "wave": reports.wave_progress(wave, now).__dict__
         | {"wave": str(wave), "days": [(d.isoformat(), n) for d, n in
                                       reports.wave_progress(wave, now).days]},
         "results": results,
     }
-    out = ROOT / "var" / f"bench-rollout-readiness-{identities}.json"
+    out = ROOT / "var" / f"bench-rollout-readiness-{identities}-jit-{jit}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=str))
     return result

@@ -25,10 +25,14 @@ def readiness(request):
     if not form.is_valid():
         return render(request, "rollout/readiness.html", {"form": form}, status=400)
     cohort, now = form.cleaned_data["cohort"], clock.now()
-    people = reports.privileged_not_ready(reports.population(cohort), now)
+    found = reports.report(cohort, now)
+    people = Paginator(reports.privileged_not_ready(reports.population(cohort), now),
+                       PEOPLE_PER_PAGE)
+    # Known from the counts: spares a second pass over every member.
+    people.count = found.counts.privileged - found.counts.privileged_ready
     return render(request, "rollout/readiness.html", {
-        "form": form, "report": reports.report(cohort, now), "now": now,
-        "people": Paginator(people, PEOPLE_PER_PAGE).get_page(request.GET.get("page")),
+        "form": form, "report": found, "now": now,
+        "people": people.get_page(request.GET.get("page")),
         "cohort_query": f"cohort={cohort.pk}" if cohort else "",
     })
 

@@ -39,11 +39,11 @@ from .readiness import Counts, channel_age, counts, members, with_readiness
 # Passkey recency: since its last use, the most recent of the person's live passkeys.
 RECENCY = (
     ("week", "Used in the last 7 days", 7),
-    ("month", "Used 8 to 30 days ago", 30),
-    ("quarter", "Used 31 to 90 days ago", 90),
+    ("month", "Used 8–30 days ago", 30),
+    ("quarter", "Used 31–90 days ago", 90),
 )
-RECENCY_OLDER = ("older", "Last used over 90 days ago")
-RECENCY_NEVER = ("never", "Has a passkey, never used")
+RECENCY_OLDER = ("older", "Used over 90 days ago")
+RECENCY_NEVER = ("never", "Passkey never used")
 RECENCY_NONE = ("none", "No passkey")
 TREND_WEEKS = 12
 LOAD_DAYS = 7  # the recovery load of a wave: cases opened per day, the last week
@@ -185,7 +185,7 @@ def readiness_chart(now_counts: Counts) -> Chart:
                      "channel, with both (ready) and with neither: "
                      + ", ".join(f"{label.lower()} {_share_text(s)}" for label, _, s in shares)
                      + "."),
-        columns=("Members", "Count", "Share of members (%)"),
+        columns=("Members", "Count", "Share (%)"),
         rows=[(label, n, _share_text(s)) for label, n, s in shares],
         csv_rows=shares,
         bars=[Bar(label, s, _share_text(s)) for label, _, s in shares] if c.members else [],
@@ -200,7 +200,7 @@ def recency_chart(found: Recency) -> Chart:
         description=(f"The {total} members by when they last used a passkey: "
                      + ", ".join(f"{label.lower()} {_share_text(s)}" for label, _, s in shares)
                      + "."),
-        columns=("Passkey", "Members", "Share of members (%)"),
+        columns=("Passkey", "Members", "Share (%)"),
         rows=[(label, n, _share_text(s)) for label, n, s in shares],
         csv_rows=shares,
         bars=[Bar(label, s, _share_text(s)) for label, _, s in shares] if total else [],
@@ -219,13 +219,14 @@ def trend_chart(slug: str, points: list[TrendPoint]) -> Chart:
     rows, csv_rows, bars = [], [], []
     for point in points:
         s = point.snapshot
+        week = format_date(point.week, "j M")
         if s is None:
-            rows.append((point.label, "—", "—", "—", "no snapshot"))
+            rows.append((week, "none", "—", "—", "—"))
             csv_rows.append((point.week.isoformat(), "", "", "", ""))
             bars.append(Bar(point.label, 0, "no snapshot"))
             continue
         share = percent(getattr(s, field), s.members)
-        rows.append((point.label, format_date(s.day, "j M Y"), s.members, getattr(s, field),
+        rows.append((week, format_date(s.day, "j M"), s.members, getattr(s, field),
                      _share_text(share)))
         csv_rows.append((point.week.isoformat(), s.day.isoformat(), s.members,
                          getattr(s, field), share))
@@ -242,7 +243,7 @@ def trend_chart(slug: str, points: list[TrendPoint]) -> Chart:
                     if missing else ".")
     return Chart(
         slug=slug, title=title, description=description,
-        columns=("Week", "Snapshot of", "Members", counted, "Share of members (%)"),
+        columns=("Week of", "Snapshot", "Members", counted, "Share (%)"),
         rows=rows, csv_rows=csv_rows, bars=bars if taken else [],
         empty="No snapshot was taken in these weeks yet (one is taken every day).")
 
