@@ -1,7 +1,9 @@
-"""Staff sign-in: password plus a second factor, decided in one place."""
+"""Sign-in with a password plus a second factor (staff at the console, people
+without a passkey at the portal) and with a passkey, decided in one place."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.contrib.auth import authenticate, login
@@ -12,7 +14,7 @@ from django_otp import match_token
 from audit.events import client_address, record
 
 from . import throttle
-from .models import PasskeyCredential, User
+from .models import Identity, PasskeyCredential, User
 from .roles import is_staff_member
 from .stepup import mark_signed_in
 
@@ -38,16 +40,51 @@ def sign_in_staff(request: HttpRequest, username: str, password: str, otp_token:
     password, a wrong or replayed code, or an account that holds no staff
     role. Every refusal is counted before anything is compared, and audited.
     """
+    user, device = _password_and_code(request, username, password, otp_token,
+                                      may=is_staff_member, otherwise="not_staff")
+    _start_session(request, user, device, "password+totp")
+    return user
+
+
+def sign_in_person(request: HttpRequest, username: str, password: str, otp_token: str, *,
+                   admit: Callable[[User], None] | None = None) -> User:
+    """Sign a person (an account with an active identity) in to the portal with
+    password + TOTP: the way in for someone who has no passkey yet.
+
+    Refused like the staff sign-in, with the same limit and the same words
+    whatever was wrong (an unknown account, a wrong password, no identity, a
+    wrong or replayed code), so it never tells whether an account exists.
+    Only once both factors passed does ``admit`` (the caller's policy: the
+    passkey rollout's enforcement) have its say; it refuses by raising, and
+    then no session starts. The session it starts is OTP-verified, like one
+    started with a passkey."""
+    user, device = _password_and_code(request, username, password, otp_token,
+                                      may=_is_person, otherwise="no_identity")
+    if admit is not None:
+        admit(user)
+    _start_session(request, user, device, "password+totp")
+    return user
+
+
+def _is_person(user: User) -> bool:
+    return Identity.objects.filter(user=user, is_active=True).exists()
+
+
+def _password_and_code(request: HttpRequest, username: str, password: str, otp_token: str, *,
+                       may: Callable[[User], bool], otherwise: str):
+    """The account and the device whose code matched, or SignInRefused: the
+    attempt is counted before anything is compared, every refusal audited
+    (``otherwise``: the reason when the account is not one ``may`` allows)."""
     address = client_address(request)
     if not throttle.count_attempt(username, address):
         _refuse(request, username, "throttled")
         raise SignInRefused(BLOCKED)
     user = authenticate(request, username=username, password=password)
-    reason = None
+    reason, device = None, None
     if user is None:
         reason = "bad_credentials"
-    elif not is_staff_member(user):
-        reason = "not_staff"
+    elif not may(user):
+        reason = otherwise
     else:
         device = match_token(user, otp_token)
         if device is None:
@@ -56,8 +93,7 @@ def sign_in_staff(request: HttpRequest, username: str, password: str, otp_token:
         _refuse(request, username, reason, user=user)
         raise SignInRefused(GENERIC_FAILURE)
     throttle.forgive_attempt(username, address)
-    _start_session(request, user, device, "password+totp")
-    return user
+    return user, device
 
 
 def sign_in_with_passkey(request: HttpRequest, passkey: PasskeyCredential) -> User:

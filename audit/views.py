@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.roles import Role, staff_required
 from recovery_console import clock, selectors
+from recovery_console.rollout import reports as rollout_reports
 
 from . import dashboard as charts
 from .exports import csv_text, spreadsheet_safe
@@ -139,7 +140,8 @@ def _dashboard_range(request) -> DashboardRangeForm:
 @require_GET
 def dashboard(request):
     form = _dashboard_range(request)
-    page = {"form": form, "max_months": charts.MAX_MONTHS, "presets": charts.presets(form.today)}
+    page = {"form": form, "max_months": charts.MAX_MONTHS, "presets": charts.presets(form.today),
+            "rollout": rollout_reports.active_waves(clock.now())}
     if not form.is_valid():
         return render(request, "audit/dashboard.html", page, status=400)
     start, end = form.cleaned_data["start"], form.cleaned_data["end"]

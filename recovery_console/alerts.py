@@ -1,5 +1,6 @@
-"""Alerts: unusual follow-on activity inside a recovery's watch period,
-shown to security admins and sent to security monitoring at once."""
+"""Alerts: unusual follow-on activity inside a recovery's watch period (and
+a passkey rollout wave pausing itself on help-desk load), shown to security
+admins and sent to security monitoring at once."""
 
 from __future__ import annotations
 
@@ -25,16 +26,18 @@ def under_watch(identity: Identity, now: datetime | None = None) -> RecoveryCase
             .order_by("-closed_at").first())
 
 
-def raise_alert(identity: Identity, kind: str, detail: str, *, case: RecoveryCase | None = None,
-                request: HttpRequest | None = None) -> Alert:
-    """Record an alert, audit it, and owe security monitoring a notice."""
+def raise_alert(identity: Identity | None, kind: str, detail: str, *,
+                case: RecoveryCase | None = None, request: HttpRequest | None = None,
+                subject: str = "") -> Alert:
+    """Record an alert, audit it, and owe security monitoring a notice
+    (``subject``: its subject line, by default the watch alert's)."""
     alert = Alert.objects.create(identity=identity, case=case, kind=kind, detail=detail[:500],
                                  created_at=clock.now())
     record("alert_raised", target=alert, actor=None, request=request, kind=kind,
            case=case.pk if case else None)
     notices.owe_to_monitoring(
         decision=f"alert:{alert.pk}", event=f"alert_{kind}", identity=identity, case=case,
-        subject=f"Recovery watch alert: {alert.get_kind_display()}", body=detail,
+        subject=subject or f"Recovery watch alert: {alert.get_kind_display()}", body=detail,
     )
     return alert
 
@@ -90,8 +93,7 @@ def _acknowledge(ids: list[int], admin: User, note: str,
                             status=WorkflowError.NOT_FOUND)
     done = [alert for alert in chosen if alert.acknowledged_at is not None]
     if done:
-        listed = "; ".join(f"#{a.pk} ({a.identity.display_name}) by {_name(a.acknowledged_by)}"
-                           for a in done)
+        listed = "; ".join(f"#{a.pk} ({_about(a)}) by {_name(a.acknowledged_by)}" for a in done)
         raise WorkflowError(
             f"Nothing was acknowledged: already acknowledged {listed}. "
             f"Submit again without {'it' if len(done) == 1 else 'them'}.",
@@ -109,6 +111,10 @@ def _acknowledge(ids: list[int], admin: User, note: str,
         record("alert_acknowledged", target=alert, actor=admin, request=request,
                kind=alert.kind, note=note, bulk=len(chosen) > 1)
     return chosen
+
+
+def _about(alert: Alert) -> str:
+    return alert.identity.display_name if alert.identity_id else alert.get_kind_display()
 
 
 def _name(user: User | None) -> str:

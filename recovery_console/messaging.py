@@ -36,6 +36,8 @@ def send(notice: Notice) -> None:
     if notice.medium == Notice.Medium.MONITORING:
         monitoring.send_event(monitoring_event(notice), notice.idempotency_key)
         return
+    if notice.medium == Notice.Medium.PORTAL:
+        return  # the person's portal page lists it: nothing leaves the console
     channel = notice.channel
     if channel is None or channel.revoked_at is not None:
         raise ValueError("notice has no usable channel")  # permanent: never retried

@@ -30,6 +30,8 @@ class Notice(models.Model):
         EMAIL = "email", "Email"
         SMS = "sms", "SMS"
         MONITORING = "monitoring", "Security monitoring"
+        # Shown on the person's own portal page: delivered as soon as it is written.
+        PORTAL = "portal", "On the portal"
 
     identity = models.ForeignKey(
         Identity, null=True, blank=True, on_delete=models.PROTECT, related_name="notices"
@@ -675,7 +677,9 @@ class Repudiation(SingleUseSecret):
 
 
 class Alert(models.Model):
-    """Unusual follow-on activity inside a recovery's watch period."""
+    """Unusual follow-on activity inside a recovery's watch period, or a
+    passkey rollout wave that paused itself (no person: the wave is named in
+    the detail)."""
 
     class Kind(models.TextChoices):
         SECOND_RECOVERY = "second_recovery", "Another recovery request"
@@ -684,8 +688,11 @@ class Alert(models.Model):
         NEW_NETWORK = "new_network", "Redemption from a new network"
         REPUDIATED = "repudiated", "The person said the recovery wasn't them"
         REPEATED_RECOVERY = "repeated_recovery", "Repeated recoveries within 30 days"
+        ROLLOUT_PAUSED = "rollout_paused", "A rollout wave paused itself: recovery load"
 
-    identity = models.ForeignKey(Identity, on_delete=models.PROTECT, related_name="alerts")
+    identity = models.ForeignKey(Identity, null=True, blank=True, on_delete=models.PROTECT,
+                                 related_name="alerts",
+                                 help_text="The person concerned; none for a rollout wave's alert.")
     case = models.ForeignKey(RecoveryCase, null=True, blank=True, on_delete=models.PROTECT,
                              related_name="alerts", help_text="The recovery being watched.")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -703,7 +710,8 @@ class Alert(models.Model):
                                 name="alert_open_idx")]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()}: {self.identity.display_name}"
+        about = self.identity.display_name if self.identity_id else self.detail
+        return f"{self.get_kind_display()}: {about}"
 
 
 class PopulationRule(models.Model):

@@ -25,6 +25,7 @@ MAX_ATTEMPTS = 8
 REDACTED = "[Removed once delivered: it held a one-time code or link.]"
 DISPATCH_LEASE = timedelta(minutes=5)
 SWEEP_BATCH = 500
+DISPATCH_CHUNK = 500  # notices per task when a decision owes thousands at once
 
 
 def backoff(attempts: int) -> timedelta:
@@ -44,6 +45,39 @@ def dispatch_on_commit(notice: Notice) -> None:
             log.warning("notice %s not dispatched now; the outbox sweep will retry", notice.pk)
 
     transaction.on_commit(enqueue)
+
+
+def dispatch_many_on_commit(notice_ids: list[int]) -> None:
+    """Queue delivery of many notices (a wave's invitations) once the owing
+    transaction commits: one task per chunk, not one per notice. A chunk
+    lost with the broker is left to the sweep, like a single dispatch."""
+    chunks = [notice_ids[i:i + DISPATCH_CHUNK] for i in range(0, len(notice_ids), DISPATCH_CHUNK)]
+
+    def enqueue() -> None:
+        for chunk in chunks:
+            try:
+                dispatch.send("deliver_notices", chunk)
+            except Exception:  # the broker is down: the sweep will find the notices
+                log.warning("%d notices not dispatched now; the outbox sweep will retry",
+                            len(chunk))
+                return
+
+    if chunks:
+        transaction.on_commit(enqueue)
+
+
+def deliver_each(notice_ids: list[int]) -> dict[str, int]:
+    """Deliver a chunk one notice at a time; a notice whose medium fails now
+    waits for its retry (``deliver`` recorded the attempt) and the sweep
+    dispatches it again when due."""
+    outcomes: dict[str, int] = {}
+    for notice_id in notice_ids:
+        try:
+            outcome = deliver(notice_id)
+        except messaging.DeliveryFailed:
+            outcome = "retrying"
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
 
 
 def deliver(notice_id: int, *, send: Callable[[Notice], None] | None = None) -> str:

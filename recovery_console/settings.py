@@ -371,6 +371,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "recovery_console.tasks.expire_overdue_recovery_cases",
         "schedule": 60.0,
     },
+    "expire-rollout-exceptions": {
+        "task": "recovery_console.rollout.tasks.expire_rollout_exceptions",
+        "schedule": 5 * 60.0,
+    },
     "mark-stale-channels": {
         "task": "recovery_console.tasks.mark_stale_channels",
         "schedule": 24 * 60 * 60.0,
@@ -386,9 +390,24 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": DIRECTORY_LDAP_FULL_SYNC_HOURS * 3600.0,
         "kwargs": {"full": True},
     },
+    "take-readiness-snapshots": {
+        "task": "recovery_console.rollout.tasks.take_readiness_snapshots",
+        "schedule": 24 * 60 * 60.0,
+    },
     "verify-audit-chain": {
         "task": "audit.tasks.verify_audit_chain",
         "schedule": 24 * 60 * 60.0,
+    },
+    # Passkey rollout: reminders fall due per member (the plan's interval);
+    # an hourly pass sends each within the hour.
+    "send-enrolment-reminders": {
+        "task": "recovery_console.rollout.tasks.send_enrolment_reminders",
+        "schedule": 60 * 60.0,
+    },
+    # A rollout wave whose members flood the help desk pauses itself.
+    "pause-overloaded-rollout-waves": {
+        "task": "recovery_console.rollout.tasks.pause_overloaded_waves",
+        "schedule": 60 * 60.0,
     },
 }
 

@@ -31,6 +31,12 @@ def deliver_notice(self, notice_id: int) -> str:
         raise self.retry(exc=exc, countdown=countdown) from exc
 
 
+@shared_task(acks_late=True)
+def deliver_notices(notice_ids: list[int]) -> dict[str, int]:
+    """Send a chunk of notices owed by one decision (a wave's invitations)."""
+    return outbox.deliver_each(notice_ids)
+
+
 @shared_task
 def dispatch_due_notices() -> int:
     """Every minute: re-dispatch notices that are due and still unsent, so a

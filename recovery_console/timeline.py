@@ -396,6 +396,17 @@ OTHER_EVENTS = {
     "step_up": "Stepped up (confirmed it's them again)",
     "sample_drawn": "Audit sample drawn",
     "sample_finding": "Audit finding recorded",
+    # Passkey rollout: inviting a wave's members, and what each invitation saw.
+    "wave_invited": "Wave's members invited to enrol a passkey",
+    "invitation_sent": "Invited to enrol a passkey",
+    "invitation_reminded": "Reminded to enrol a passkey",
+    "invitation_snoozed": "Put off enrolling a passkey",
+    "invitation_enrolled": "Enrolled a passkey as invited",
+    "enrolment_link_used": "Passkey enrolment link used",
+    "would_refuse_recorded": "Signed in without a passkey: a rollout wave in report-only "
+                             "mode would have refused it",
+    "wave_paused": "Rollout wave paused itself: too many recovery cases from its members",
+    "wave_resumed": "Rollout wave resumed",
 }
 for _event, _text in OTHER_EVENTS.items():
     WORDS[_event] = Wording(lambda data, facts, _text=_text: _text,
@@ -446,6 +457,11 @@ DOING = {
     "step_up": "Confirming it's them (step-up)",
     "passkey_registration": "Registering a passkey",
     "passkey_authentication": "Signing in with a passkey",
+    "wave_invite": "Inviting a wave's members",
+    "invitation_snooze": "Putting off enrolling a passkey",
+    "enrolment_link_use": "Opening a passkey enrolment link",
+    "wave_pause": "Pausing the rollout wave",
+    "wave_resume": "Resuming the rollout wave",
 }
 # Who refused decisions without an actor were tried by.
 REFUSED_NOBODY = {"credential_redeem": PERSON, "case_complete": PERSON,
@@ -539,8 +555,74 @@ WHY = {
     "bad_second_factor": "the passkey or authenticator code was wrong",
     "unknown_account": "no account matches what was given",
     "ambiguous_account": "more than one account matches what was given",
+    "wave_paused": "the wave was paused",
+    "wave_done": "the wave was done",
+    "already_enrolled": "they had already enrolled a passkey",
+    "deadline_passed": "the enrolment deadline had passed",
+    "snooze_limit": "they had put it off as many times as the plan allows",
+    "not_yours": "it was someone else's",
+    "bad_credentials": "the username or password was wrong",
+    "not_staff": "the account holds no staff role",
+    "no_identity": "the account is not an active person's (no identity)",
+    "passkey_required": "a rollout wave they belong to requires a passkey (pointed to recovery)",
+    "wave_not_paused": "the rollout wave was not paused",
     **BASIS_CAUSES,
 }
+
+
+# --- passkey rollout: cohorts, plans, waves and exceptions (rollout.workflow) -----
+
+ROLLOUT_EVENTS = {
+    "rollout_cohort_created": "Rollout cohort created",
+    "rollout_cohort_changed": "Rollout cohort changed",
+    "rollout_plan_created": "Rollout plan created",
+    "rollout_plan_changed": "Rollout plan changed",
+    "rollout_wave_added": "Wave added to the rollout plan",
+    "rollout_waves_reordered": "Rollout plan's waves put in a new order",
+    "rollout_pilot_chosen": "Pilot sample chosen",
+    "rollout_exception_added": "Rollout exception granted",
+    "rollout_exception_ended": "Rollout exception ended early",
+    "rollout_exception_expired": "Rollout exception expired",
+}
+ROLLOUT_STAGES = {"pilot": "pilot", "invite": "invite", "report_only": "report-only",
+                  "enforce": "enforce", "done": "done"}
+for _event, _text in ROLLOUT_EVENTS.items():
+    WORDS[_event] = Wording(lambda data, facts, _text=_text: _text, SYSTEM)
+
+
+@says("rollout_wave_moved")
+def _wave_moved(data: dict, facts: Facts) -> str:
+    before, after = (ROLLOUT_STAGES.get(str(data.get(key)), "another stage")
+                     for key in ("stage", "to_stage"))
+    return f"Wave moved from {before} to {after}"
+
+
+DOING.update({
+    "rollout_cohort_save": "Saving a rollout cohort",
+    "rollout_plan_save": "Saving a rollout plan",
+    "rollout_wave_add": "Adding a wave to the rollout plan",
+    "rollout_wave_reorder": "Ordering the rollout plan's waves",
+    "rollout_pilot_choose": "Choosing the pilot sample",
+    "rollout_wave_move": "Moving the wave to its next stage",
+    "rollout_exception_add": "Granting a rollout exception",
+    "rollout_exception_end": "Ending a rollout exception",
+})
+WHY.update({
+    "cohort_in_plan": "the cohort is already a wave of the plan",
+    "bad_order": "the order did not name every wave of the plan once",
+    "not_pilot": "the wave was past its pilot",
+    "not_member": "the person is not a member of the wave's cohort",
+    "unknown_stage": "there is no such stage",
+    "illegal_move": "a wave moves one stage on at a time",
+    "wave_paused": "the wave was paused",
+    "report_only_running": "the wave's report-only period had not run its course",
+    "gate_failing": "the readiness gate failed",
+    "expiry_past": "the expiry was not in the future",
+    "expiry_too_far": "the expiry was too far ahead",
+    "owner_not_staff": "the owner is not active staff",
+    "exception_exists": "the person already had an open exception from that stage",
+    "exception_ended": "the exception had already ended",
+})
 
 
 def _refusal(event: str, data: dict, facts: Facts) -> str:

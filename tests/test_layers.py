@@ -27,7 +27,8 @@ CLOCK = "recovery_console.clock"
 ALLOWED_UPWARD = {
     "accounts/views.py": {"recovery_console.workflow"},  # passkey_added, revoke_passkey
     "accounts/admin.py": {"recovery_console.channels"},  # channel_changed after an edit
-    "audit/views.py": {"recovery_console.selectors", CLOCK},
+    "audit/views.py": {"recovery_console.selectors", CLOCK,
+                       "recovery_console.rollout.reports"},  # the active waves' panel
     "audit/sampling.py": {"recovery_console.models"},
     "audit/dashboard.py": {"recovery_console.models"},
     "audit/tasks.py": {"recovery_console.monitoring"},  # alerting on a broken chain

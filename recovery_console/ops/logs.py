@@ -29,10 +29,11 @@ correlation_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{7,99}$")
-# The redeem link's handle, the attestation and "this wasn't me" links' tokens
-# are (half of) a secret; the fixed pages under /recover/ are not.
+# The redeem link's handle, the attestation, "this wasn't me" and passkey
+# enrolment links' tokens are (half of) a secret; the fixed pages under
+# /recover/ are not.
 _SECRET_PATHS = re.compile(
-    r"/(recover/not-me|recover|attest)/(?!(?:enrol|done)(?:/|$))[^/\s?#\"']+")
+    r"/(recover/not-me|recover|attest|my/enrol)/(?!(?:enrol|done)(?:/|$))[^/\s?#\"']+")
 # Extra attributes worth keeping when a caller (or Django) passes them.
 _EXTRA_FIELDS = ("method", "path", "status", "status_code", "duration_ms", "task_id",
                  "task_name", "remote_addr")

@@ -128,6 +128,10 @@ class Wave(models.Model):
                                     help_text="The enrolment deadline of the invite stage.")
     paused_at = models.DateTimeField(null=True, blank=True)
     paused_reason = models.TextField(blank=True)
+    resumed_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text="When a person last resumed the wave: the help-desk load it pauses on is "
+                  "counted from then, never from before.")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

@@ -51,20 +51,27 @@ def members(cohort: Cohort) -> QuerySet[Identity]:
     return found
 
 
-def usable_channels(now: datetime) -> QuerySet[RecoveryChannel]:
-    max_age = channel_rules.strictest_max_age() or DEFAULT_CHANNEL_AGE
+def channel_age() -> timedelta:
+    """The age past which no channel counts as usable (one query)."""
+    return channel_rules.strictest_max_age() or DEFAULT_CHANNEL_AGE
+
+
+def usable_channels(now: datetime, max_age: timedelta | None = None) -> QuerySet[RecoveryChannel]:
+    """``max_age``: ``channel_age()`` when the caller already read it."""
+    max_age = max_age or channel_age()
     return RecoveryChannel.objects.filter(
         revoked_at__isnull=True, verified_at__isnull=False,
         last_confirmed_at__gte=now - max_age, changed_at__lt=now - RECENT_CHANNEL_CHANGE)
 
 
-def with_readiness(identities: QuerySet[Identity], now: datetime) -> QuerySet[Identity]:
+def with_readiness(identities: QuerySet[Identity], now: datetime,
+                   max_age: timedelta | None = None) -> QuerySet[Identity]:
     """``identities`` annotated with ``has_passkey`` and ``has_channel``."""
     passkeys = PasskeyCredential.objects.filter(user_id=OuterRef("user_id"),
                                                 revoked_at__isnull=True)
     return identities.annotate(
         has_passkey=Exists(passkeys),
-        has_channel=Exists(usable_channels(now).filter(identity=OuterRef("pk"))))
+        has_channel=Exists(usable_channels(now, max_age).filter(identity=OuterRef("pk"))))
 
 
 @dataclass(frozen=True)
@@ -83,20 +90,20 @@ class Counts:
 
 
 def counts(identities: QuerySet[Identity], now: datetime) -> Counts:
-    """Readiness counts over ``identities`` in one query."""
-    fields = {
-        "members": Q(),
-        "with_passkey": Q(has_passkey=True),
-        "with_channel": Q(has_channel=True),
-        "ready": Q(has_passkey=True, has_channel=True),
-        "with_nothing": Q(has_passkey=False, has_channel=False),
-        "privileged": Q(privileged=True),
-        "privileged_ready": Q(privileged=True, has_passkey=True, has_channel=True),
-    }
-    # Aliased: an aggregate may not share a name with a field it filters on.
-    rows = with_readiness(identities, now).aggregate(
-        **{f"n_{name}": Count("pk", filter=rule) for name, rule in fields.items()})
-    rows = {name: rows[f"n_{name}"] for name in fields}
-    return Counts(**rows)
-
-
+    """Readiness counts over ``identities`` in one query. It groups the
+    members by what they have (at most eight groups, summed here): each
+    member's passkey and channel are then looked up once, where a filtered
+    count per figure had PostgreSQL look them up again for every figure."""
+    groups = (with_readiness(identities, now).order_by()
+              .values_list("has_passkey", "has_channel", "privileged").annotate(n=Count("pk")))
+    found = dict.fromkeys(Counts.__dataclass_fields__, 0)
+    for has_passkey, has_channel, privileged, n in groups:
+        ready = has_passkey and has_channel
+        found["members"] += n
+        found["with_passkey"] += n if has_passkey else 0
+        found["with_channel"] += n if has_channel else 0
+        found["ready"] += n if ready else 0
+        found["with_nothing"] += n if not (has_passkey or has_channel) else 0
+        found["privileged"] += n if privileged else 0
+        found["privileged_ready"] += n if privileged and ready else 0
+    return Counts(**found)

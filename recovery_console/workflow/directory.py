@@ -44,6 +44,7 @@ from audit.events import record, record_many
 
 from .. import alerts, clock, notices, tokens
 from ..directory import console
+from ..directory.groups import store_group_memberships
 from ..directory.mapping import NEW, Change, Plan, desired_states, plan
 from ..directory.models import DirectoryClient, DirectorySource, ScimGroup, ScimUser, SyncRun
 from ..directory.scim import schema as scim
@@ -202,8 +203,9 @@ def sync_directory(source: DirectorySource, records: Iterable[MappingType], *,
             result = _plan(locked, records, complete=complete)
             _refuse_problems(result, run)
             _counts(run, result)
+            run.records = {"items": records, "lines": None}  # applied, or kept to confirm
             if _too_large(locked, result):
-                run.status, run.records = Status.WAITING, {"items": records, "lines": None}
+                run.status = Status.WAITING
                 run.save()
                 return _waiting(run, result, actor, request)
             run = _apply(run, result, actor, request)
@@ -477,6 +479,7 @@ def _apply(run: SyncRun, result: Plan, actor: User | None,
     succeeds with it or not at all."""
     applier = _Applier(run, actor, request)
     applier.apply(result)
+    store_group_memberships(run.source, (run.records or {}).get("items", ()))
     run.status, run.finished_at, run.records = Status.SUCCEEDED, clock.now(), None
     _counts(run, result)
     run.save()

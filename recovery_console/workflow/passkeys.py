@@ -1,5 +1,6 @@
 """What follows from a person's passkeys changing: the owner told on every
-channel, and an alert when a passkey lands in a recovery's watch period.
+channel, an alert when a passkey lands in a recovery's watch period, and the
+person's passkey rollout invitations marked enrolled.
 
 The WebAuthn ceremonies (``accounts.webauthn``) verify the authenticator and
 store or revoke the passkey row with its audit entry; they know nothing of
@@ -21,12 +22,14 @@ from accounts.models import PasskeyCredential, User
 from .. import alerts, notices
 from ..models import Alert
 from ..refusal import WorkflowError
+from ..rollout import invitations
 
 
 def passkey_added(passkey: PasskeyCredential, *, request: HttpRequest | None = None) -> None:
     """A passkey was just stored for its owner (any ceremony, anyone's own
-    account): owe the owner a notice on every channel, and raise a
-    ``passkey_enrolment`` alert if they are inside a recovery's watch period.
+    account): owe the owner a notice on every channel, raise a
+    ``passkey_enrolment`` alert if they are inside a recovery's watch period,
+    and mark their open rollout invitations enrolled.
     Nobody decides this: it follows from the passkey, so there is no refusal.
     Call it inside the transaction that stored the passkey."""
     with transaction.atomic():
@@ -37,6 +40,7 @@ def passkey_added(passkey: PasskeyCredential, *, request: HttpRequest | None = N
             alerts.watch(identity, Alert.Kind.PASSKEY_ENROLMENT,
                          f"Passkey “{passkey.name}” enrolled during the watch period after a "
                          "recovery.", request=request)
+        invitations.passkey_enrolled(passkey.user)
 
 
 def revoke_passkey(passkey: PasskeyCredential, actor: User, *,

@@ -223,3 +223,21 @@ def test_demo_people_come_from_a_csv_import_run_and_show_their_source(seeded, cl
     assert "HR export (demo) (CSV import)" in page and "Typed in the console" in page
     call_command("seed_recovery_demo")
     assert SyncRun.objects.count() == 1
+
+
+def test_the_demo_rollout_has_a_wave_at_each_stage_played_through_its_decisions(seeded, client):
+    from recovery_console.rollout.models import ReadinessSnapshot, Wave
+
+    waves = Wave.objects.order_by("position")
+    assert [wave.stage for wave in waves] == ["done", "enforce", "report_only", "invite", "pilot"]
+    assert all(wave.stage_since < seeded for wave in waves)
+    assert Wave.objects.get(stage="invite").invitations.exists()
+    moves = LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(Wave),
+        additional_data__event="rollout_wave_moved").count()
+    assert moves == 4 + 3 + 2 + 1
+    # The trend has a point a week for eight weeks, and today's.
+    assert ReadinessSnapshot.objects.filter(cohort__isnull=True).count() == 9
+    sign_in_client(client, User.objects.get(username="secadmin"))
+    page = client.get(f"/rollout/waves/{waves[1].pk}/")
+    assert page.status_code == 200 and "Enforce" in page.content.decode()

@@ -171,6 +171,48 @@ TABLE = [
         roles(403, anonymous=LOGIN, security_admin=400), GUARD_FIRST),
     Row("recovery:stale_channels", roles(403, anonymous=LOGIN, security_admin=200),
         roles(403, anonymous=LOGIN, security_admin=400), GUARD_FIRST),
+    # Passkey rollout: security admins edit cohorts, plans and waves. An empty
+    # POST is bad input, except the pilot sample (naming nobody is a choice)
+    # and ending an exception (nothing to give).
+    *(Row(f"rollout:{name}", roles(403, anonymous=LOGIN, security_admin=200),
+          roles(403, anonymous=LOGIN, security_admin=post), GUARD_FIRST, args)
+      for name, post, args in (("plans", 405, ()), ("plan_new", 400, ()),
+                               ("plan", 405, ("rollout_plan",)),
+                               ("plan_edit", 400, ("rollout_plan",)),
+                               ("cohorts", 405, ()), ("cohort_new", 400, ()),
+                               ("cohort_edit", 400, ("cohort",)), ("wave", 405, ("wave",)))),
+    *(Row(f"rollout:{name}", roles(403, anonymous=LOGIN, security_admin=405),
+          roles(403, anonymous=LOGIN, security_admin=post), GUARD_FIRST, args)
+      for name, post, args in (("wave_add", 400, ("rollout_plan",)),
+                               ("wave_order", 400, ("rollout_plan",)),
+                               ("wave_move", 400, ("wave",)), ("wave_pilot", 302, ("wave",)),
+                               ("exception_add", 400, ("wave",)),
+                               ("exception_end", 302, ("wave_exception",)))),
+    # Passkey rollout, the person's side: their status page (anyone signed in),
+    # snoozing their own invitation (nobody here has one: 404), the enrolment
+    # link (never instead of signing in; an unknown link: 404). A security
+    # admin invites a wave's members (no such wave: 404).
+    Row("invitations:my_rollout", roles(200, anonymous=LOGIN), roles(405, anonymous=LOGIN),
+        GUARD_FIRST, public=True),
+    Row("invitations:snooze", roles(405, anonymous=LOGIN), roles(404, anonymous=LOGIN),
+        GUARD_FIRST, ("unknown_id",), public=True),
+    Row("invitations:enrolment_link", roles(404, anonymous=LOGIN), roles(405), METHOD_FIRST,
+        ("unknown_token",), public=True),
+    Row("invitations:invite", roles(403, anonymous=LOGIN, security_admin=405),
+        roles(403, anonymous=LOGIN, security_admin=404), GUARD_FIRST, ("unknown_id",)),
+    # Passkey rollout, enforcement: the portal's sign-in without a passkey (an
+    # empty POST is bad input); a wave's would-be refusals (security admins
+    # and auditors read them); its pause, which only security admins resume
+    # (the world's wave is not paused: an empty note is bad input first).
+    Row("enforcement:password_sign_in", roles(200), roles(400), METHOD_FIRST, public=True),
+    Row("enforcement:would_refuse",
+        roles(403, anonymous=LOGIN, security_admin=200, auditor=200),
+        roles(403, anonymous=LOGIN, security_admin=405, auditor=405), GUARD_FIRST, ("wave",)),
+    Row("enforcement:would_refuse_csv",
+        roles(403, anonymous=LOGIN, security_admin=200, auditor=200),
+        roles(403, anonymous=LOGIN, security_admin=405, auditor=405), GUARD_FIRST, ("wave",)),
+    Row("enforcement:wave_pause", roles(403, anonymous=LOGIN, security_admin=200, auditor=200),
+        roles(403, anonymous=LOGIN, security_admin=400), GUARD_FIRST, ("wave",)),
     # Machines: probes and metrics (no METRICS_TOKEN in tests: 404).
     Row("healthz", roles(200), roles(405), METHOD_FIRST, public=True),
     Row("readyz", roles(READY), roles(405), METHOD_FIRST, public=True),
@@ -190,6 +232,12 @@ TABLE = [
         roles(403, anonymous=LOGIN, auditor=405), GUARD_FIRST, ("report",)),
     Row("audit:sampled_case", roles(403, **NOBODY_BUT_AUDITOR),
         roles(403, anonymous=LOGIN, auditor=200), GUARD_FIRST, ("report", "sampled_case_id")),
+    # Passkey readiness reports: security admins and auditors read them.
+    Row("rollout:readiness", roles(403, anonymous=LOGIN, auditor=200, security_admin=200),
+        roles(403, anonymous=LOGIN, auditor=405, security_admin=405), GUARD_FIRST),
+    Row("rollout:readiness_csv", roles(403, anonymous=LOGIN, auditor=200, security_admin=200),
+        roles(403, anonymous=LOGIN, auditor=405, security_admin=405), GUARD_FIRST,
+        ("readiness_chart",)),
     # SCIM (directory clients, by bearer token): a session is no token.
     *(Row(f"scim:{name}", roles(401), roles(401), ANY_METHOD, args, public=True)
       for name, args in (("users", ()), ("user", ("scim_id",)), ("groups", ()),

@@ -35,11 +35,17 @@ class World:
     report: object = None
     sampled_case_id: int = 0
     chart: str = "months"  # a dashboard chart (its CSV)
+    readiness_chart: str = "recency"  # a readiness report chart (its CSV)
     alert: object = None
+    wave: object = None  # a passkey rollout wave, inviting, not paused
     unknown_token: str = "no-such-link-token"
+    unknown_id: int = 0  # an id no row has (a wave, an invitation): 404 past the guards
     scim_id: str = "00000000-0000-0000-0000-000000000000"  # SCIM paths (no token: 401)
     scim_type: str = "User"
     scim_schema: str = "urn:ietf:params:scim:schemas:core:2.0:User"
+    rollout_plan: object = None  # passkey rollout: a plan, its cohort, a wave in pilot
+    cohort: object = None
+    wave_exception: object = None  # an open exception of the case's person from enforcement
 
     def client(self, role: str, **options) -> Client:
         """A fresh client carrying ``role``'s session (anonymous: none)."""
@@ -80,8 +86,24 @@ def build_world() -> World:
     world.sampled_case_id = world.report.sampled.get().case_id
     world.alert = Alert.objects.create(identity=case.identity, case=low, kind="new_network",
                                        detail="Redeemed from an address not seen before.")
+    _rollout(world)
     for role, user in world.users.items():
         device = world.passkey if role == "end_user" else None
         client = sign_in_client(Client(), user, device=device)
         world.sessions[role] = client.cookies[settings.SESSION_COOKIE_NAME].value
     return world
+
+
+def _rollout(world: World) -> None:
+    from datetime import timedelta
+
+    from recovery_console.rollout.models import Cohort, RolloutPlan, Wave, WaveException
+
+    world.cohort = Cohort.objects.create(name="Everyone")
+    world.rollout_plan = RolloutPlan.objects.create(name="Matrix plan")
+    world.wave = Wave.objects.create(plan=world.rollout_plan, cohort=world.cohort, position=1,
+                                     stage=Wave.Stage.INVITE)
+    admin = world.users["security_admin"]
+    world.wave_exception = WaveException.objects.create(
+        wave=world.wave, identity=world.case.identity, stage=Wave.Stage.ENFORCE, owner=admin,
+        reason="On leave", expires_at=timezone.now() + timedelta(days=7), created_by=admin)

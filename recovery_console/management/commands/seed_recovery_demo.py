@@ -45,6 +45,7 @@ from audit.events import record
 from recovery_console import alerts, clock, notices, outbox, tokens, workflow
 from recovery_console.directory.csvfile import read_csv
 from recovery_console.directory.models import DirectorySource, MappingRule, SyncRun
+from recovery_console.management.commands._demo_rollout import DemoRollout
 from recovery_console.models import (
     Alert,
     Notice,
@@ -88,10 +89,12 @@ class Command(BaseCommand):
         if not RecoveryCase.objects.exclude(state__in=RecoveryCase.OPEN_STATES).exists():
             played = demo.play(demo.history())
         opened = demo.play(demo.open_cases())
+        waves = DemoRollout(desk.secadmin, now, _new_passkey("Phone"), demo._deliver_owed).play()
         self.stdout.write(self.style.SUCCESS(
             f"Channels added for {added} identities; {imported} identities taken over by the "
             f"demo HR export (a CSV import run); {played} recovery cases of the past "
-            f"eight weeks played through the workflow; {opened} open cases for the queue. "
+            f"eight weeks played through the workflow; {opened} open cases for the queue; "
+            f"{waves} passkey rollout waves, one at each stage. "
             "With DEBUG on, /outbox/ shows what each channel received."))
 
     def _directory_import(self, secadmin: User) -> int:
