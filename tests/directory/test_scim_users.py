@@ -197,14 +197,14 @@ def test_generic_client_lists_with_paging_and_filters(scim):
 
 
 def test_list_costs_the_same_queries_for_many_users(scim, django_assert_max_num_queries):
-    # The client by its token, the count, the page, the audit entry, last used.
+    # The client by its token, the count, the page, its groups, the audit entry, last used.
     for n in range(3):
         create(scim, f"few{n}@example.com")
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(6):
         assert len(scim.get("Users", count=50).json()["Resources"]) == 3
     for n in range(30):
         create(scim, f"many{n}@example.com")
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(6):
         response = scim.get("Users", count=50, filter='userName sw "many"')
         assert len(response.json()["Resources"]) == 30
 
