@@ -28,7 +28,7 @@ from audit.events import client_address, record
 from ... import clock, workflow
 from ...refusal import WorkflowError
 from ..models import DirectoryClient, ScimGroup, ScimUser, SyncRun
-from . import schema
+from . import projection, schema
 from .filters import GROUP_ATTRIBUTES, USER_ATTRIBUTES, to_query
 from .schema import CORE, ENTERPRISE, ERROR, GROUP, LIST_RESPONSE, ScimError
 
@@ -150,17 +150,19 @@ def _audit(request: HttpRequest, client: DirectoryClient, response: HttpResponse
 
 # --- Users -------------------------------------------------------------------------
 
-def _users(client: DirectoryClient):
-    """The client's live users, each with its live groups in one more query
-    for a whole page (``groups`` is read-only, RFC 7643 §4.1.2)."""
+def _users(client: DirectoryClient, groups: bool = True):
+    """The client's live users, each with its live groups (read-only, RFC
+    7643 §4.1.2) in one more query for a whole page, if shown."""
+    found = ScimUser.objects.filter(source=client.source_id, deleted_at__isnull=True)
+    if not groups:
+        return found
     live = ScimGroup.objects.filter(deleted_at__isnull=True).only("scim_id", "display_name")
-    return ScimUser.objects.filter(source=client.source_id, deleted_at__isnull=True) \
-        .prefetch_related(Prefetch("groups", queryset=live, to_attr="live_groups"))
+    return found.prefetch_related(Prefetch("groups", queryset=live, to_attr="live_groups"))
 
 
-def _user(client: DirectoryClient, scim_id: str) -> ScimUser:
+def _user(client: DirectoryClient, scim_id: str, groups: bool = True) -> ScimUser:
     try:
-        return _users(client).get(scim_id=scim_id)
+        return _users(client, groups).get(scim_id=scim_id)
     except (ScimUser.DoesNotExist, ValidationError, ValueError):
         raise ScimError(404, f"No user {scim_id} here.") from None
 
@@ -174,11 +176,10 @@ def _user_groups(user: ScimUser) -> list[dict]:
             for group in sorted(groups, key=lambda group: group.pk)]
 
 
-def render_user(user: ScimUser) -> dict:
+def render_user(user: ScimUser, groups: bool = True) -> dict:
     resource = dict(user.resource)
-    groups = _user_groups(user)
-    if groups:
-        resource["groups"] = groups
+    if groups and (shown := _user_groups(user)):
+        resource["groups"] = shown
     schemas = [CORE, ENTERPRISE] if ENTERPRISE in resource else [CORE]
     return {"schemas": schemas, "id": str(user.scim_id), **resource,
             "meta": {"resourceType": "User", "created": user.created_at.isoformat(),
@@ -187,8 +188,16 @@ def render_user(user: ScimUser) -> dict:
                      "version": f'W/"{user.version}"'}}
 
 
-def _written(user: ScimUser, status: int = 200) -> HttpResponse:
-    body = render_user(user)
+def _user_renderer(request: HttpRequest) -> tuple[Callable, bool]:
+    """How this request shows a user (``attributes`` / ``excludedAttributes``),
+    and whether it shows their groups."""
+    shown = projection.from_request(request, schema.USER_SCHEMAS)
+    groups = shown.shows(schema.USER_SCHEMAS, "groups")
+    return (lambda user: shown.apply(render_user(user, groups), schema.USER_SCHEMAS)), groups
+
+
+def _written(user: ScimUser, request: HttpRequest, status: int = 200) -> HttpResponse:
+    body = _user_renderer(request)[0](user)
     return respond(body, status, ETag=body["meta"]["version"], Location=body["meta"]["location"])
 
 
@@ -206,8 +215,9 @@ def _provision(request, client, user, resource, *, deleted=False, group=False):
 def users(request: HttpRequest, client: DirectoryClient, body) -> HttpResponse:
     if request.method == "POST":
         created = _provision(request, client, None, schema.clean_user(body))
-        return _written(created, 201)
-    return _list(request, _users(client), render_user)
+        return _written(created, request, 201)
+    render, groups = _user_renderer(request)
+    return _list(request, _users(client, groups), render)
 
 
 def _count(request: HttpRequest, name: str, default: int) -> int:
@@ -236,9 +246,9 @@ def _list(request: HttpRequest, found, render: Callable, attributes=USER_ATTRIBU
 
 @endpoint("GET", "PUT", "PATCH", "DELETE")
 def user(request: HttpRequest, client: DirectoryClient, body, scim_id: str) -> HttpResponse:
-    found = _user(client, scim_id)
     if request.method == "GET":
-        return _written(found)
+        return _written(_user(client, scim_id, _user_renderer(request)[1]), request)
+    found = _user(client, scim_id)
     if request.method == "DELETE":
         _provision(request, client, found, found.resource, deleted=True)
         return respond(None, 204)
@@ -247,21 +257,23 @@ def user(request: HttpRequest, client: DirectoryClient, body, scim_id: str) -> H
     else:
         resource = schema.clean_user(schema.apply_patch(found.resource, body))
         if resource == found.resource:
-            return _written(found)  # nothing changes: no run
-    return _written(_provision(request, client, found, resource))
+            return _written(found, request)  # nothing changes: no run
+    return _written(_provision(request, client, found, resource), request)
 
 
 # --- Groups ------------------------------------------------------------------------
 
-def _groups(client: DirectoryClient):
+def _groups(client: DirectoryClient, members: bool = True):
+    found = ScimGroup.objects.filter(source=client.source_id, deleted_at__isnull=True)
+    if not members:  # Entra ID asks so before large groups: no member is read
+        return found
     live = ScimUser.objects.filter(deleted_at__isnull=True).only("scim_id", "user_name")
-    return ScimGroup.objects.filter(source=client.source_id, deleted_at__isnull=True) \
-        .prefetch_related(Prefetch("members", queryset=live))
+    return found.prefetch_related(Prefetch("members", queryset=live))
 
 
-def _group(client: DirectoryClient, scim_id: str) -> ScimGroup:
+def _group(client: DirectoryClient, scim_id: str, members: bool = True) -> ScimGroup:
     try:
-        return _groups(client).get(scim_id=scim_id)
+        return _groups(client, members).get(scim_id=scim_id)
     except (ScimGroup.DoesNotExist, ValidationError, ValueError):
         raise ScimError(404, f"No group {scim_id} here.") from None
 
@@ -275,12 +287,13 @@ def _group_resource(group: ScimGroup) -> dict:
 
 
 def render_group(group: ScimGroup, members: bool = True) -> dict:
-    resource = _group_resource(group)
-    resource["members"] = [
-        {"value": str(user.scim_id), "display": user.user_name, "type": "User",
-         "$ref": _url(f"/Users/{user.scim_id}")} for user in group.members.all()]
-    if not members:
-        del resource["members"]
+    resource = {"displayName": group.display_name}
+    if members:
+        resource["members"] = [
+            {"value": str(user.scim_id), "display": user.user_name, "type": "User",
+             "$ref": _url(f"/Users/{user.scim_id}")} for user in group.members.all()]
+    if group.external_id:
+        resource["externalId"] = group.external_id
     return {"schemas": [GROUP], "id": str(group.scim_id), **resource,
             "meta": {"resourceType": "Group", "created": group.created_at.isoformat(),
                      "lastModified": group.updated_at.isoformat(),
@@ -288,14 +301,15 @@ def render_group(group: ScimGroup, members: bool = True) -> dict:
                      "version": f'W/"{group.version}"'}}
 
 
-def _without_members(request: HttpRequest) -> bool:
-    """``excludedAttributes=members`` (Entra ID asks so before large groups)."""
-    excluded = request.GET.get("excludedAttributes", "")
-    return "members" in [name.strip().lower() for name in excluded.split(",")]
+def _group_renderer(request: HttpRequest) -> tuple[Callable, bool]:
+    """How this request shows a group, and whether it shows its members."""
+    shown = projection.from_request(request, schema.GROUP_SCHEMAS)
+    members = shown.shows(schema.GROUP_SCHEMAS, "members")
+    return (lambda group: shown.apply(render_group(group, members), schema.GROUP_SCHEMAS)), members
 
 
 def _group_written(group: ScimGroup, request: HttpRequest, status: int = 200) -> HttpResponse:
-    body = render_group(group, members=not _without_members(request))
+    body = _group_renderer(request)[0](group)
     return respond(body, status, ETag=body["meta"]["version"], Location=body["meta"]["location"])
 
 
@@ -304,16 +318,15 @@ def groups(request: HttpRequest, client: DirectoryClient, body) -> HttpResponse:
     if request.method == "POST":
         created = _provision(request, client, None, schema.clean_group(body), group=True)
         return _group_written(_group(client, str(created.scim_id)), request, 201)
-    members = not _without_members(request)
-    return _list(request, _groups(client), lambda group: render_group(group, members),
-                 GROUP_ATTRIBUTES, GROUP)
+    render, members = _group_renderer(request)
+    return _list(request, _groups(client, members), render, GROUP_ATTRIBUTES, GROUP)
 
 
 @endpoint("GET", "PUT", "PATCH", "DELETE")
 def group(request: HttpRequest, client: DirectoryClient, body, scim_id: str) -> HttpResponse:
-    found = _group(client, scim_id)
     if request.method == "GET":
-        return _group_written(found, request)
+        return _group_written(_group(client, scim_id, _group_renderer(request)[1]), request)
+    found = _group(client, scim_id)
     current = _group_resource(found)
     if request.method == "DELETE":
         _provision(request, client, found, current, deleted=True, group=True)
