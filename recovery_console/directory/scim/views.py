@@ -13,6 +13,7 @@ other is 404.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from functools import wraps
 
@@ -101,7 +102,7 @@ def _answer(view, request, client, methods, args, kwargs) -> HttpResponse:
     except ScimError as error:
         return error_response(error)
     except WorkflowError as refusal:
-        return error_response(_from_refusal(refusal))
+        return error_response(_from_refusal(refusal, request))
 
 
 def _body(request: HttpRequest):
@@ -127,7 +128,9 @@ def _body(request: HttpRequest):
         raise ScimError(400, f"The body is not valid JSON: {bad}.", "invalidSyntax") from None
 
 
-def _from_refusal(refusal: WorkflowError) -> ScimError:
+def _from_refusal(refusal: WorkflowError, request: HttpRequest) -> ScimError:
+    if refusal.reason in ("stale_user", "stale_group") and "If-Match" in request.headers:
+        return ScimError(412, refusal.message)  # changed after its If-Match was checked
     if refusal.reason == "not_unique":
         return ScimError(409, refusal.message, "uniqueness")
     if refusal.reason == "client_revoked":
@@ -146,6 +149,44 @@ def _audit(request: HttpRequest, client: DirectoryClient, response: HttpResponse
            source=client.source_id, method=request.method, path=request.path[:300], **outcome)
     if not client.is_revoked:
         DirectoryClient.objects.filter(pk=client.pk).update(last_used_at=clock.now())
+
+
+# --- versions (RFC 7644 §3.14) ------------------------------------------------------
+
+_ENTITY_TAG = re.compile(r'\*|(?:W/)?"[^"]*"')
+
+
+def _tag(version: int) -> str:
+    return f'W/"{version}"'
+
+
+def _listed(request: HttpRequest, header: str, version: int) -> bool | None:
+    """Whether the request's ``If-Match`` / ``If-None-Match`` names this
+    version (None: no such header). Weak comparison, as RFC 7644 §3.14's
+    examples send a weak tag in ``If-Match``."""
+    given = request.headers.get(header)
+    if given is None:
+        return None
+    tags = [tag.removeprefix("W/") for tag in _ENTITY_TAG.findall(given)]
+    return "*" in tags or f'"{version}"' in tags
+
+
+def _not_modified(request: HttpRequest, version: int) -> HttpResponse | None:
+    """A GET whose ``If-None-Match`` names the current version: 304."""
+    if _listed(request, "If-None-Match", version):
+        response = HttpResponse(status=304)
+        response["ETag"] = _tag(version)
+        return response
+    return None
+
+
+def _require_version(request: HttpRequest, version: int) -> None:
+    """A write with ``If-Match`` naming another version (or ``If-None-Match``
+    naming this one) changes nothing: 412."""
+    if _listed(request, "If-Match", version) is False or \
+            _listed(request, "If-None-Match", version):
+        raise ScimError(412, f"The resource is at version {_tag(version)}, not the one this "
+                             "request names: read it again.")
 
 
 # --- Users -------------------------------------------------------------------------
@@ -185,7 +226,7 @@ def render_user(user: ScimUser, groups: bool = True) -> dict:
             "meta": {"resourceType": "User", "created": user.created_at.isoformat(),
                      "lastModified": user.updated_at.isoformat(),
                      "location": _url(f"/Users/{user.scim_id}"),
-                     "version": f'W/"{user.version}"'}}
+                     "version": _tag(user.version)}}
 
 
 def _user_renderer(request: HttpRequest) -> tuple[Callable, bool]:
@@ -247,8 +288,10 @@ def _list(request: HttpRequest, found, render: Callable, attributes=USER_ATTRIBU
 @endpoint("GET", "PUT", "PATCH", "DELETE")
 def user(request: HttpRequest, client: DirectoryClient, body, scim_id: str) -> HttpResponse:
     if request.method == "GET":
-        return _written(_user(client, scim_id, _user_renderer(request)[1]), request)
+        found = _user(client, scim_id, _user_renderer(request)[1])
+        return _not_modified(request, found.version) or _written(found, request)
     found = _user(client, scim_id)
+    _require_version(request, found.version)
     if request.method == "DELETE":
         _provision(request, client, found, found.resource, deleted=True)
         return respond(None, 204)
@@ -298,7 +341,7 @@ def render_group(group: ScimGroup, members: bool = True) -> dict:
             "meta": {"resourceType": "Group", "created": group.created_at.isoformat(),
                      "lastModified": group.updated_at.isoformat(),
                      "location": _url(f"/Groups/{group.scim_id}"),
-                     "version": f'W/"{group.version}"'}}
+                     "version": _tag(group.version)}}
 
 
 def _group_renderer(request: HttpRequest) -> tuple[Callable, bool]:
@@ -325,8 +368,10 @@ def groups(request: HttpRequest, client: DirectoryClient, body) -> HttpResponse:
 @endpoint("GET", "PUT", "PATCH", "DELETE")
 def group(request: HttpRequest, client: DirectoryClient, body, scim_id: str) -> HttpResponse:
     if request.method == "GET":
-        return _group_written(_group(client, scim_id, _group_renderer(request)[1]), request)
+        found = _group(client, scim_id, _group_renderer(request)[1])
+        return _not_modified(request, found.version) or _group_written(found, request)
     found = _group(client, scim_id)
+    _require_version(request, found.version)
     current = _group_resource(found)
     if request.method == "DELETE":
         _provision(request, client, found, current, deleted=True, group=True)
@@ -380,7 +425,7 @@ def service_provider_config(request: HttpRequest, client: DirectoryClient, body)
                  "maxPayloadSize": settings.SCIM_MAX_BODY_BYTES},
         "filter": {"supported": True, "maxResults": settings.SCIM_MAX_PAGE_SIZE},
         "changePassword": {"supported": False}, "sort": {"supported": False},
-        "etag": {"supported": False},
+        "etag": {"supported": True},
         "authenticationSchemes": [{
             "type": "oauthbearertoken", "name": "Bearer token", "primary": True,
             "description": "The token shown once when a security admin creates the "
