@@ -373,7 +373,16 @@ class ScimUser(models.Model):
 
     class Meta:
         ordering = ["pk"]
-        indexes = [models.Index(fields=["source", "external_id"])]
+        indexes = [
+            models.Index(fields=["source", "external_id"]),
+            # A list page's ids in order, read from the index alone (bench/scim_list.py).
+            models.Index(fields=["source", "id"], condition=models.Q(deleted_at__isnull=True),
+                         name="scim_user_page_idx"),
+            # ``userName sw "..."``: a prefix search, whatever the database's collation.
+            models.Index(fields=["user_name_key"], opclasses=["text_pattern_ops"],
+                         condition=models.Q(deleted_at__isnull=True),
+                         name="scim_user_name_prefix_idx"),
+        ]
         constraints = [models.UniqueConstraint(
             fields=["source", "user_name_key"], condition=models.Q(deleted_at__isnull=True),
             name="one_scim_user_name_per_source")]

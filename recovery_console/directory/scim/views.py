@@ -279,7 +279,10 @@ def _list(request: HttpRequest, found, render: Callable, attributes=USER_ATTRIBU
     if request.GET.get("filter", "").strip():
         found = found.filter(to_query(request.GET["filter"], attributes, core))
     total = found.count()
-    page = list(found.order_by("pk")[start - 1:start - 1 + count]) if count else []
+    # The page's ids first (an index-only scan past ``startIndex``), then its
+    # rows: an OFFSET over whole rows would read every row it skips.
+    ids = found.order_by("pk").values("pk")[start - 1:start - 1 + count]
+    page = list(found.filter(pk__in=ids).order_by("pk")) if count else []
     return respond({"schemas": [LIST_RESPONSE], "totalResults": total,
                     "itemsPerPage": len(page), "startIndex": start,
                     "Resources": [render(item) for item in page]})
