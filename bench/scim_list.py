@@ -53,7 +53,7 @@ def _people(source, start: int, stop: int) -> None:
             directory_source=source, external_id=str(ids[n])) for n in numbers])
         users = ScimUser.objects.bulk_create([ScimUser(
             source=source, scim_id=ids[n], identity=identity, user_name=names[n],
-            user_name_key=canonical(names[n]), external_id=f"ext-{n}",
+            user_name_key=canonical(names[n]), external_id=f"ext-{n}", active=n % 10 != 0,
             resource={"schemas": [CORE, ENTERPRISE], "userName": names[n],
                       "externalId": f"ext-{n}", "active": n % 10 != 0,
                       "displayName": f"Person {n}",

@@ -313,6 +313,7 @@ def provision_scim_user(client: DirectoryClient, user: ScimUser | None, resource
         row.identity = Identity.objects.filter(directory_source=client.source,
                                                 external_id=scim_id).first()
         row.resource, row.user_name = resource, resource["userName"]
+        row.active = resource.get("active", True) is not False
         row.user_name_key = canonical(row.user_name)
         row.external_id = resource.get("externalId", "")[:255]
         row.version, row.updated_at = row.version + 1, now

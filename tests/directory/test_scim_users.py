@@ -298,3 +298,17 @@ def test_entra_compliance_flag_in_the_tenant_url_changes_nothing(scim):
     assert body[ENTERPRISE]["employeeNumber"] == "7"
     assert scim.get("Users?aadOptscim062020", filter='userName eq "flag@contoso.com"'
                     ).json()["totalResults"] == 1
+
+
+def test_active_filter_follows_every_kind_of_write(scim):
+    ann, bob = create(scim, "ann@example.com")["id"], create(scim, "bob@example.com")["id"]
+    scim.patch(f"Users/{ann}", {"op": "Replace", "path": "active", "value": "False"})
+    scim.put(f"Users/{bob}", user_body("bob@example.com", active=False))
+
+    def found(text: str) -> list[str]:
+        return [r["userName"] for r in scim.get("Users", filter=text).json()["Resources"]]
+
+    assert found("active eq false") == ["ann@example.com", "bob@example.com"]
+    assert found("active eq true") == []
+    scim.patch(f"Users/{bob}", {"op": "replace", "value": {"active": True}})
+    assert found("active eq true") == found("active ne false") == ["bob@example.com"]
