@@ -7,7 +7,9 @@ Every request: a bearer token of a live ``DirectoryClient`` (else 401 with
 client's as ``scim_request_refused``; a request with no token or one no
 client has is only in the request log, and counts against its address's
 limit). A client sees and changes the users of its own source only: any
-other is 404.
+other is 404. Answers honour ``attributes`` / ``excludedAttributes``
+(``projection``); single resources carry their version as a weak ETag,
+with ``If-None-Match`` (304) and ``If-Match`` (412) as RFC 7644 §3.14 says.
 """
 
 from __future__ import annotations
