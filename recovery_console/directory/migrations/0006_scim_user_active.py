@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0010_search_keys'),
-        ('directory', '0004_scim_user_list_indexes'),
+        ('directory', '0005_scim_user_list_indexes'),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0010_search_keys'),
-        ('directory', '0003_ldap_settings'),
+        ('directory', '0004_group_memberships'),
     ]
 
     operations = [
