@@ -366,6 +366,8 @@ class ScimUser(models.Model):
     user_name_key = models.TextField(editable=False)  # accounts.identifiers.canonical
     external_id = models.CharField(max_length=255, blank=True)
     resource = models.JSONField(default=dict)  # without id, meta and password
+    # The resource's ``active``, kept beside it so ``filter=active eq ...`` is indexed.
+    active = models.BooleanField(default=True, editable=False)
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -373,7 +375,19 @@ class ScimUser(models.Model):
 
     class Meta:
         ordering = ["pk"]
-        indexes = [models.Index(fields=["source", "external_id"])]
+        indexes = [
+            models.Index(fields=["source", "external_id"]),
+            # A list page's ids in order, read from the index alone (bench/scim_list.py).
+            models.Index(fields=["source", "id"], condition=models.Q(deleted_at__isnull=True),
+                         name="scim_user_page_idx"),
+            models.Index(fields=["source", "active", "id"],
+                         condition=models.Q(deleted_at__isnull=True),
+                         name="scim_user_active_page_idx"),
+            # ``userName sw "..."``: a prefix search, whatever the database's collation.
+            models.Index(fields=["user_name_key"], opclasses=["text_pattern_ops"],
+                         condition=models.Q(deleted_at__isnull=True),
+                         name="scim_user_name_prefix_idx"),
+        ]
         constraints = [models.UniqueConstraint(
             fields=["source", "user_name_key"], condition=models.Q(deleted_at__isnull=True),
             name="one_scim_user_name_per_source")]

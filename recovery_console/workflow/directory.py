@@ -35,6 +35,7 @@ from collections.abc import Mapping as MappingType
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
+from django.db.models import F
 from django.http import HttpRequest
 
 from accounts.identifiers import canonical
@@ -314,6 +315,7 @@ def provision_scim_user(client: DirectoryClient, user: ScimUser | None, resource
         row.identity = Identity.objects.filter(directory_source=client.source,
                                                 external_id=scim_id).first()
         row.resource, row.user_name = resource, resource["userName"]
+        row.active = resource.get("active", True) is not False
         row.user_name_key = canonical(row.user_name)
         row.external_id = resource.get("externalId", "")[:255]
         row.version, row.updated_at = row.version + 1, now
@@ -413,6 +415,9 @@ def provision_scim_group(client: DirectoryClient, group: ScimGroup | None, resou
         row.deleted_at = now if deleted else None
         row.save()
         row.members.set(members)
+        # Their ``groups`` read differently now: a new version (ETag) for each.
+        ScimUser.objects.filter(pk__in=_regrouped(group, resource, before, members, deleted)) \
+            .update(version=F("version") + 1, updated_at=now)
         record("scim_group_deleted" if deleted else "scim_group_written", target=row,
                request=request, client=client.pk, client_name=client.name,
                source=client.source_id, run=run.pk, created=group is None,
@@ -423,6 +428,16 @@ def provision_scim_group(client: DirectoryClient, group: ScimGroup | None, resou
     if "stale" in kept:
         raise WorkflowError(run.failure_reason, reason="stale_group", target=kept["stale"])
     return run, kept.get("group")
+
+
+def _regrouped(group: ScimGroup | None, resource: dict, before: list[ScimUser],
+               members: list[ScimUser], deleted: bool) -> set[int]:
+    """The users whose ``groups`` a group write changes: who joins or
+    leaves, and every member when the group is renamed or deleted."""
+    was, now = {user.pk for user in before}, {user.pk for user in members}
+    if deleted or (group is not None and group.display_name != resource["displayName"]):
+        return was | now
+    return was ^ now
 
 
 def _fail(run: SyncRun, reason: str, actor: User | None, request: HttpRequest | None) -> SyncRun:

@@ -141,6 +141,7 @@ def test_discovery_describes_what_is_supported(source):
     body = config.json()
     assert body["patch"]["supported"] and body["filter"]["supported"]
     assert not body["bulk"]["supported"]
+    assert body["etag"]["supported"]
     assert body["authenticationSchemes"][0]["type"] == "oauthbearertoken"
     assert body["meta"]["resourceType"] == "ServiceProviderConfig"
     types = scim.get("ResourceTypes").json()

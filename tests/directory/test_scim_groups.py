@@ -72,7 +72,7 @@ def test_entra_group_flow_membership_makes_and_unmakes_privileged(scim, people):
 
 
 def test_renaming_or_deleting_the_group_takes_the_rule_away(scim, people):
-    ann, bob, _cat = people
+    ann, bob, cat = people
     group = scim.post("Groups", group_body("admins", ann, bob)).json()
     url = f"Groups/{group['id']}"
     # Okta renames with a replace without a path.
@@ -157,3 +157,68 @@ def test_a_group_change_too_large_waits_for_a_security_admin_then_the_retry_stor
     response = scim.post("Groups", group_body("admins", *people[:6]))
     assert response.status_code == 201, response.content
     assert SyncRun.objects.latest("pk").unchanged == 6
+
+
+def test_a_users_groups_are_read_only_and_shown_with_their_reference(scim, people):
+    ann, bob, cat = people
+    admins = scim.post("Groups", group_body("admins", ann, bob)).json()
+    staff = scim.post("Groups", group_body("staff", ann)).json()
+    read = scim.get(f"Users/{ann}").json()
+    assert read["groups"] == [
+        {"value": admins["id"], "$ref": admins["meta"]["location"], "display": "admins",
+         "type": "direct"},
+        {"value": staff["id"], "$ref": staff["meta"]["location"], "display": "staff",
+         "type": "direct"}]
+    listed = {user["id"]: user for user in scim.get("Users").json()["Resources"]}
+    assert [g["display"] for g in listed[bob]["groups"]] == ["admins"]
+    assert "groups" not in listed[cat]
+    # A client's groups on a user are ignored (read-only); the memberships stand.
+    body = {**user_body("ann@example.com"), "groups": [{"value": staff["id"]}]}
+    assert scim.put(f"Users/{ann}", body).json()["groups"] == read["groups"]
+    response = scim.patch(f"Users/{ann}", {"op": "add", "path": "groups",
+                                           "value": [{"value": staff["id"]}]})
+    assert_error(response, 400, "mutability")
+    # Leaving, renaming, deleting: the user's groups follow, with a new version.
+    version = scim.get(f"Users/{bob}").json()["meta"]["version"]
+    scim.patch(f"Groups/{admins['id']}", {"op": "replace", "path": "displayName",
+                                          "value": "operators"})
+    renamed = scim.get(f"Users/{bob}").json()
+    assert [g["display"] for g in renamed["groups"]] == ["operators"]
+    assert renamed["meta"]["version"] != version
+    scim.delete(f"Groups/{admins['id']}")
+    assert "groups" not in scim.get(f"Users/{bob}").json()
+    assert [g["display"] for g in scim.get(f"Users/{ann}").json()["groups"]] == ["staff"]
+
+
+def test_a_membership_change_gives_a_new_version_only_to_who_joins_or_leaves(scim, people):
+    ann, bob, cat = people
+    group = scim.post("Groups", group_body("staff", ann, bob)).json()
+
+    def versions() -> dict:
+        return {user: scim.get(f"Users/{user}").json()["meta"]["version"]
+                for user in people}
+
+    before = versions()
+    scim.patch(f"Groups/{group['id']}", {"op": "remove", "path": "members",
+                                         "value": [{"value": bob}]},
+               {"op": "add", "path": "members", "value": [{"value": cat}]})
+    after = versions()
+    assert after[ann] == before[ann]
+    assert after[bob] != before[bob] and after[cat] != before[cat]
+
+
+def test_user_list_costs_the_same_queries_for_many_users_and_groups(
+        scim, people, django_assert_max_num_queries):
+    # The client, the count, the page, the page's groups, the audit entry, last used.
+    scim.post("Groups", group_body("g0", people[0]))
+    with django_assert_max_num_queries(6):
+        assert len(scim.get("Users").json()["Resources"]) == 3
+    more = [scim.post("Users", user_body(f"u{n}@example.com")).json()["id"] for n in range(20)]
+    for n in range(1, 8):
+        scim.post("Groups", group_body(f"g{n}", *people, *more))
+    with django_assert_max_num_queries(6):
+        page = scim.get("Users", count=50).json()["Resources"]
+        assert len(page) == 23
+        assert all(len(user["groups"]) >= 7 for user in page)
+    with django_assert_max_num_queries(6):
+        assert len(scim.get(f"Users/{people[0]}").json()["groups"]) == 8

@@ -197,14 +197,14 @@ def test_generic_client_lists_with_paging_and_filters(scim):
 
 
 def test_list_costs_the_same_queries_for_many_users(scim, django_assert_max_num_queries):
-    # The client by its token, the count, the page, the audit entry, last used.
+    # The client by its token, the count, the page, its groups, the audit entry, last used.
     for n in range(3):
         create(scim, f"few{n}@example.com")
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(6):
         assert len(scim.get("Users", count=50).json()["Resources"]) == 3
     for n in range(30):
         create(scim, f"many{n}@example.com")
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(6):
         response = scim.get("Users", count=50, filter='userName sw "many"')
         assert len(response.json()["Resources"]) == 30
 
@@ -236,3 +236,79 @@ def test_a_write_costs_the_same_however_many_people_the_source_has(scim):
     for n in range(25):
         create(scim, f"crowd{n}@example.com")
     assert patch_cost(first, "Many") == few
+
+
+def test_a_list_costs_the_same_queries_on_every_page_filter_and_size(scim):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def cost(**params) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert scim.get("Users", **params).status_code == 200
+        return len(queries)
+
+    create(scim, "seed0@example.com")
+    first = cost(count=10)
+    for n in range(1, 30):
+        create(scim, f"seed{n}@example.com", active=n % 3 != 0)
+    assert {cost(count=10), cost(startIndex=21, count=10), cost(startIndex=28, count=10),
+            cost(filter="active eq true", startIndex=11, count=10),
+            cost(filter='userName sw "seed1"', count=5),
+            cost(filter='userName eq "seed7@example.com"')} == {first}
+
+
+def test_okta_documented_bodies_with_groups_password_id_and_meta_are_accepted(scim):
+    # The bodies of Okta's "Okta and SCIM Version 2.0" reference, as sent.
+    created = scim.post("Users", {
+        "schemas": [CORE], "userName": "test.user@okta.local",
+        "name": {"givenName": "Test", "familyName": "User"},
+        "emails": [{"primary": True, "value": "test.user@okta.local", "type": "work"}],
+        "displayName": "Test User", "locale": "en-US", "externalId": "00ujl29u0le5T6Aj10h7",
+        "groups": [], "password": "1mz050nq", "active": True})
+    assert created.status_code == 201, created.content
+    user = created.json()
+    assert "password" not in user and "groups" not in user
+    assert "1mz050nq" not in str(ScimUser.objects.get().resource)
+    replaced = {
+        "schemas": [CORE], "id": user["id"], "userName": "test.user@okta.local",
+        "name": {"givenName": "Another", "middleName": "Excited", "familyName": "User"},
+        "emails": [{"primary": True, "value": "test.user@okta.local", "type": "work",
+                    "display": "test.user@okta.local"}],
+        "active": True, "groups": [], "meta": {"resourceType": "User"}}
+    response = scim.put(f"Users/{user['id']}", replaced)
+    assert response.status_code == 200, response.content
+    assert response.json()["name"]["middleName"] == "Excited"
+    # An app made with Okta's wizard deactivates with a PUT as well.
+    response = scim.put(f"Users/{user['id']}", {**replaced, "active": False})
+    assert response.status_code == 200
+    assert not Identity.objects.get(directory_id="test.user@okta.local").is_active
+
+
+def test_entra_compliance_flag_in_the_tenant_url_changes_nothing(scim):
+    user = create(scim, "flag@contoso.com")
+    url = f"Users/{user['id']}?aadOptscim062020"
+    response = scim.patch(url, {"op": "replace", "value": {
+        "displayName": "Flag Bearer", "name.givenName": "Flag",
+        f"{ENTERPRISE}:employeeNumber": "7"}},
+        {"op": "replace", "path": "active", "value": False})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["displayName"], body["name"]["givenName"], body["active"]) == (
+        "Flag Bearer", "Flag", False)
+    assert body[ENTERPRISE]["employeeNumber"] == "7"
+    assert scim.get("Users?aadOptscim062020", filter='userName eq "flag@contoso.com"'
+                    ).json()["totalResults"] == 1
+
+
+def test_active_filter_follows_every_kind_of_write(scim):
+    ann, bob = create(scim, "ann@example.com")["id"], create(scim, "bob@example.com")["id"]
+    scim.patch(f"Users/{ann}", {"op": "Replace", "path": "active", "value": "False"})
+    scim.put(f"Users/{bob}", user_body("bob@example.com", active=False))
+
+    def found(text: str) -> list[str]:
+        return [r["userName"] for r in scim.get("Users", filter=text).json()["Resources"]]
+
+    assert found("active eq false") == ["ann@example.com", "bob@example.com"]
+    assert found("active eq true") == []
+    scim.patch(f"Users/{bob}", {"op": "replace", "value": {"active": True}})
+    assert found("active eq true") == found("active ne false") == ["bob@example.com"]

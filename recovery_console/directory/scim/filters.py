@@ -25,10 +25,10 @@ STRING_OPERATORS = {"eq": "exact", "co": "contains", "sw": "startswith", "ew": "
 
 # What each resource filters on: attribute (lower case) -> (field, how it compares).
 # "key": canonical form, so case-insensitive; "exact": case-exact; "uuid": ids;
-# "text": a JSON value, case-insensitive; "boolean": a JSON boolean.
+# "text": a JSON value, case-insensitive; "boolean": a boolean column.
 USER_ATTRIBUTES = {"username": ("user_name_key", "key"), "externalid": ("external_id", "exact"),
                    "id": ("scim_id", "uuid"), "displayname": ("resource__displayName", "text"),
-                   "active": ("resource__active", "boolean")}
+                   "active": ("active", "boolean")}
 GROUP_ATTRIBUTES = {"displayname": ("display_key", "key"),
                     "externalid": ("external_id", "exact"), "id": ("scim_id", "uuid")}
 

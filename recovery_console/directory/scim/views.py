@@ -7,12 +7,15 @@ Every request: a bearer token of a live ``DirectoryClient`` (else 401 with
 client's as ``scim_request_refused``; a request with no token or one no
 client has is only in the request log, and counts against its address's
 limit). A client sees and changes the users of its own source only: any
-other is 404.
+other is 404. Answers honour ``attributes`` / ``excludedAttributes``
+(``projection``); single resources carry their version as a weak ETag,
+with ``If-None-Match`` (304) and ``If-Match`` (412) as RFC 7644 §3.14 says.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from functools import wraps
 
@@ -28,7 +31,7 @@ from audit.events import client_address, record
 from ... import clock, workflow
 from ...refusal import WorkflowError
 from ..models import DirectoryClient, ScimGroup, ScimUser, SyncRun
-from . import schema
+from . import projection, schema
 from .filters import GROUP_ATTRIBUTES, USER_ATTRIBUTES, to_query
 from .schema import CORE, ENTERPRISE, ERROR, GROUP, LIST_RESPONSE, ScimError
 
@@ -101,7 +104,7 @@ def _answer(view, request, client, methods, args, kwargs) -> HttpResponse:
     except ScimError as error:
         return error_response(error)
     except WorkflowError as refusal:
-        return error_response(_from_refusal(refusal))
+        return error_response(_from_refusal(refusal, request))
 
 
 def _body(request: HttpRequest):
@@ -127,7 +130,9 @@ def _body(request: HttpRequest):
         raise ScimError(400, f"The body is not valid JSON: {bad}.", "invalidSyntax") from None
 
 
-def _from_refusal(refusal: WorkflowError) -> ScimError:
+def _from_refusal(refusal: WorkflowError, request: HttpRequest) -> ScimError:
+    if refusal.reason in ("stale_user", "stale_group") and "If-Match" in request.headers:
+        return ScimError(412, refusal.message)  # changed after its If-Match was checked
     if refusal.reason == "not_unique":
         return ScimError(409, refusal.message, "uniqueness")
     if refusal.reason == "client_revoked":
@@ -148,28 +153,94 @@ def _audit(request: HttpRequest, client: DirectoryClient, response: HttpResponse
         DirectoryClient.objects.filter(pk=client.pk).update(last_used_at=clock.now())
 
 
+# --- versions (RFC 7644 §3.14) ------------------------------------------------------
+
+_ENTITY_TAG = re.compile(r'\*|(?:W/)?"[^"]*"')
+
+
+def _tag(version: int) -> str:
+    return f'W/"{version}"'
+
+
+def _listed(request: HttpRequest, header: str, version: int) -> bool | None:
+    """Whether the request's ``If-Match`` / ``If-None-Match`` names this
+    version (None: no such header). Weak comparison, as RFC 7644 §3.14's
+    examples send a weak tag in ``If-Match``."""
+    given = request.headers.get(header)
+    if given is None:
+        return None
+    tags = [tag.removeprefix("W/") for tag in _ENTITY_TAG.findall(given)]
+    return "*" in tags or f'"{version}"' in tags
+
+
+def _not_modified(request: HttpRequest, version: int) -> HttpResponse | None:
+    """A GET whose ``If-None-Match`` names the current version: 304."""
+    if _listed(request, "If-None-Match", version):
+        response = HttpResponse(status=304)
+        response["ETag"] = _tag(version)
+        return response
+    return None
+
+
+def _require_version(request: HttpRequest, version: int) -> None:
+    """A write with ``If-Match`` naming another version (or ``If-None-Match``
+    naming this one) changes nothing: 412."""
+    if _listed(request, "If-Match", version) is False or \
+            _listed(request, "If-None-Match", version):
+        raise ScimError(412, f"The resource is at version {_tag(version)}, not the one this "
+                             "request names: read it again.")
+
+
 # --- Users -------------------------------------------------------------------------
 
-def _user(client: DirectoryClient, scim_id: str) -> ScimUser:
+def _users(client: DirectoryClient, groups: bool = True):
+    """The client's live users, each with its live groups (read-only, RFC
+    7643 §4.1.2) in one more query for a whole page, if shown."""
+    found = ScimUser.objects.filter(source=client.source_id, deleted_at__isnull=True)
+    if not groups:
+        return found
+    live = ScimGroup.objects.filter(deleted_at__isnull=True).only("scim_id", "display_name")
+    return found.prefetch_related(Prefetch("groups", queryset=live, to_attr="live_groups"))
+
+
+def _user(client: DirectoryClient, scim_id: str, groups: bool = True) -> ScimUser:
     try:
-        return ScimUser.objects.get(source=client.source_id, scim_id=scim_id,
-                                    deleted_at__isnull=True)
+        return _users(client, groups).get(scim_id=scim_id)
     except (ScimUser.DoesNotExist, ValidationError, ValueError):
         raise ScimError(404, f"No user {scim_id} here.") from None
 
 
-def render_user(user: ScimUser) -> dict:
-    resource = user.resource
+def _user_groups(user: ScimUser) -> list[dict]:
+    groups = getattr(user, "live_groups", None)
+    if groups is None:  # a row just written: not prefetched
+        groups = user.groups.filter(deleted_at__isnull=True).only("scim_id", "display_name")
+    return [{"value": str(group.scim_id), "$ref": _url(f"/Groups/{group.scim_id}"),
+             "display": group.display_name, "type": "direct"}
+            for group in sorted(groups, key=lambda group: group.pk)]
+
+
+def render_user(user: ScimUser, groups: bool = True) -> dict:
+    resource = dict(user.resource)
+    if groups and (shown := _user_groups(user)):
+        resource["groups"] = shown
     schemas = [CORE, ENTERPRISE] if ENTERPRISE in resource else [CORE]
     return {"schemas": schemas, "id": str(user.scim_id), **resource,
             "meta": {"resourceType": "User", "created": user.created_at.isoformat(),
                      "lastModified": user.updated_at.isoformat(),
                      "location": _url(f"/Users/{user.scim_id}"),
-                     "version": f'W/"{user.version}"'}}
+                     "version": _tag(user.version)}}
 
 
-def _written(user: ScimUser, status: int = 200) -> HttpResponse:
-    body = render_user(user)
+def _user_renderer(request: HttpRequest) -> tuple[Callable, bool]:
+    """How this request shows a user (``attributes`` / ``excludedAttributes``),
+    and whether it shows their groups."""
+    shown = projection.from_request(request, schema.USER_SCHEMAS)
+    groups = shown.shows(schema.USER_SCHEMAS, "groups")
+    return (lambda user: shown.apply(render_user(user, groups), schema.USER_SCHEMAS)), groups
+
+
+def _written(user: ScimUser, request: HttpRequest, status: int = 200) -> HttpResponse:
+    body = _user_renderer(request)[0](user)
     return respond(body, status, ETag=body["meta"]["version"], Location=body["meta"]["location"])
 
 
@@ -187,9 +258,9 @@ def _provision(request, client, user, resource, *, deleted=False, group=False):
 def users(request: HttpRequest, client: DirectoryClient, body) -> HttpResponse:
     if request.method == "POST":
         created = _provision(request, client, None, schema.clean_user(body))
-        return _written(created, 201)
-    return _list(request, ScimUser.objects.filter(source=client.source_id,
-                                                  deleted_at__isnull=True), render_user)
+        return _written(created, request, 201)
+    render, groups = _user_renderer(request)
+    return _list(request, _users(client, groups), render)
 
 
 def _count(request: HttpRequest, name: str, default: int) -> int:
@@ -210,7 +281,10 @@ def _list(request: HttpRequest, found, render: Callable, attributes=USER_ATTRIBU
     if request.GET.get("filter", "").strip():
         found = found.filter(to_query(request.GET["filter"], attributes, core))
     total = found.count()
-    page = list(found.order_by("pk")[start - 1:start - 1 + count]) if count else []
+    # The page's ids first (an index-only scan past ``startIndex``), then its
+    # rows: an OFFSET over whole rows would read every row it skips.
+    ids = found.order_by("pk").values("pk")[start - 1:start - 1 + count]
+    page = list(found.filter(pk__in=ids).order_by("pk")) if count else []
     return respond({"schemas": [LIST_RESPONSE], "totalResults": total,
                     "itemsPerPage": len(page), "startIndex": start,
                     "Resources": [render(item) for item in page]})
@@ -218,9 +292,11 @@ def _list(request: HttpRequest, found, render: Callable, attributes=USER_ATTRIBU
 
 @endpoint("GET", "PUT", "PATCH", "DELETE")
 def user(request: HttpRequest, client: DirectoryClient, body, scim_id: str) -> HttpResponse:
-    found = _user(client, scim_id)
     if request.method == "GET":
-        return _written(found)
+        found = _user(client, scim_id, _user_renderer(request)[1])
+        return _not_modified(request, found.version) or _written(found, request)
+    found = _user(client, scim_id)
+    _require_version(request, found.version)
     if request.method == "DELETE":
         _provision(request, client, found, found.resource, deleted=True)
         return respond(None, 204)
@@ -229,21 +305,23 @@ def user(request: HttpRequest, client: DirectoryClient, body, scim_id: str) -> H
     else:
         resource = schema.clean_user(schema.apply_patch(found.resource, body))
         if resource == found.resource:
-            return _written(found)  # nothing changes: no run
-    return _written(_provision(request, client, found, resource))
+            return _written(found, request)  # nothing changes: no run
+    return _written(_provision(request, client, found, resource), request)
 
 
 # --- Groups ------------------------------------------------------------------------
 
-def _groups(client: DirectoryClient):
+def _groups(client: DirectoryClient, members: bool = True):
+    found = ScimGroup.objects.filter(source=client.source_id, deleted_at__isnull=True)
+    if not members:  # Entra ID asks so before large groups: no member is read
+        return found
     live = ScimUser.objects.filter(deleted_at__isnull=True).only("scim_id", "user_name")
-    return ScimGroup.objects.filter(source=client.source_id, deleted_at__isnull=True) \
-        .prefetch_related(Prefetch("members", queryset=live))
+    return found.prefetch_related(Prefetch("members", queryset=live))
 
 
-def _group(client: DirectoryClient, scim_id: str) -> ScimGroup:
+def _group(client: DirectoryClient, scim_id: str, members: bool = True) -> ScimGroup:
     try:
-        return _groups(client).get(scim_id=scim_id)
+        return _groups(client, members).get(scim_id=scim_id)
     except (ScimGroup.DoesNotExist, ValidationError, ValueError):
         raise ScimError(404, f"No group {scim_id} here.") from None
 
@@ -257,27 +335,29 @@ def _group_resource(group: ScimGroup) -> dict:
 
 
 def render_group(group: ScimGroup, members: bool = True) -> dict:
-    resource = _group_resource(group)
-    resource["members"] = [
-        {"value": str(user.scim_id), "display": user.user_name, "type": "User",
-         "$ref": _url(f"/Users/{user.scim_id}")} for user in group.members.all()]
-    if not members:
-        del resource["members"]
+    resource = {"displayName": group.display_name}
+    if members:
+        resource["members"] = [
+            {"value": str(user.scim_id), "display": user.user_name, "type": "User",
+             "$ref": _url(f"/Users/{user.scim_id}")} for user in group.members.all()]
+    if group.external_id:
+        resource["externalId"] = group.external_id
     return {"schemas": [GROUP], "id": str(group.scim_id), **resource,
             "meta": {"resourceType": "Group", "created": group.created_at.isoformat(),
                      "lastModified": group.updated_at.isoformat(),
                      "location": _url(f"/Groups/{group.scim_id}"),
-                     "version": f'W/"{group.version}"'}}
+                     "version": _tag(group.version)}}
 
 
-def _without_members(request: HttpRequest) -> bool:
-    """``excludedAttributes=members`` (Entra ID asks so before large groups)."""
-    excluded = request.GET.get("excludedAttributes", "")
-    return "members" in [name.strip().lower() for name in excluded.split(",")]
+def _group_renderer(request: HttpRequest) -> tuple[Callable, bool]:
+    """How this request shows a group, and whether it shows its members."""
+    shown = projection.from_request(request, schema.GROUP_SCHEMAS)
+    members = shown.shows(schema.GROUP_SCHEMAS, "members")
+    return (lambda group: shown.apply(render_group(group, members), schema.GROUP_SCHEMAS)), members
 
 
 def _group_written(group: ScimGroup, request: HttpRequest, status: int = 200) -> HttpResponse:
-    body = render_group(group, members=not _without_members(request))
+    body = _group_renderer(request)[0](group)
     return respond(body, status, ETag=body["meta"]["version"], Location=body["meta"]["location"])
 
 
@@ -286,16 +366,17 @@ def groups(request: HttpRequest, client: DirectoryClient, body) -> HttpResponse:
     if request.method == "POST":
         created = _provision(request, client, None, schema.clean_group(body), group=True)
         return _group_written(_group(client, str(created.scim_id)), request, 201)
-    members = not _without_members(request)
-    return _list(request, _groups(client), lambda group: render_group(group, members),
-                 GROUP_ATTRIBUTES, GROUP)
+    render, members = _group_renderer(request)
+    return _list(request, _groups(client, members), render, GROUP_ATTRIBUTES, GROUP)
 
 
 @endpoint("GET", "PUT", "PATCH", "DELETE")
 def group(request: HttpRequest, client: DirectoryClient, body, scim_id: str) -> HttpResponse:
-    found = _group(client, scim_id)
     if request.method == "GET":
-        return _group_written(found, request)
+        found = _group(client, scim_id, _group_renderer(request)[1])
+        return _not_modified(request, found.version) or _group_written(found, request)
+    found = _group(client, scim_id)
+    _require_version(request, found.version)
     current = _group_resource(found)
     if request.method == "DELETE":
         _provision(request, client, found, current, deleted=True, group=True)
@@ -349,7 +430,7 @@ def service_provider_config(request: HttpRequest, client: DirectoryClient, body)
                  "maxPayloadSize": settings.SCIM_MAX_BODY_BYTES},
         "filter": {"supported": True, "maxResults": settings.SCIM_MAX_PAGE_SIZE},
         "changePassword": {"supported": False}, "sort": {"supported": False},
-        "etag": {"supported": False},
+        "etag": {"supported": True},
         "authenticationSchemes": [{
             "type": "oauthbearertoken", "name": "Bearer token", "primary": True,
             "description": "The token shown once when a security admin creates the "
