@@ -1,15 +1,32 @@
 """The console's side of a plan: the identities a run compares against,
-read as plain data (``mapping.Existing``) in a constant number of queries."""
+read as plain data (``mapping.Existing``).
+
+Rows come as tuples (``values_list``), never as model instances, and the
+source is not joined: a source row carries the ids its last full LDAP pass
+saw (``ldap_seen_ids``, one JSON list as long as the directory), which a
+join would decode once per identity. A full pass of a source whose people
+are all here already reads its identities and their live channels in two
+queries, however many there are; what the records name beyond them (people
+typed in the console, other sources' identities) is looked up by
+identifier in batches, and only for identifiers the source does not hold.
+"""
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, Q
+from collections.abc import Iterable, Iterator
+
+from django.db.models import QuerySet
 
 from accounts.identifiers import canonical
 from accounts.models import Identity, RecoveryChannel
 
 from .mapping import Channel, Console, Desired, Existing
 from .models import DirectorySource
+
+BATCH = 1000  # values one ``IN (...)`` carries (SQLite allows a few thousand at most)
+FIELDS = ("pk", "directory_source_id", "external_id", "directory_id", "directory_key",
+          "display_name", "kind", "privileged", "data_sensitivity", "department",
+          "directory_phone", "is_active", "manager_id", "sponsor_id", "owner_id")
 
 
 def snapshot(source: DirectorySource, desired: list[Desired], *,
@@ -24,26 +41,53 @@ def snapshot(source: DirectorySource, desired: list[Desired], *,
         named = [ref for ref in (item.manager, item.sponsor, item.owner) if ref]
         keys.update(canonical(ref) for ref in named)
         refs.update(named)
+    identities = Identity.objects.order_by().values_list(*FIELDS)  # sorted here, by pk
+    own = identities.filter(directory_source=source)
     if complete:
-        wanted = Q(directory_source=source) | Q(directory_key__in=keys)
+        rows = list(own)
     else:  # a SCIM call or an incremental pass: a few rows, however large the source
-        wanted = Q(directory_source=source, external_id__in=refs) | Q(directory_key__in=keys)
-    live = RecoveryChannel.objects.filter(revoked_at__isnull=True).only(
-        "pk", "identity_id", "kind", "address", "from_directory", "revoked_at")
-    rows = (Identity.objects.filter(wanted).select_related("directory_source")
-            .prefetch_related(Prefetch("channels", queryset=live)).order_by("pk"))
-    return Console(source_id=source.pk, identities=[_existing(row) for row in rows])
+        rows = list(_batched(own, "external_id__in", refs))
+    # A reference the source holds as a source id resolves to it before any
+    # identifier is tried (``mapping.plan``): its identifier form is not needed.
+    held = {row[2] for row in rows}
+    keys -= {row[4] for row in rows}
+    keys -= {canonical(ref) for ref in refs if ref in held}
+    seen = {row[0] for row in rows}
+    others = [row for row in _batched(identities, "directory_key__in", keys)
+              if row[0] not in seen]
+    rows += others
+    channels = RecoveryChannel.objects.filter(revoked_at__isnull=True).values_list(
+        "identity_id", "pk", "kind", "address", "from_directory")
+    live: dict[int, list[Channel]] = {}  # each in the model's order (kind, address)
+    found = _batched(channels, "identity_id__in", [row[0] for row in rows]) if not complete \
+        else [*channels.filter(identity__directory_source=source),
+              *_batched(channels, "identity_id__in", [row[0] for row in others])]
+    for identity_pk, pk, kind, address, from_directory in found:
+        live.setdefault(identity_pk, []).append(Channel(
+            pk=pk, kind=kind, address=address, from_directory=from_directory, revoked=False))
+    other_sources = {row[1] for row in rows} - {None, source.pk}
+    names = dict(DirectorySource.objects.filter(pk__in=other_sources).values_list("pk", "name")
+                 ) if other_sources else {}
+    names[source.pk] = source.name
+    rows.sort(key=lambda row: row[0])
+    return Console(source_id=source.pk, identities=[
+        _existing(row, live.get(row[0], []), names) for row in rows])
 
 
-def _existing(row: Identity) -> Existing:
+def _batched(rows: QuerySet, lookup: str, values: Iterable) -> Iterator[tuple]:
+    """``rows`` filtered on ``lookup`` over ``values``, ``BATCH`` at a time
+    (nothing is asked for no values)."""
+    values = sorted(set(values))
+    for start in range(0, len(values), BATCH):
+        yield from rows.filter(**{lookup: values[start:start + BATCH]})
+
+
+def _existing(row: tuple, channels: list[Channel], names: dict[int, str]) -> Existing:
+    (pk, source_id, external_id, directory_id, _key, display_name, kind, privileged,
+     sensitivity, department, directory_phone, is_active, manager, sponsor, owner) = row
     return Existing(
-        pk=row.pk, source_id=row.directory_source_id, external_id=row.external_id,
-        directory_id=row.directory_id, display_name=row.display_name, kind=row.kind,
-        privileged=row.privileged, data_sensitivity=row.data_sensitivity,
-        department=row.department, directory_phone=row.directory_phone,
-        is_active=row.is_active, manager=row.manager_id, sponsor=row.sponsor_id,
-        owner=row.owner_id,
-        source_name=row.directory_source.name if row.directory_source else "",
-        channels=[Channel(pk=c.pk, kind=c.kind, address=c.address,
-                          from_directory=c.from_directory, revoked=c.revoked_at is not None)
-                  for c in row.channels.all()])
+        pk=pk, source_id=source_id, external_id=external_id, directory_id=directory_id,
+        display_name=display_name, kind=kind, privileged=privileged,
+        data_sensitivity=sensitivity, department=department, directory_phone=directory_phone,
+        is_active=is_active, manager=manager, sponsor=sponsor, owner=owner,
+        source_name=names.get(source_id, "") if source_id else "", channels=channels)
