@@ -6,15 +6,20 @@ source is not joined: a source row carries the ids its last full LDAP pass
 saw (``ldap_seen_ids``, one JSON list as long as the directory), which a
 join would decode once per identity. A full pass of a source whose people
 are all here already reads its identities and their live channels in two
-queries, however many there are; what the records name beyond them (people
-typed in the console, other sources' identities) is looked up by
-identifier in batches, and only for identifiers the source does not hold.
+queries on PostgreSQL, however many there are; what the records name
+beyond them (people typed in the console, other sources' identities) is
+looked up by identifier, only for identifiers the source does not hold.
+Channels are asked for by identity pk, not through a join with the
+identities: a join's plan rests on the table statistics, which right after
+a first pass created thousands of rows can still say "a few" (a nested
+loop: 50 s for 10k people, where the list of pks takes under a second).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from django.db import connection
 from django.db.models import QuerySet
 
 from accounts.identifiers import canonical
@@ -23,7 +28,6 @@ from accounts.models import Identity, RecoveryChannel
 from .mapping import Channel, Console, Desired, Existing
 from .models import DirectorySource
 
-BATCH = 1000  # values one ``IN (...)`` carries (SQLite allows a few thousand at most)
 FIELDS = ("pk", "directory_source_id", "external_id", "directory_id", "directory_key",
           "display_name", "kind", "privileged", "data_sensitivity", "department",
           "directory_phone", "is_active", "manager_id", "sponsor_id", "owner_id")
@@ -59,9 +63,7 @@ def snapshot(source: DirectorySource, desired: list[Desired], *,
     channels = RecoveryChannel.objects.filter(revoked_at__isnull=True).values_list(
         "identity_id", "pk", "kind", "address", "from_directory")
     live: dict[int, list[Channel]] = {}  # each in the model's order (kind, address)
-    found = _batched(channels, "identity_id__in", [row[0] for row in rows]) if not complete \
-        else [*channels.filter(identity__directory_source=source),
-              *_batched(channels, "identity_id__in", [row[0] for row in others])]
+    found = _batched(channels, "identity_id__in", [row[0] for row in rows])
     for identity_pk, pk, kind, address, from_directory in found:
         live.setdefault(identity_pk, []).append(Channel(
             pk=pk, kind=kind, address=address, from_directory=from_directory, revoked=False))
@@ -75,11 +77,13 @@ def snapshot(source: DirectorySource, desired: list[Desired], *,
 
 
 def _batched(rows: QuerySet, lookup: str, values: Iterable) -> Iterator[tuple]:
-    """``rows`` filtered on ``lookup`` over ``values``, ``BATCH`` at a time
-    (nothing is asked for no values)."""
+    """``rows`` filtered on ``lookup`` over ``values``: in one query where
+    the database takes any number of parameters (PostgreSQL), else as many
+    at a time as it takes (SQLite); nothing is asked for no values."""
     values = sorted(set(values))
-    for start in range(0, len(values), BATCH):
-        yield from rows.filter(**{lookup: values[start:start + BATCH]})
+    size = connection.features.max_query_params or len(values) or 1
+    for start in range(0, len(values), size):
+        yield from rows.filter(**{lookup: values[start:start + size]})
 
 
 def _existing(row: tuple, channels: list[Channel], names: dict[int, str]) -> Existing:
