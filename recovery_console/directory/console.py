@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import F, Lookup, QuerySet
 
 from accounts.identifiers import canonical
 from accounts.models import Identity, RecoveryChannel
@@ -50,20 +50,20 @@ def snapshot(source: DirectorySource, desired: list[Desired], *,
     if complete:
         rows = list(own)
     else:  # a SCIM call or an incremental pass: a few rows, however large the source
-        rows = list(_batched(own, "external_id__in", refs))
+        rows = list(_batched(own, "external_id", refs))
     # A reference the source holds as a source id resolves to it before any
     # identifier is tried (``mapping.plan``): its identifier form is not needed.
     held = {row[2] for row in rows}
     keys -= {row[4] for row in rows}
     keys -= {canonical(ref) for ref in refs if ref in held}
     seen = {row[0] for row in rows}
-    others = [row for row in _batched(identities, "directory_key__in", keys)
+    others = [row for row in _batched(identities, "directory_key", keys)
               if row[0] not in seen]
     rows += others
     channels = RecoveryChannel.objects.filter(revoked_at__isnull=True).values_list(
         "identity_id", "pk", "kind", "address", "from_directory")
     live: dict[int, list[Channel]] = {}  # each in the model's order (kind, address)
-    found = _batched(channels, "identity_id__in", [row[0] for row in rows])
+    found = _batched(channels, "identity_id", [row[0] for row in rows])
     for identity_pk, pk, kind, address, from_directory in found:
         live.setdefault(identity_pk, []).append(Channel(
             pk=pk, kind=kind, address=address, from_directory=from_directory, revoked=False))
@@ -76,14 +76,31 @@ def snapshot(source: DirectorySource, desired: list[Desired], *,
         _existing(row, live.get(row[0], []), names) for row in rows])
 
 
-def _batched(rows: QuerySet, lookup: str, values: Iterable) -> Iterator[tuple]:
-    """``rows`` filtered on ``lookup`` over ``values``: in one query where
-    the database takes any number of parameters (PostgreSQL), else as many
-    at a time as it takes (SQLite); nothing is asked for no values."""
+def _batched(rows: QuerySet, field: str, values: Iterable) -> Iterator[tuple]:
+    """``rows`` whose ``field`` is one of ``values``: on PostgreSQL in one
+    query, the values as one array parameter (an ``IN`` list of 100k
+    parameters takes seconds to build and to parse); elsewhere as many at a
+    time as the database takes (SQLite). No query for no values."""
     values = sorted(set(values))
-    size = connection.features.max_query_params or len(values) or 1
+    if not values:
+        return
+    if connection.vendor == "postgresql":
+        yield from rows.filter(_AnyOf(F(field), values))
+        return
+    size = connection.features.max_query_params or len(values)
     for start in range(0, len(values), size):
-        yield from rows.filter(**{lookup: values[start:start + size]})
+        yield from rows.filter(**{f"{field}__in": values[start:start + size]})
+
+
+class _AnyOf(Lookup):
+    """``field = ANY(%s)`` with a list as the one parameter (PostgreSQL)."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s)", [*params, self.rhs]
 
 
 def _existing(row: tuple, channels: list[Channel], names: dict[int, str]) -> Existing:
