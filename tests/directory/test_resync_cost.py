@@ -7,13 +7,16 @@ import pytest
 from auditlog.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from accounts.models import Identity, RecoveryChannel, User
 from recovery_console import workflow
 from recovery_console.directory.models import SyncRun
-from tests.factories import IdentityFactory
+from tests.factories import IdentityFactory, staff
 from tests.recovery.support import events
+from tests.sessions import sign_in_client
 
 from .support import hr_source, row
 
@@ -144,3 +147,17 @@ def test_a_typed_in_identity_a_record_names_is_still_found_beside_a_large_source
     typed.refresh_from_db()
     assert (typed.directory_source, typed.external_id) == (source, "typed-1")
     assert Identity.objects.get(directory_id="new-1").manager == typed
+
+
+def test_the_identity_list_does_not_read_the_ids_a_full_pass_saw_with_each_identity():
+    admin_client = sign_in_client(Client(), staff("security_admin", is_staff=True))
+    source, _records = synced("hr", 30)
+    source.ldap_seen_ids = [f"id-{i}" for i in range(1000)]
+    source.save(update_fields=["ldap_seen_ids"])
+
+    with CaptureQueriesContext(connection) as captured:
+        page = admin_client.get(reverse("admin:accounts_identity_changelist"))
+
+    assert page.status_code == 200 and "HR hr" in page.content.decode()
+    listed = [q["sql"] for q in captured if 'FROM "accounts_identity"' in q["sql"]]
+    assert listed and not [sql for sql in listed if "ldap_seen_ids" in sql]
