@@ -27,7 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PASSWORD_ENV = "BENCH_LDAP_PASSWORD"  # noqa: S105 - the variable's name
 
 
-def main(people: int) -> dict:
+def main(people: int, progress=None) -> dict:
+    """The passes' figures; ``progress(out)`` after each pass (a run at 100k
+    takes long: what was measured is kept if it is stopped)."""
     import django
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "recovery_console.settings")
@@ -48,6 +50,7 @@ def main(people: int) -> dict:
     call_command("flush", interactive=False, verbosity=0)
     os.environ[PASSWORD_ENV] = READER_PASSWORD
     out: dict = {"people": people, "database": connection.vendor}
+    progress = progress or (lambda out: None)
     directory = generate(people)
     with tempfile.TemporaryDirectory(prefix="bench-ldap-sync-") as workdir:
         server = Slapd(Path(workdir), page_limit=1000)
@@ -61,15 +64,19 @@ def main(people: int) -> dict:
             source.rules.filter(result="service_account").delete()
             out["first_sync"] = _timed(lambda: workflow.sync_ldap_source(source))
             out["identities"] = Identity.objects.count()
+            progress(out)
             pick = random.Random(18)  # noqa: S311 - not a secret
             active = [p for p in directory.people if not p.disabled]
             _change(server, pick.sample(active, people // 100), "555")
             out["incremental_1pct"] = _timed(lambda: workflow.sync_ldap_source(source))
+            progress(out)
             _change(server, pick.sample(active, people // 100), "556")
             out["full_resync_1pct"] = _timed(
                 lambda: workflow.sync_ldap_source(source, full=True))
+            progress(out)
             out["full_resync_nothing_changed"] = _timed(
                 lambda: workflow.sync_ldap_source(source, full=True))
+            progress(out)
             out["incremental_nothing_changed"] = _timed(
                 lambda: workflow.sync_ldap_source(source))
         finally:
@@ -113,7 +120,8 @@ def _timed(sync) -> dict:
 
 if __name__ == "__main__":
     size = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
-    report = main(size)
     (ROOT / "var").mkdir(exist_ok=True)
-    (ROOT / "var" / f"bench-ldap-sync-{size}.json").write_text(json.dumps(report, indent=2))
+    kept = ROOT / "var" / f"bench-ldap-sync-{size}.json"
+    report = main(size, progress=lambda out: kept.write_text(json.dumps(out, indent=2)))
+    kept.write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
