@@ -106,7 +106,7 @@ def _timed(sync) -> dict:
         count[0] += 1
         return execute(sql, params, many, context)
 
-    entries = ChainLink.objects.count()
+    entries, load = ChainLink.objects.count(), os.getloadavg()[0]
     started = time.perf_counter()
     with connection.execute_wrapper(counted):
         run = sync()
@@ -115,7 +115,8 @@ def _timed(sync) -> dict:
             "created": run.created, "changed": run.changed, "deactivated": run.deactivated,
             "unchanged": run.unchanged, "queries": count[0],
             "audit_entries": ChainLink.objects.count() - entries,
-            "apply_seconds": round((run.finished_at - run.started_at).total_seconds(), 1)}
+            "apply_seconds": round((run.finished_at - run.started_at).total_seconds(), 1),
+            "load_before_after": [round(load, 1), round(os.getloadavg()[0], 1)]}
 
 
 if __name__ == "__main__":
