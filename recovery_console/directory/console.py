@@ -38,13 +38,12 @@ def snapshot(source: DirectorySource, desired: list[Desired], *,
     """Every identity of ``source`` (for a partial pass, ``complete`` False:
     only those the records name), and every other identity a record names
     by identifier or refers to (manager, sponsor, owner), with live channels."""
-    keys, refs = set(), set()
+    keys, refs, named = set(), set(), set()
     for item in desired:
         keys.add(item.key)
         refs.add(item.external_id)
-        named = [ref for ref in (item.manager, item.sponsor, item.owner) if ref]
-        keys.update(canonical(ref) for ref in named)
-        refs.update(named)
+        named.update(ref for ref in (item.manager, item.sponsor, item.owner) if ref)
+    refs |= named
     identities = Identity.objects.order_by().values_list(*FIELDS)  # sorted here, by pk
     own = identities.filter(directory_source=source)
     if complete:
@@ -52,10 +51,11 @@ def snapshot(source: DirectorySource, desired: list[Desired], *,
     else:  # a SCIM call or an incremental pass: a few rows, however large the source
         rows = list(_batched(own, "external_id", refs))
     # A reference the source holds as a source id resolves to it before any
-    # identifier is tried (``mapping.plan``): its identifier form is not needed.
+    # identifier is tried (``mapping.plan``): only the others are looked up
+    # by identifier too, with each record's own identifier.
     held = {row[2] for row in rows}
+    keys.update(canonical(ref) for ref in named if ref not in held)
     keys -= {row[4] for row in rows}
-    keys -= {canonical(ref) for ref in refs if ref in held}
     seen = {row[0] for row in rows}
     others = [row for row in _batched(identities, "directory_key", keys)
               if row[0] not in seen]
