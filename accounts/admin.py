@@ -19,6 +19,11 @@ class IdentityAdmin(admin.ModelAdmin):
     raw_id_fields = ("user", "manager", "sponsor", "owner")
     readonly_fields = ("managed_by", "external_id")
 
+    def get_queryset(self, request):
+        # A source's row holds every id its last full LDAP pass saw (a list as
+        # long as the directory): not read again with each identity listed.
+        return super().get_queryset(request).defer("directory_source__ldap_seen_ids")
+
     @admin.display(description="managed by")
     def managed_by(self, identity: Identity) -> str:
         source = identity.directory_source

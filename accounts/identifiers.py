@@ -52,6 +52,8 @@ REFUSED_MESSAGE = ("Remove the invisible or control character (%(character)s) at
 
 def canonical(value: str) -> str:
     """The one form identifiers are stored under and compared in."""
+    if value.isascii():  # NFKC leaves ASCII as it is: lower case is all there is to do
+        return value.lower()
     previous, current = None, unicodedata.normalize("NFKC", value)
     while current != previous:  # a fixed point: canonical(canonical(x)) == canonical(x)
         previous, current = current, unicodedata.normalize("NFKC", current.lower())
@@ -61,6 +63,8 @@ def canonical(value: str) -> str:
 def refused_character(value: str) -> tuple[int, str] | None:
     """The first (position, character) that may not be part of an identifier,
     in the value as typed or in its canonical form; None when all are fine."""
+    if value.isascii() and value.isprintable():  # ASCII refuses only its controls
+        return None
     for text in (value, canonical(value)):
         for position, character in enumerate(text, start=1):
             point = ord(character)

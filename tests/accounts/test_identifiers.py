@@ -246,3 +246,17 @@ def test_the_canonical_form_folds_case_width_and_compatibility_forms_only():
 @given(st.text(max_size=40))
 def test_the_canonical_form_of_a_canonical_form_is_itself(text):
     assert canonical(canonical(text)) == canonical(text)
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=40))
+def test_plain_ascii_takes_the_short_way_to_the_same_answer(text):
+    """ASCII skips normalisation: NFKC leaves every ASCII character as it is,
+    and of them only the controls (C0, DEL) are refused."""
+    import unicodedata
+
+    from accounts.identifiers import refused_character
+
+    assert canonical(text) == unicodedata.normalize("NFKC", text.lower())
+    refused = [(i, c) for i, c in enumerate(text, start=1)
+               if unicodedata.category(c) == "Cc"]
+    assert refused_character(text) == (refused[0] if refused else None)
