@@ -259,6 +259,9 @@ class Connector:
             reason = f"{self.label} is limiting the console's calls ({what}){wait}{said}."
         elif status >= 500:
             kind = Kind.PROVIDER_ERROR
+            # A 503 may say when to come back (RFC 9110 §10.2.3).
+            retry_after = retry_after if retry_after is not None else retry_after_seconds(
+                response.headers)
             reason = f"{self.label} failed {what} on its side (HTTP {status}){said}."
         elif 400 <= status < 500:
             kind = Kind.REJECTED
