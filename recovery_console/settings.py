@@ -466,3 +466,7 @@ RESTORE_BACKOFF_SECONDS = env_int("RESTORE_BACKOFF_SECONDS", 30)
 # A worker calling a provider holds the attempt this long; past it, another
 # may take over (and checks the provider before creating anything).
 RESTORE_LEASE_SECONDS = env_int("RESTORE_LEASE_SECONDS", 120)
+CELERY_BEAT_SCHEDULE["requeue-stalled-restores"] = {
+    "task": "recovery_console.tasks.requeue_stalled_restores",
+    "schedule": 60.0,
+}

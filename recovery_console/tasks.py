@@ -112,3 +112,9 @@ def run_restore(self, attempt_id: int) -> str:
     if outcome.retry_in is not None:
         raise self.retry(countdown=outcome.retry_in, max_retries=None)
     return outcome.state
+
+
+@shared_task
+def requeue_stalled_restores() -> int:
+    """Every minute: queue again the restore hand-offs whose task was lost."""
+    return len(restore_workflow.requeue_stalled())

@@ -120,6 +120,9 @@ class RestoreAttempt(models.Model):
     tries = models.PositiveSmallIntegerField(default=0)
     # While a worker calls the provider; a lapsed lease means it died mid-call.
     lease_until = models.DateTimeField(null=True, blank=True)
+    # Not tried before this (backoff, Retry-After); past it, the sweep
+    # re-queues an attempt whose task was lost.
+    next_try_at = models.DateTimeField(default=timezone.now)
     credential_id = models.CharField(max_length=255, blank=True)
     sealed_secret = models.TextField(blank=True)
     credential_expires_at = models.DateTimeField(null=True, blank=True)
@@ -137,6 +140,7 @@ class RestoreAttempt(models.Model):
 
     class Meta:
         ordering = ["case", "number"]
+        indexes = [models.Index(fields=["state", "next_try_at"], name="restore_attempt_due_idx")]
         constraints = [
             models.UniqueConstraint(fields=["case", "number"], name="one_attempt_number_per_case"),
             models.UniqueConstraint(fields=["case", "issue_key"], condition=~Q(issue_key=""),

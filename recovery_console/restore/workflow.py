@@ -118,7 +118,7 @@ def begin_restore(case: RecoveryCase, agent: User, target: RestoreTarget, *,
         remove_old_passkeys=target.remove_old_passkeys, revoke_sessions=target.revoke_sessions,
         subject_id=subject_id, lifetime_seconds=int(lifetime.total_seconds()),
         delivery=delivery, channel=channel, issue_key=key or "", requested_by=agent,
-        created_at=now)
+        created_at=now, next_try_at=now)
     _move(case, State.RESTORING, now)
     record("restore_started", target=case, actor=agent, request=request, attempt=attempt.pk,
            number=number, restore_target=target.name, provider=target.kind,
@@ -140,6 +140,26 @@ def _queue(attempt_id: int, countdown: float | None = None) -> None:
 
 
 # --- the worker's part -----------------------------------------------------------
+
+# A task is this late before the sweep queues its attempt again.
+SWEEP_GRACE = timedelta(minutes=2)
+
+
+def requeue_stalled() -> list[int]:
+    """Queue again the open attempts whose task was lost (the broker down
+    when the hand-off committed, a worker killed): due since a while, and
+    held by no worker. Running one twice does nothing (``_take``)."""
+    now = clock.now()
+    stalled = list(RestoreAttempt.objects.filter(
+        state__in=RestoreAttempt.OPEN, next_try_at__lte=now - SWEEP_GRACE).filter(
+        Q(lease_until__isnull=True) | Q(lease_until__lte=now)).values_list("pk", flat=True)[:100])
+    for attempt_id in stalled:
+        try:
+            dispatch.send("run_restore", attempt_id)
+        except Exception:  # the broker is still down: the next sweep tries again
+            log.warning("restore attempt %s not dispatched now", attempt_id)
+            break
+    return stalled
 
 @dataclass
 class Outcome:
@@ -212,6 +232,8 @@ def _take(attempt_id: int) -> tuple[RestoreAttempt, bool] | None:
             return None
         if attempt.lease_until is not None and attempt.lease_until > now:
             return None
+        if attempt.next_try_at > now:
+            return None  # a sweep came before the backoff's own task: that one runs it
         if attempt.case.state != State.RESTORING:
             attempt.state, attempt.finished_at = Attempt.FAILED, now
             attempt.failure_kind, attempt.failure_reason = "case_closed", (
@@ -278,11 +300,12 @@ def _retry_later(attempt: RestoreAttempt, error: ProviderError) -> Outcome:
             # checked again before creating, whatever it was.
             attempt.state = Attempt.CALLING if error.kind == Kind.TIMEOUT else Attempt.PENDING
         attempt.lease_until = None
+        attempt.next_try_at = clock.now() + timedelta(seconds=wait)
         attempt.failure_kind, attempt.failure_reason = error.kind, error.reason[:500]
         if error.request_id:
             attempt.request_ids = [*attempt.request_ids, error.request_id]
-        attempt.save(update_fields=["state", "lease_until", "failure_kind", "failure_reason",
-                                    "request_ids"])
+        attempt.save(update_fields=["state", "lease_until", "next_try_at", "failure_kind",
+                                    "failure_reason", "request_ids"])
         record("restore_retry", target=attempt.case, actor=None, attempt=attempt.pk,
                provider=attempt.kind, kind=error.kind, reason=error.reason[:500],
                request_id=error.request_id, retry_in=wait, tries=attempt.tries)

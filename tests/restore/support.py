@@ -4,6 +4,7 @@ target's credentials in the environment pointing at the local server."""
 from __future__ import annotations
 
 from accounts.models import Identity
+from recovery_console import clock
 from recovery_console.directory.models import DirectorySource
 from recovery_console.restore.models import RestoreAttempt, RestoreTarget
 from recovery_console.restore.workflow import run_attempt
@@ -45,6 +46,10 @@ def attempt_of(case) -> RestoreAttempt:
     return case.restore_attempts.order_by("-number").first()
 
 
-def run(case):
-    """What the worker does after the hand-off: the attempt's task, run here."""
-    return run_attempt(attempt_of(case).pk)
+def run_due(case, monkeypatch):
+    """What the worker does after the hand-off: the attempt's task, run here
+    when it is due (the clock travels past a backoff; nobody sleeps)."""
+    attempt = attempt_of(case)
+    due = max(attempt.next_try_at, clock.now())
+    monkeypatch.setattr(clock, "now", lambda: due)
+    return run_attempt(attempt.pk)

@@ -16,7 +16,7 @@ from tests.sessions import sign_in_client
 
 from .providers import entra, keycloak, okta
 from .server import Reply
-from .support import approved_case_at, attempt_of, environment, run
+from .support import approved_case_at, attempt_of, environment, run_due
 
 pytestmark = pytest.mark.django_db
 State = RecoveryCase.State
@@ -31,6 +31,12 @@ def issue(client, case, channel=None, key="k" * 22):
 
 def page(client, case) -> str:
     return client.get(reverse("recovery:case", args=[case.pk])).content.decode()
+
+
+@pytest.fixture
+def run(monkeypatch):
+    """The worker's part, run in the test when the attempt is due."""
+    return lambda case: run_due(case, monkeypatch)
 
 
 @pytest.fixture
@@ -56,7 +62,7 @@ def creations(server) -> int:
     return len(server.calls("POST", entra.PASSES_PATH))
 
 
-def test_a_pass_sent_to_the_persons_channel_completes_the_case(client, graph, entra_case):
+def test_a_pass_sent_to_the_persons_channel_completes_the_case(client, graph, entra_case, run):
     graph.on("POST", entra.PASSES_PATH, entra.pass_created())
     email = entra_case.identity.channels.get(kind="email")
     response = issue(client, entra_case, channel=email)
@@ -89,7 +95,7 @@ def test_a_pass_sent_to_the_persons_channel_completes_the_case(client, graph, en
     assert entra.PASS_VALUE not in str(list(events("restore_credential_created").values()))
 
 
-def test_a_pass_read_out_is_shown_once_to_the_holding_agent(client, graph, entra_case):
+def test_a_pass_read_out_is_shown_once_to_the_holding_agent(client, graph, entra_case, run):
     graph.on("POST", entra.PASSES_PATH, entra.pass_created())
     issue(client, entra_case)
     run(entra_case)
@@ -113,7 +119,7 @@ def test_a_pass_read_out_is_shown_once_to_the_holding_agent(client, graph, entra
     (entra.conflict, "conflict"),
 ])
 def test_a_refusal_leaves_the_case_open_with_the_reason_and_an_alert(
-        client, graph, entra_case, reply, kind):
+        client, graph, entra_case, reply, kind, run):
     graph.on("POST", entra.PASSES_PATH, reply())
     issue(client, entra_case)
     assert run(entra_case).state == RestoreAttempt.State.FAILED
@@ -135,7 +141,7 @@ def test_a_refusal_leaves_the_case_open_with_the_reason_and_an_alert(
 
 
 def test_throttling_waits_as_long_as_the_provider_asks_then_gives_up(
-        client, graph, entra_case, settings):
+        client, graph, entra_case, settings, run):
     settings.RESTORE_MAX_TRIES = 2
     graph.on("POST", entra.PASSES_PATH, entra.throttled(seconds=7))
     issue(client, entra_case)
@@ -152,7 +158,7 @@ def test_throttling_waits_as_long_as_the_provider_asks_then_gives_up(
 
 
 def test_a_provider_error_is_retried_with_backoff_and_creates_one_pass(
-        client, graph, entra_case, settings):
+        client, graph, entra_case, settings, run):
     graph.on("POST", entra.PASSES_PATH, entra.unavailable(), entra.pass_created())
     issue(client, entra_case)
     assert run(entra_case).retry_in == 3  # Retry-After 3 s beats the 1 s backoff
@@ -160,7 +166,7 @@ def test_a_provider_error_is_retried_with_backoff_and_creates_one_pass(
     assert creations(graph) == 2  # the first answered 503 and created nothing
 
 
-def test_a_retry_after_the_pass_was_created_never_creates_a_second(client, graph, entra_case):
+def test_a_retry_after_the_pass_was_created_never_creates_a_second(client, graph, entra_case, run):
     graph.on("POST", entra.PASSES_PATH, entra.pass_created())
     graph.routes[("POST", entra.REVOKE_PATH)] = [entra.unavailable(), entra.revoked()]
     issue(client, entra_case)
@@ -175,7 +181,7 @@ def test_a_retry_after_the_pass_was_created_never_creates_a_second(client, graph
 
 
 def test_a_create_with_no_answer_is_checked_before_creating_again(
-        client, graph, entra_case, settings):
+        client, graph, entra_case, settings, run):
     settings.RESTORE_HTTP_TIMEOUT = 0.3
     late = threading.Event()
     graph.on("POST", entra.PASSES_PATH, Reply(201, {}, hold=late), entra.pass_created())
@@ -195,7 +201,7 @@ def test_a_create_with_no_answer_is_checked_before_creating_again(
     assert events("restore_lost_credential_removed").count() == 1
 
 
-def test_a_dry_run_calls_nothing_and_hands_the_case_back(client, graph):
+def test_a_dry_run_calls_nothing_and_hands_the_case_back(client, graph, run):
     case, agent, target = approved_case_at("entra", entra.USER, dry_run=True)
     sign_in_client(client, agent)
     issue(client, case)
@@ -229,7 +235,7 @@ def test_a_person_without_an_id_at_the_provider_is_refused(client, graph, entra_
     assert refusals("restore_begin", "no_subject_mapping").count() == 1
 
 
-def test_the_provider_answering_for_someone_else_refuses(client, graph, entra_case):
+def test_the_provider_answering_for_someone_else_refuses(client, graph, entra_case, run):
     graph.routes[("GET", entra.USER_PATH)] = [Reply(200, {"id": "00000000-0000-0000-0000-0000"
                                                           "00000000"}, headers={})]
     issue(client, entra_case)
@@ -245,7 +251,7 @@ def test_missing_credentials_refuse_the_hand_off(client, graph, entra_case, monk
     assert "sEcReT" not in str(list(refusals("restore_begin").values()))
 
 
-def test_an_okta_code_goes_to_the_persons_phone(client, provider_server, monkeypatch):
+def test_an_okta_code_goes_to_the_persons_phone(client, provider_server, monkeypatch, run):
     for method, path, reply in [
             ("GET", okta.USER_PATH, okta.user()), ("POST", okta.TAC_PATH, okta.tac_created()),
             ("GET", okta.FACTORS_PATH, okta.factors("fwf2rbx6cfqAbC")),
@@ -263,7 +269,7 @@ def test_an_okta_code_goes_to_the_persons_phone(client, provider_server, monkeyp
     assert okta.REQUEST_ID in page(client, case)
 
 
-def test_keycloak_emails_the_person_itself(client, provider_server, monkeypatch):
+def test_keycloak_emails_the_person_itself(client, provider_server, monkeypatch, run):
     for method, path, reply in [
             ("POST", keycloak.TOKEN_PATH, keycloak.token()),
             ("GET", keycloak.USER_PATH, keycloak.user()),
