@@ -197,6 +197,11 @@ def run_attempt(attempt_id: int, *, connector: Connector | None = None) -> Outco
                          f"{connector.label} answered for {subject.id}, not for "
                          f"{attempt.subject_id}: the ids do not match, so nothing was done.",
                          request_id=subject.request_id, connector=connector)
+        if attempt.case.state != State.RESTORING:
+            # Closed (cancelled, expired) after the provider made the credential:
+            # nobody will receive it, so it is deleted there.
+            return _fail(attempt, "case_closed", "The case closed while the provider was being "
+                         "called; nothing is delivered.", connector=connector, subject=subject)
         if attempt.state != Attempt.CREATED:
             if resumed_mid_call:
                 _remove_unknown(attempt, connector, subject)
@@ -234,7 +239,7 @@ def _take(attempt_id: int) -> tuple[RestoreAttempt, bool] | None:
             return None
         if attempt.next_try_at > now:
             return None  # a sweep came before the backoff's own task: that one runs it
-        if attempt.case.state != State.RESTORING:
+        if attempt.case.state != State.RESTORING and not attempt.credential_id:
             attempt.state, attempt.finished_at = Attempt.FAILED, now
             attempt.failure_kind, attempt.failure_reason = "case_closed", (
                 f"The case was {attempt.case.get_state_display().lower()} before the provider "

@@ -296,3 +296,21 @@ def test_the_built_in_target_still_issues_the_consoles_own_credential(client, gr
     assert response.status_code == 302 and "/credentials/" in response["Location"]
     case.refresh_from_db()
     assert case.state == State.CREDENTIAL_ISSUED and not case.restore_attempts.exists()
+
+
+def test_a_case_cancelled_while_restoring_gets_nothing_and_its_pass_is_deleted(
+        client, graph, entra_case, run):
+    graph.on("POST", entra.PASSES_PATH, entra.pass_created())
+    graph.on("DELETE", f"{entra.PASSES_PATH}/{entra.PASS_ID}", entra.deleted(entra.DELETE_PASS))
+    graph.routes[("POST", entra.REVOKE_PATH)] = [entra.unavailable(), entra.revoked()]
+    issue(client, entra_case)
+    assert run(entra_case).retry_in is not None  # the pass exists; sessions not yet revoked
+    response = client.post(reverse("recovery:cancel", args=[entra_case.pk]),
+                           {"reason": "The caller hung up and did not call back."})
+    assert response.status_code == 302
+    assert run(entra_case).state == RestoreAttempt.State.FAILED
+    assert attempt_of(entra_case).failure_kind == "case_closed"
+    assert [c.path for c in graph.calls("DELETE")][-1] == f"{entra.PASSES_PATH}/{entra.PASS_ID}"
+    entra_case.refresh_from_db()
+    assert entra_case.state == State.CANCELLED
+    assert not Notice.objects.filter(event="restore_credential").exists()
