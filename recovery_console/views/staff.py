@@ -123,6 +123,8 @@ def _render_case(request, case, *, bound=None, error=None, status=200) -> HttpRe
                or case.state == RecoveryCase.State.RESTORING,
                "restore_attempts": list(case.restore_attempts.select_related("target")
                                         .order_by("-number")[:3]),
+               "restore_target": restore.target_for(case.identity, case.tier)
+               if "issue" in actions else None,
                "version": selectors.case_version(case, len(story["evidence"]))}
     for name in ("reason", "fail", "escalate"):  # one reason form each, ids apart
         context[f"{name}_form"] = _bound(bound, name) or forms.ReasonForm(

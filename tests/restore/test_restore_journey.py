@@ -64,6 +64,7 @@ def creations(server) -> int:
 
 def test_a_pass_sent_to_the_persons_channel_completes_the_case(client, graph, entra_case, run):
     graph.on("POST", entra.PASSES_PATH, entra.pass_created())
+    assert "issuing asks the provider for it (target CORP)" in page(client, entra_case)
     email = entra_case.identity.channels.get(kind="email")
     response = issue(client, entra_case, channel=email)
     assert response.status_code == 302
