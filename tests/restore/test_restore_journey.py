@@ -5,6 +5,7 @@ it, the credential reaches the person the way the console delivers its own,
 and every failure leaves the case open with the reason and an alert."""
 
 import threading
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
@@ -315,3 +316,28 @@ def test_a_case_cancelled_while_restoring_gets_nothing_and_its_pass_is_deleted(
     entra_case.refresh_from_db()
     assert entra_case.state == State.CANCELLED
     assert not Notice.objects.filter(event="restore_credential").exists()
+
+
+def test_the_task_runs_the_hand_off_and_a_lost_one_is_queued_again(
+        client, graph, entra_case, monkeypatch):
+    from celery import Celery
+
+    from recovery_console import clock, tasks
+    from recovery_console.celery import app as console_app
+    from recovery_console.restore.workflow import requeue_stalled
+
+    graph.on("POST", entra.PASSES_PATH, entra.pass_created())
+    issue(client, entra_case)  # its task is never queued: the test's transaction never commits
+    attempt = attempt_of(entra_case)
+    assert requeue_stalled() == []  # not late yet
+    later = attempt.next_try_at + timedelta(minutes=3)
+    monkeypatch.setattr(clock, "now", lambda: later)
+    memory = Celery("restore-sweep", set_as_current=False, broker="memory://")
+    memory.set_current()
+    try:
+        assert requeue_stalled() == [attempt.pk]
+    finally:
+        console_app.set_current()
+    assert tasks.run_restore.apply(args=[attempt.pk]).get() == "confirmed"
+    assert requeue_stalled() == []
+    assert creations(graph) == 1
