@@ -98,6 +98,7 @@ INSTALLED_APPS = [
     "audit",
     "recovery_console.apps.RecoveryConfig",
     "recovery_console.directory.apps.DirectoryConfig",
+    "recovery_console.rollout.apps.RolloutConfig",
     "recovery_console.restore.apps.RestoreConfig",
 ]
 

@@ -408,3 +408,21 @@ class ScimGroup(models.Model):
 
     def __str__(self) -> str:
         return self.display_name
+
+
+class GroupMembership(models.Model):
+    """A group an identity belongs to at its source, as the last run read
+    it: what a rollout cohort's "directory group" rule matches."""
+
+    identity = models.ForeignKey("accounts.Identity", on_delete=models.CASCADE,
+                                 related_name="directory_groups")
+    name = models.CharField(max_length=255)
+    key = models.TextField(editable=False)  # accounts.identifiers.canonical(name)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["identity", "key"],
+                                               name="one_membership_per_group")]
+        indexes = [models.Index(fields=["key"])]
+
+    def __str__(self) -> str:
+        return self.name
