@@ -47,7 +47,8 @@ def test_signs_in_with_client_credentials_for_the_graph_scope(graph):
 
 
 def test_creates_a_single_use_pass_with_the_policy_lifetime(graph):
-    graph.on("POST", entra.PASSES_PATH, entra.pass_created(lifetime=45))
+    graph.on("POST", entra.PASSES_PATH,
+             entra.pass_created(lifetime=45, created="2026-11-30T02:50:09Z"))
     issued = connector(graph).issue_temporary_credential(
         SUBJECT, timedelta(minutes=45), single_use=True, idempotency_key="case-7:attempt-1")
     [create] = graph.calls("POST", entra.PASSES_PATH)

@@ -32,7 +32,8 @@ def test_looks_the_person_up_with_the_api_token(provider_server):
 
 
 def test_creates_a_single_use_temporary_access_code(provider_server):
-    provider_server.on("POST", okta.TAC_PATH, okta.tac_created())
+    provider_server.on("POST", okta.TAC_PATH,
+                       okta.tac_created(created=datetime(2026, 11, 30, 2, 50, 30, tzinfo=UTC)))
     issued = connector(provider_server).issue_temporary_credential(
         SUBJECT, timedelta(minutes=60), single_use=True, idempotency_key="case-7:attempt-1")
     [create] = provider_server.calls("POST", okta.TAC_PATH)

@@ -2,6 +2,8 @@
 v1.0) as documented: every answer the tests' local server gives in its
 place, each citing the page it follows."""
 
+from datetime import UTC, datetime
+
 from ..server import Reply
 
 TENANT = "contoso.onmicrosoft.com"
@@ -58,11 +60,13 @@ def user() -> Reply:
                  headers=_ids(), doc=GET_USER)
 
 
-def pass_created(lifetime: int = 60, once: bool = True) -> Reply:
+def pass_created(lifetime: int = 60, once: bool = True, created: str = "") -> Reply:
+    """Created now (or at ``created``): Graph dates the pass when it makes it."""
+    created = created or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return Reply(201, {
         "@odata.type": "#microsoft.graph.temporaryAccessPassAuthenticationMethod",
         "id": PASS_ID, "temporaryAccessPass": PASS_VALUE,
-        "createdDateTime": "2026-11-30T02:50:09.765173Z", "startDateTime": "2026-11-30T02:50:09Z",
+        "createdDateTime": created, "startDateTime": created,
         "lifetimeInMinutes": lifetime, "isUsableOnce": once, "isUsable": True,
         "methodUsabilityReason": "EnabledByPolicy"}, headers=_ids(), doc=CREATE_PASS)
 

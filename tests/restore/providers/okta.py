@@ -1,6 +1,8 @@
 """Okta's Management API as documented: every answer the tests' local server
 gives in its place, each citing the page it follows."""
 
+from datetime import UTC, datetime, timedelta
+
 from ..server import Reply
 
 USER = "00u8ja5c4uf26HSeN0g7"
@@ -39,12 +41,16 @@ def user() -> Reply:
                  headers=_headers(), doc=USERS)
 
 
-def tac_created(multi_use: bool = False) -> Reply:
+def tac_created(multi_use: bool = False, created: datetime | None = None) -> Reply:
+    """Created now (or at ``created``), for an hour: Okta dates the code when it makes it."""
+    created = created or datetime.now(UTC).replace(microsecond=0)
+    expires = (created + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    made = created.strftime("%Y-%m-%dT%H:%M:%S.000Z")
     return Reply(200, {
         "id": TAC_ID, "type": "tac", "key": "tac", "name": "Temporary Access Code",
         "status": "ACTIVE",
-        "profile": {"tac": TAC_VALUE, "multiUse": multi_use, "expiresAt": "2026-11-30T03:50:30"},
-        "created": "2026-11-30T02:50:30.000Z", "lastUpdated": "2026-11-30T02:50:30.000Z",
+        "profile": {"tac": TAC_VALUE, "multiUse": multi_use, "expiresAt": expires},
+        "created": made, "lastUpdated": made,
         "nickname": "",
         "_links": {"self": {"href": f"https://example.okta.com{ENROLLMENTS_PATH}/{TAC_ID}",
                             "hints": {"allow": ["GET", "DELETE"]}}}},
