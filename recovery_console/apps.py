@@ -16,6 +16,8 @@ ROLE_ADMIN_PERMISSIONS = {
         "directory.mappingrule": ("view", "add", "change", "delete"),
         "directory.syncrun": ("view",),
         "directory.directoryclient": ("view", "add", "change"),
+        "restore.restoretarget": ("view", "add", "change"),
+        "restore.restoreattempt": ("view",),
     },
 }
 

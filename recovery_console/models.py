@@ -238,6 +238,9 @@ class CaseState(models.TextChoices):
     AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
     APPROVED = "approved", "Approved"
     CREDENTIAL_ISSUED = "credential_issued", "Credential issued"
+    # An external restore target is creating the provider's own credential
+    # (recovery_console.restore): open, waiting for the provider to confirm.
+    RESTORING = "restoring", "Restoring at the provider"
     COMPLETED = "completed", "Completed"
     CANCELLED = "cancelled", "Cancelled"
     FAILED = "failed", "Failed"
@@ -249,7 +252,7 @@ class CaseState(models.TextChoices):
 # one per identity; the others are closed for good.
 OPEN_CASE_STATES = (
     CaseState.NEW, CaseState.VERIFYING, CaseState.VERIFIED, CaseState.AWAITING_APPROVAL,
-    CaseState.APPROVED, CaseState.CREDENTIAL_ISSUED,
+    CaseState.APPROVED, CaseState.CREDENTIAL_ISSUED, CaseState.RESTORING,
 )
 
 
@@ -689,6 +692,7 @@ class Alert(models.Model):
         REPUDIATED = "repudiated", "The person said the recovery wasn't them"
         REPEATED_RECOVERY = "repeated_recovery", "Repeated recoveries within 30 days"
         ROLLOUT_PAUSED = "rollout_paused", "A rollout wave paused itself: recovery load"
+        RESTORE_FAILED = "restore_failed", "Restoring access at the identity provider failed"
 
     identity = models.ForeignKey(Identity, null=True, blank=True, on_delete=models.PROTECT,
                                  related_name="alerts",

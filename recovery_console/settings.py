@@ -99,6 +99,7 @@ INSTALLED_APPS = [
     "recovery_console.apps.RecoveryConfig",
     "recovery_console.directory.apps.DirectoryConfig",
     "recovery_console.rollout.apps.RolloutConfig",
+    "recovery_console.restore.apps.RestoreConfig",
 ]
 
 MIDDLEWARE = [
@@ -472,3 +473,20 @@ METRICS_TIME_TO_VERIFY_WINDOW_SECONDS = env_int(
     "METRICS_TIME_TO_VERIFY_WINDOW_SECONDS", 7 * 24 * 60 * 60)
 # Probes and scrapers talk plain HTTP to each instance, behind the TLS proxy.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+
+# --- Restore targets (recovery_console.restore) ----------------------------------
+
+# Each call to an identity provider gives up after this many seconds.
+RESTORE_HTTP_TIMEOUT = env_int("RESTORE_HTTP_TIMEOUT", 10)
+# A hand-off tries this many times (throttled, provider error, timeout) before
+# the case goes back to the agent with the reason; waits double from the base,
+# or follow the provider's Retry-After when it is longer.
+RESTORE_MAX_TRIES = env_int("RESTORE_MAX_TRIES", 5)
+RESTORE_BACKOFF_SECONDS = env_int("RESTORE_BACKOFF_SECONDS", 30)
+# A worker calling a provider holds the attempt this long; past it, another
+# may take over (and checks the provider before creating anything).
+RESTORE_LEASE_SECONDS = env_int("RESTORE_LEASE_SECONDS", 120)
+CELERY_BEAT_SCHEDULE["requeue-stalled-restores"] = {
+    "task": "recovery_console.tasks.requeue_stalled_restores",
+    "schedule": 60.0,
+}

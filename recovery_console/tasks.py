@@ -9,6 +9,7 @@ from accounts.models import User
 
 from . import channels, outbox, self_service, workflow
 from .directory.models import DirectorySource
+from .restore import workflow as restore_workflow
 
 BEAT_HEARTBEAT_KEY = "beat-heartbeat"
 
@@ -106,3 +107,20 @@ def sync_ldap_sources(full: bool = False) -> int:
     for source_id in ids:
         sync_directory_source.delay(source_id, full)
     return len(ids)
+
+
+@shared_task(bind=True, acks_late=True)
+def run_restore(self, attempt_id: int) -> str:
+    """Hand an approved case to its external restore target (Entra ID, Okta,
+    Keycloak); the workflow decides when to stop trying, and how long to
+    wait (exponential backoff, or the provider's Retry-After)."""
+    outcome = restore_workflow.run_attempt(attempt_id)
+    if outcome.retry_in is not None:
+        raise self.retry(countdown=outcome.retry_in, max_retries=None)
+    return outcome.state
+
+
+@shared_task
+def requeue_stalled_restores() -> int:
+    """Every minute: queue again the restore hand-offs whose task was lost."""
+    return len(restore_workflow.requeue_stalled())

@@ -817,3 +817,101 @@ def _load(known: dict, wanted: set, queryset) -> None:
     missing = {pk for pk in wanted if pk is not None} - set(known)
     if missing:
         known.update(queryset.in_bulk(missing))
+
+
+# --- restore targets (recovery_console.restore) ------------------------------------
+
+PROVIDERS = {"entra": "Entra ID", "okta": "Okta", "keycloak": "Keycloak"}
+
+
+def _provider(data: dict) -> str:
+    return PROVIDERS.get(data.get("provider"), "the identity provider")
+
+
+def _request_ids(data: dict) -> str:
+    ids = data.get("request_ids") or ([data["request_id"]] if data.get("request_id") else [])
+    ids = [str(i) for i in ids if i] if isinstance(ids, list) else []
+    return f" (request id {', '.join(ids)})" if ids else ""
+
+
+@says("restore_started")
+def _restore_started(data: dict, facts: Facts) -> str:
+    trial = " as a dry run" if data.get("dry_run") else ""
+    return (f"Restore handed to {_provider(data)} (target {data.get('restore_target', '?')})"
+            f"{trial}: the case waits until the provider confirms")
+
+
+@says("restore_credential_created")
+def _restore_credential_created(data: dict, facts: Facts) -> str:
+    expires = _moment(data.get("expires_at"))
+    until = f", valid until {expires}" if expires else ""
+    return f"{_provider(data)} created a temporary credential{until}{_request_ids(data)}"
+
+
+@says("restore_passkeys_removed")
+def _restore_passkeys_removed(data: dict, facts: Facts) -> str:
+    removed = data.get("removed") if isinstance(data.get("removed"), list) else []
+    return (f"{_provider(data)} deleted {len(removed)} old passkey(s)"
+            f"{_request_ids(data)}")
+
+
+@says("restore_sessions_revoked")
+def _restore_sessions_revoked(data: dict, facts: Facts) -> str:
+    return f"{_provider(data)} ended the person's sessions{_request_ids(data)}"
+
+
+@says("restore_lost_credential_removed")
+def _restore_lost_credential_removed(data: dict, facts: Facts) -> str:
+    return (f"{_provider(data)} deleted a temporary credential an interrupted try had created, "
+            f"whose value nobody held{_request_ids(data)}")
+
+
+@says("restore_retry")
+def _restore_retry(data: dict, facts: Facts) -> str:
+    wait = data.get("retry_in")
+    later = f"; trying again in {wait} s" if isinstance(wait, int) else ""
+    return _with(f"{_provider(data)} did not answer as asked{later}",
+                 f"{data.get('reason', '')}{_request_ids(data)}")
+
+
+@says("restore_failed")
+def _restore_failed(data: dict, facts: Facts) -> str:
+    return _with(f"Restoring at {_provider(data)} failed; the case is back with the agent and "
+                 "nothing was restored", f"{data.get('reason', '')}{_request_ids(data)}")
+
+
+@says("restore_dry_run")
+def _restore_dry_run(data: dict, facts: Facts) -> str:
+    calls = data.get("calls") if isinstance(data.get("calls"), list) else []
+    return _with(f"Dry run at {_provider(data)}: nothing was called or restored; it would "
+                 "have", "; ".join(str(c) for c in calls))
+
+
+@says("restore_confirmed")
+def _restore_confirmed(data: dict, facts: Facts) -> str:
+    how = {"channel": "sent to the person's registered channel",
+           "read_out": "to be read out once by the agent",
+           "provider": "emailed by the provider"}.get(data.get("delivery"), "delivered")
+    return (f"{_provider(data)} confirmed: temporary credential {how}; the case is "
+            f"complete{_request_ids(data)}")
+
+
+@says("restore_abandoned")
+def _restore_abandoned(data: dict, facts: Facts) -> str:
+    return "Restore at the identity provider abandoned: the case had closed"
+
+
+@says("restore_credential_shown", names_actor=True)
+def _restore_credential_shown(data: dict, facts: Facts, *, actor: str = "") -> str:
+    return f"Provider's temporary credential shown once to {actor or 'the agent'} to read out"
+
+
+DOING.update({"restore_begin": "Handing the restore to the identity provider",
+              "restore_reveal": "Showing the provider's credential"})
+WHY.update({
+    "subject_source_mismatch": "the person is not managed by the directory the provider "
+                               "shares its ids with",
+    "no_subject_mapping": "the directory gives no id at the provider for the person",
+    "target_not_configured": "the restore target's credentials are missing on the console",
+    "already_shown": "the credential had already been shown once",
+})

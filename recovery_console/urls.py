@@ -4,6 +4,7 @@ from django_otp.admin import OTPAdminSite
 
 from . import views
 from .ops import views as ops_views
+from .restore import views as restore_views
 from .views import watch as watch_views
 
 # The admin (tiers, scripts, policies) asks for the same second factor as every staff page.
@@ -23,6 +24,8 @@ recovery_patterns = (
         path("cases/<int:pk>/issue/", views.issue_credential, name="issue"),
         path("cases/<int:pk>/credentials/<int:credential_pk>/", views.issued, name="issued"),
         path("cases/<int:pk>/watch/", views.case_watch, name="case_watch"),
+        path("cases/<int:pk>/restore/read-out/", restore_views.read_out,
+             name="restore_read_out"),
         path("cases/<int:pk>/fail/", views.fail, name="fail"),
         path("cases/<int:pk>/escalate/", views.escalate, name="escalate"),
         path("cases/<int:pk>/rotation/", views.record_rotation, name="rotation"),

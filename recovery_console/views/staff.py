@@ -21,6 +21,7 @@ from accounts.stepup import last_step_up, step_up_required
 
 from .. import clock, forms, selectors, shown_once, workflow
 from ..models import Attestation, ChannelCode, RecoveryCase, RecoveryCredential, ScriptStep
+from ..restore import workflow as restore
 from ..workflow import WorkflowError
 from . import queue_table
 
@@ -118,7 +119,12 @@ def _render_case(request, case, *, bound=None, error=None, status=200) -> HttpRe
                "live_credential": live,
                "issue_form": _bound(bound, "issue") or forms.IssueForm(case=case, live=live),
                "rotation_form": _bound(bound, "rotation") or forms.RotationForm(),
-               "watch": any(entry.waiting for entry in story["steps"]),
+               "watch": any(entry.waiting for entry in story["steps"])
+               or case.state == RecoveryCase.State.RESTORING,
+               "restore_attempts": list(case.restore_attempts.select_related("target")
+                                        .order_by("-number")[:3]),
+               "restore_target": restore.target_for(case.identity, case.tier)
+               if "issue" in actions else None,
                "version": selectors.case_version(case, len(story["evidence"]))}
     for name in ("reason", "fail", "escalate"):  # one reason form each, ids apart
         context[f"{name}_form"] = _bound(bound, name) or forms.ReasonForm(
@@ -342,6 +348,13 @@ def issue_credential(request, pk: int):
     if not form.is_valid():
         return _render_case(request, case, bound=("issue", None, form), status=400)
     data = form.cleaned_data
+    target = restore.target_for(case.identity, case.tier)
+    if target is not None:  # an external target: its provider issues the credential
+        return _decide(request, case, lambda: restore.begin_restore(
+            case, request.user, target, channel=data["channel"], key=data["key"] or None,
+            request=request), bound=("issue", None, form),
+            done=f"Asked {target.get_kind_display().split(' (')[0]} for the person's temporary "
+                 "credential: the case shows “restoring” until the provider confirms.")
     try:
         issued = workflow.issue_credential(case, request.user, channel=data["channel"],
                                            key=data["key"] or None, replaces=data["replaces"],

@@ -119,6 +119,9 @@ TABLE = [
     # The page a POST to issue redirects to: the read-out code once, then never.
     Row("recovery:issued", roles(403, anonymous=LOGIN, agent=200, other_agent=404), roles(405),
         METHOD_FIRST, ("issued_case", "credential")),
+    # An external restore target's credential, shown once to the holding agent.
+    Row("recovery:restore_read_out", roles(405),
+        roles(403, anonymous=LOGIN, agent=409, other_agent=404), METHOD_FIRST, ("case",)),
     Row("recovery:case_watch", roles(200, anonymous=LOGIN, end_user=403, other_agent=404),
         roles(405), METHOD_FIRST, ("case",)),
     Row("recovery:fail", roles(405),
