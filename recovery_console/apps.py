@@ -16,6 +16,8 @@ ROLE_ADMIN_PERMISSIONS = {
         "directory.mappingrule": ("view", "add", "change", "delete"),
         "directory.syncrun": ("view",),
         "directory.directoryclient": ("view", "add", "change"),
+        # Applications that sign people in through the built-in OpenID provider.
+        "oauth2_provider.application": ("view", "add", "change", "delete"),
     },
 }
 

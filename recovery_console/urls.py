@@ -59,6 +59,7 @@ urlpatterns = [
     path("audit/", include("audit.urls")),
     path("admin/", admin.site.urls),
     path("scim/v2/", include("recovery_console.directory.scim.urls")),
+    path("oidc/", include("recovery_console.oidc.urls")),
     path("healthz", ops_views.healthz, name="healthz"),
     path("readyz", ops_views.readyz, name="readyz"),
     path("metrics", ops_views.prometheus, name="metrics"),
