@@ -37,3 +37,8 @@ STORAGES = {
 
 # gunicorn serves the collected static files itself.
 MIDDLEWARE = [MIDDLEWARE[0], "whitenoise.middleware.WhiteNoiseMiddleware", *MIDDLEWARE[1:]]  # noqa: F405
+
+# Applications receive sign-ins at https addresses only (RFC 9700 2.1): deploy checks
+# fail on anything else.
+OAUTH2_PROVIDER = {**OAUTH2_PROVIDER, "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],  # noqa: F405
+                   "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True}

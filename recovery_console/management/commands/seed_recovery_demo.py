@@ -53,6 +53,7 @@ from recovery_console.models import (
     RecoverySession,
     ScriptStep,
 )
+from recovery_console.oidc.demo import register_demo_application
 
 Kind = ScriptStep.Kind
 Source = RecoveryCase.Source
@@ -88,11 +89,13 @@ class Command(BaseCommand):
         if not RecoveryCase.objects.exclude(state__in=RecoveryCase.OPEN_STATES).exists():
             played = demo.play(demo.history())
         opened = demo.play(demo.open_cases())
+        register_demo_application(desk.secadmin, settings.DEMO_RELYING_PARTY_PORT)
         self.stdout.write(self.style.SUCCESS(
             f"Channels added for {added} identities; {imported} identities taken over by the "
             f"demo HR export (a CSV import run); {played} recovery cases of the past "
             f"eight weeks played through the workflow; {opened} open cases for the queue. "
-            "With DEBUG on, /outbox/ shows what each channel received."))
+            "With DEBUG on, /outbox/ shows what each channel received. The demo application "
+            "is registered with the OpenID provider."))
 
     def _directory_import(self, secadmin: User) -> int:
         """The demo's employees, managers and contractors come from a CSV
