@@ -115,7 +115,11 @@ class RelyingParty:
         cookie = SimpleCookie(environ.get("HTTP_COOKIE", ""))
         browser = cookie[COOKIE].value if COOKIE in cookie else None
         if path == "/login":
-            url, pending = self.start()
+            try:
+                url, pending = self.start()
+            except requests.RequestException:
+                return self._page(start_response, f"The console does not answer at {self.issuer}.",
+                                  status="503 Service Unavailable")
             browser = secrets.token_urlsafe(24)
             self.pending[browser] = pending
             return self._redirect(start_response, url, browser)
@@ -144,10 +148,12 @@ class RelyingParty:
     def _page(self, start_response, error: str | None, claims: dict | None = None,
               status: str = "200 OK"):
         if claims:
+            shown = {k: v for k, v in claims.items() if k != "kid"}
             body = (f"<h1>Signed in to {html.escape(self.title)}</h1>"
                     f"<p>Welcome, <strong>{html.escape(claims.get('name', ''))}</strong>.</p>"
-                    "<p>What the console's ID token says:</p>"
-                    f"<pre>{html.escape(json.dumps(claims, indent=2, sort_keys=True))}</pre>"
+                    "<p>What the console's ID token says (signed with the key "
+                    f"<code>{html.escape(str(claims.get('kid')))}</code>):</p>"
+                    f"<pre>{html.escape(json.dumps(shown, indent=2, sort_keys=True))}</pre>"
                     '<p><a href="/logout">Sign out of this application</a></p>')
         else:
             body = (f"<h1>{html.escape(self.title)}</h1>"
