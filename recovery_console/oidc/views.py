@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from django.contrib.auth.views import redirect_to_login
+from django.db import transaction
 from django.shortcuts import render
 from django.urls import reverse_lazy
 from oauth2_provider.models import get_application_model
@@ -40,13 +41,23 @@ class ProviderAuthorizationView(AuthorizationView):
                       status=400)
 
     def create_authorization_response(self, request, scopes, credentials, allow):
-        if allow:
-            application = get_application_model().objects.get(
-                client_id=credentials["client_id"])
-            facts = workflow.sign_in_to_application(
-                request.user, application, workflow.sign_in_facts(request), request=request)
-            credentials = {**credentials, "amr": facts.amr, "auth_time": facts.auth_time}
-        return super().create_authorization_response(request, scopes, credentials, allow)
+        if not allow:
+            return super().create_authorization_response(request, scopes, credentials, allow)
+        application = get_application_model().objects.get(client_id=credentials["client_id"])
+        # The sign-in is recorded with the code it issues, or not at all (a request
+        # the code's creation refuses, e.g. a "plain" PKCE challenge); a refused
+        # sign-in keeps its audited refusal.
+        with transaction.atomic():
+            try:
+                facts = workflow.sign_in_to_application(
+                    request.user, application, workflow.sign_in_facts(request), request=request)
+            except WorkflowError as refused:
+                refusal = refused
+            else:
+                credentials = {**credentials, "amr": facts.amr, "auth_time": facts.auth_time}
+                return super().create_authorization_response(request, scopes, credentials,
+                                                             allow)
+        raise refusal
 
 
 class ProviderDiscoveryView(ConnectDiscoveryInfoView):

@@ -129,6 +129,7 @@ def test_a_plain_pkce_challenge_is_refused(client, relying_party):
     response = client.get(f"{parts.path}?{urlencode(query)}")
     assert "code" not in parse_qs(urlsplit(response.get("Location", "")).query)
     assert not Grant.objects.exists()
+    assert not LogEntry.objects.filter(additional_data__event="application_signed_in").exists()
 
 
 def test_the_token_exchange_needs_the_right_code_verifier(client, relying_party):
