@@ -14,16 +14,20 @@ $(STAMP): pyproject.toml
 ## make run: the whole console on embedded defaults (SQLite, file broker) with demo data.
 ## Its last lines, once the web server answers, say how to sign in and whom to recover
 ## (manage.py demo_welcome). Another port: make run PORT=8001.
+## The demo application that signs in through the console's OpenID provider listens on
+## the next port (make run PORT=8010: 8011), or RP_PORT.
 PORT ?= 8000
+RP_PORT ?= $(shell expr $(PORT) + 1)
 run: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo --verbosity 0
-	$(PY) manage.py seed_recovery_demo
+	DEMO_RELYING_PARTY_PORT=$(RP_PORT) $(PY) manage.py seed_recovery_demo
 	@# The seed delivered each notice as it played its history; the hundreds of tasks it queued
 	@# for them would only find them sent, and hold the worker (and a demo self-service
 	@# request) for minutes. A lost task costs nothing here: beat's sweeps redo any work.
 	$(VENV)/bin/celery -A recovery_console purge -f
-	CONSOLE_PORT=$(PORT) SITE_URL=$${SITE_URL:-http://localhost:$(PORT)} \
+	CONSOLE_PORT=$(PORT) DEMO_RELYING_PARTY_PORT=$(RP_PORT) \
+		SITE_URL=$${SITE_URL:-http://localhost:$(PORT)} \
 		WEBAUTHN_ORIGINS=$${WEBAUTHN_ORIGINS:-http://localhost:$(PORT)} \
 		$(VENV)/bin/honcho start -f Procfile
 
@@ -40,6 +44,7 @@ check-deploy: $(STAMP)
 	DJANGO_SETTINGS_MODULE=recovery_console.production \
 	SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))') \
 	ALLOWED_HOSTS=console.example.org SITE_URL=https://console.example.org \
+	OIDC_RSA_PRIVATE_KEY="$$($(PY) -m recovery_console.oidc.keys)" \
 	$(PY) manage.py check --deploy --fail-level WARNING
 
 clean:

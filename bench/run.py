@@ -27,6 +27,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from recovery_console.oidc.keys import new_private_key
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 PY = os.environ.get("PYTHON", sys.executable)
@@ -68,6 +70,7 @@ def environment(n: int, db: str) -> dict:
     return {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings",
             "DATABASE_URL": f"{PG_URL}/{db}", "REDIS_URL": REDIS_URL,
             "SECRET_KEY": os.environ.get("BENCH_SECRET_KEY", secrets.token_urlsafe(64)),
+            "OIDC_RSA_PRIVATE_KEY": os.environ.get("OIDC_RSA_PRIVATE_KEY") or new_private_key(),
             "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver", "SITE_URL": "https://127.0.0.1",
             "BENCH_IDENTITIES": str(n), "VAR_DIR": os.environ.get("VAR_DIR", "/tmp/bench-var"),  # noqa: S108
             "DATABASE_CONN_MAX_AGE": "60"}

@@ -18,6 +18,8 @@ ROLE_ADMIN_PERMISSIONS = {
         "directory.directoryclient": ("view", "add", "change"),
         "restore.restoretarget": ("view", "add", "change"),
         "restore.restoreattempt": ("view",),
+        # Applications that sign people in through the built-in OpenID provider.
+        "oauth2_provider.application": ("view", "add", "change", "delete"),
     },
 }
 

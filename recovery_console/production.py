@@ -14,6 +14,12 @@ SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if len(SECRET_KEY) < 50 or SECRET_KEY.startswith("django-insecure"):
     raise ImproperlyConfigured("SECRET_KEY must be set to a random value of 50+ characters")
 
+# The OpenID provider's signing key is the organisation's: never one made on disk.
+if not os.environ.get("OIDC_RSA_PRIVATE_KEY", "").strip():
+    raise ImproperlyConfigured(
+        "OIDC_RSA_PRIVATE_KEY must hold the OpenID provider's RSA private key (PEM); "
+        "make one with: python -m recovery_console.oidc.keys")
+
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
@@ -31,3 +37,8 @@ STORAGES = {
 
 # gunicorn serves the collected static files itself.
 MIDDLEWARE = [MIDDLEWARE[0], "whitenoise.middleware.WhiteNoiseMiddleware", *MIDDLEWARE[1:]]  # noqa: F405
+
+# Applications receive sign-ins at https addresses only (RFC 9700 2.1): deploy checks
+# fail on anything else.
+OAUTH2_PROVIDER = {**OAUTH2_PROVIDER, "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],  # noqa: F405
+                   "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True}

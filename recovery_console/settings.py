@@ -100,6 +100,8 @@ INSTALLED_APPS = [
     "recovery_console.directory.apps.DirectoryConfig",
     "recovery_console.rollout.apps.RolloutConfig",
     "recovery_console.restore.apps.RestoreConfig",
+    "oauth2_provider",
+    "recovery_console.oidc.apps.OIDCConfig",
 ]
 
 MIDDLEWARE = [
@@ -460,6 +462,57 @@ RECOVERY_QUEUE_DUE_SOON_MINUTES = env_int("RECOVERY_QUEUE_DUE_SOON_MINUTES", 60)
 # page is shown and nothing is opened (the refusal is audited).
 RECOVERY_SELF_SERVICE_MAX_PER_ADDRESS = env_int("RECOVERY_SELF_SERVICE_MAX_PER_ADDRESS", 10)
 RECOVERY_SELF_SERVICE_WINDOW_SECONDS = env_int("RECOVERY_SELF_SERVICE_WINDOW_SECONDS", 60 * 60)
+
+# --- The built-in OpenID Connect provider (recovery_console.oidc) -------------
+# Applications registered in the admin sign people in through the portal's
+# passkey sign-in: authorization code with PKCE (S256) only, exact redirect
+# URIs, ID tokens signed RS256. The signing key comes from the environment
+# (production refuses to start without it); keys rotated away from stay
+# published in the JWKS (OIDC_RSA_PRIVATE_KEYS_INACTIVE: PEM blocks). On a
+# developer's machine a key is made under var/ the first time. See
+# docs/restore-targets.md.
+
+from recovery_console.oidc.keys import development_key, pem_blocks  # noqa: E402
+
+OIDC_RSA_PRIVATE_KEY = os.environ.get("OIDC_RSA_PRIVATE_KEY", "").replace("\\n", "\n").strip()
+if not OIDC_RSA_PRIVATE_KEY and DEBUG:
+    OIDC_RSA_PRIVATE_KEY = development_key(VAR_DIR / "oidc-signing-key.pem")
+OAUTH2_PROVIDER = {
+    "OIDC_ENABLED": True,
+    "OIDC_ISS_ENDPOINT": f"{SITE_URL}/oidc",
+    "OIDC_RSA_PRIVATE_KEY": OIDC_RSA_PRIVATE_KEY,
+    "OIDC_RSA_PRIVATE_KEYS_INACTIVE": pem_blocks(
+        os.environ.get("OIDC_RSA_PRIVATE_KEYS_INACTIVE", "")),
+    "OAUTH2_VALIDATOR_CLASS": "recovery_console.oidc.validators.ProviderValidator",
+    "SCOPES": {"openid": "Sign you in", "profile": "Your name",
+               "email": "Your email address"},
+    "DEFAULT_SCOPES": ["openid"],
+    "PKCE_REQUIRED": True,
+    "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
+    # RFC 9700: implicit and password grants and "plain" PKCE are refused even for an
+    # application registered for them; the authorization response names its issuer.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    # A code lives a minute; an access token (for userinfo) and an ID token an hour.
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("OIDC_ACCESS_TOKEN_SECONDS", 3600),
+    "ID_TOKEN_EXPIRE_SECONDS": env_int("OIDC_ID_TOKEN_SECONDS", 3600),
+    "REFRESH_TOKEN_EXPIRE_SECONDS": env_int("OIDC_REFRESH_TOKEN_SECONDS", 8 * 3600),
+}
+# Named so that recovery_console.oidc's models may point at django-oauth-toolkit's grants.
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
+# The demo relying party (manage.py demo_relying_party, `make run` only).
+DEMO_RELYING_PARTY_PORT = env_int("DEMO_RELYING_PARTY_PORT", 8001)
 
 # --- Operations --------------------------------------------------------------
 

@@ -407,6 +407,9 @@ OTHER_EVENTS = {
                              "mode would have refused it",
     "wave_paused": "Rollout wave paused itself: too many recovery cases from its members",
     "wave_resumed": "Rollout wave resumed",
+    "application_registered": "Application registered with the built-in OpenID provider",
+    "application_changed": "Application's registration with the OpenID provider changed",
+    "application_signed_in": "Signed in to an application through the OpenID provider",
 }
 for _event, _text in OTHER_EVENTS.items():
     WORDS[_event] = Wording(lambda data, facts, _text=_text: _text,
@@ -462,6 +465,8 @@ DOING = {
     "enrolment_link_use": "Opening a passkey enrolment link",
     "wave_pause": "Pausing the rollout wave",
     "wave_resume": "Resuming the rollout wave",
+    "application_register": "Registering an application with the OpenID provider",
+    "application_sign_in": "Signing in to an application",
 }
 # Who refused decisions without an actor were tried by.
 REFUSED_NOBODY = {"credential_redeem": PERSON, "case_complete": PERSON,
@@ -515,6 +520,11 @@ WHY = {
     "not_ldap": "the directory source is not an LDAP source",
     "stale_preview": "the directory changed since the preview",
     "not_scim_source": "the directory source is not a SCIM source",
+    "grant_type": "applications may use the authorization code flow only",
+    "signing_algorithm": "ID tokens are signed with RS256 only",
+    "redirect_uri": "no redirect URI was given",
+    "not_an_identity": "a staff account is not a person's identity",
+    "identity_inactive": "the account was not active",
     "not_unique": "the name was already taken",
     "client_revoked": "the SCIM client's token was revoked",
     "unknown_member": "a member is not a user of the source",

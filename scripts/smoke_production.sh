@@ -104,6 +104,7 @@ database create
 export PATH="$BIN:$PATH"
 export DJANGO_SETTINGS_MODULE=recovery_console.production
 export SECRET_KEY=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(64))')
+export OIDC_RSA_PRIVATE_KEY=$("$PY" -m recovery_console.oidc.keys)
 export METRICS_TOKEN=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(32))')
 export DATABASE_URL="$PG_URL/$DB"
 export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"

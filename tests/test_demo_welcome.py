@@ -40,7 +40,8 @@ def test_the_welcome_names_the_sign_in_and_a_person_whose_request_opens_a_case(s
     assert re.search(r"Example current code for 'agent': \d{6}", text)
     assert "open http://localhost:8123/recover/ and type  kemi.rossi@example.org" in text
     assert "Kemi Rossi, directory id mgr-01" in text
-    assert text.rstrip().endswith("Ctrl-C stops web, worker and beat.")
+    assert text.rstrip().endswith("Ctrl-C stops web, worker, beat and the demo application.")
+    assert "/oidc/.well-known/openid-configuration" in text
 
     workflow.request_self_service("kemi.rossi@example.org")
     assert resolve_self_service_requests() == ["opened"]

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from recovery_console.oidc.keys import new_private_key
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -26,9 +28,18 @@ def test_production_settings_pass_the_deployment_checklist():
         "check", "--deploy", "--fail-level", "WARNING",
         DJANGO_SETTINGS_MODULE="recovery_console.production",
         SECRET_KEY=secrets.token_urlsafe(64), ALLOWED_HOSTS="console.example.org",
+        OIDC_RSA_PRIVATE_KEY=new_private_key(),
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_the_openid_providers_signing_key():
+    result = manage("check", DJANGO_SETTINGS_MODULE="recovery_console.production",
+                    SECRET_KEY=secrets.token_urlsafe(64), ALLOWED_HOSTS="console.example.org",
+                    OIDC_RSA_PRIVATE_KEY="")
+    assert result.returncode != 0
+    assert "OIDC_RSA_PRIVATE_KEY must hold" in result.stderr
 
 
 def test_production_refuses_to_start_without_a_real_secret_key():

@@ -376,9 +376,12 @@ def _acting_role(row) -> str | None:
 
 # SCIM authenticates each request by its bearer token, never by a cookie, so
 # CSRF cannot apply (tests/directory/test_scim_clients.py shows it exempt and
-# the admin still protected).
+# the admin still protected). The OpenID provider's token and userinfo endpoints
+# likewise take an application's own credentials or an access token, never the
+# person's cookie (its authorization endpoint, which does, keeps CSRF).
+COOKIELESS = {"oauth2_provider:token", "oauth2_provider:user-info"}
 STATE_CHANGING = [row for row in TABLE if row.name != "admin" and _acting_role(row)
-                  and not row.name.startswith("scim:")]
+                  and not row.name.startswith("scim:") and row.name not in COOKIELESS]
 
 
 @pytest.mark.django_db
@@ -839,6 +842,8 @@ def test_production_cookies_are_secure_host_only_and_hidden_from_scripts():
     import sys
     from pathlib import Path
 
+    from recovery_console.oidc.keys import new_private_key
+
     probe = ("import json, django; django.setup(); from django.conf import settings as s; "
              "print(json.dumps({k: getattr(s, k) for k in ("
              "'SESSION_COOKIE_SECURE','SESSION_COOKIE_NAME','SESSION_COOKIE_HTTPONLY',"
@@ -849,7 +854,8 @@ def test_production_cookies_are_secure_host_only_and_hidden_from_scripts():
              "'SECURE_REFERRER_POLICY','X_FRAME_OPTIONS','SECURE_CONTENT_TYPE_NOSNIFF')}))")
     env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
     env.update(DJANGO_SETTINGS_MODULE="recovery_console.production",
-               SECRET_KEY=random.token_urlsafe(64), ALLOWED_HOSTS="console.example.org")
+               SECRET_KEY=random.token_urlsafe(64), ALLOWED_HOSTS="console.example.org",
+               OIDC_RSA_PRIVATE_KEY=new_private_key())
     result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,  # noqa: S603
                             text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
     assert result.returncode == 0, result.stderr

@@ -45,6 +45,9 @@ METHODS = ("GET", "POST", "HEAD", "PUT", "DELETE")
 METHOD_FIRST = "method_first"  # Django's method decorator answers first: 405 for everyone
 GUARD_FIRST = "guard_first"  # the sign-in/role guard answers first, then 405
 ANY_METHOD = "any_method"  # no method decorator: the same answer as GET
+# A class-based view (django-oauth-toolkit's): HEAD answers as GET, PUT and DELETE
+# 405 once past the sign-in guard.
+HEAD_AS_GET = "head_as_get"
 READY = "200 or 503"  # readiness depends on the beat heartbeat of the machine
 
 
@@ -247,6 +250,17 @@ TABLE = [
                          ("group", ("scim_id",)), ("config", ()),
                          ("resource_types", ()), ("resource_type", ("scim_type",)),
                          ("schemas", ()), ("schema", ("scim_schema",)))),
+    # The built-in OpenID provider (its own answers, RFC 6749 / OpenID Connect):
+    # the authorization endpoint signs in through the portal; without a client_id
+    # it refuses on a page (400), and a POST (no consent form is ever shown) is 400.
+    Row("oauth2_provider:authorize", roles(400, anonymous=LOGIN),
+        roles(400, anonymous=LOGIN), HEAD_AS_GET, public=True),
+    # The back channel: applications authenticate with their own credentials.
+    Row("oauth2_provider:token", roles(405), roles(400), METHOD_FIRST, public=True),
+    Row("oauth2_provider:user-info", roles(401), roles(401), HEAD_AS_GET, public=True),
+    Row("oauth2_provider:oidc-connect-discovery-info", roles(200), roles(405), HEAD_AS_GET,
+        public=True),
+    Row("oauth2_provider:jwks-info", roles(200), roles(405), HEAD_AS_GET, public=True),
     # The whole Django admin (OTPAdminSite): staff flag and a verified second factor.
     Row("admin", roles(LOGIN, security_admin=200), roles(LOGIN, security_admin=200),
         ANY_METHOD),
@@ -294,6 +308,8 @@ def expected(row: Row, role: str, method: str):
         return (row.get if method == "GET" else row.post)[role]
     if row.other == ANY_METHOD:
         return row.get[role]
+    if row.other == HEAD_AS_GET:
+        return row.get[role] if method == "HEAD" or row.get[role] == LOGIN else 405
     if row.other == GUARD_FIRST and row.get[role] in (LOGIN, 403):
         return row.get[role]
     return 405

@@ -87,7 +87,14 @@ class Command(BaseCommand):
             if waiting is not None:
                 lines.append(f"  ({person.display_name} has case {waiting.pk} open already: "
                              "a new request opens nothing until it closes.)")
-        lines.append("Ctrl-C stops web, worker and beat.")
+        lines += [
+            "An application that signs in through the console (OpenID Connect, passkeys):",
+            f"  open http://localhost:{settings.DEMO_RELYING_PARTY_PORT}/ and click "
+            "\"Sign in with Recovery Console\". It takes a person's passkey: recover the",
+            "  person above, enrol the passkey in this browser, then sign in there. Its "
+            f"discovery document: {site}/oidc/.well-known/openid-configuration",
+        ]
+        lines.append("Ctrl-C stops web, worker, beat and the demo application.")
         return lines
 
     def _wait_for(self, what: str, answers, deadline: float) -> bool:

@@ -54,6 +54,7 @@ from recovery_console.models import (
     RecoverySession,
     ScriptStep,
 )
+from recovery_console.oidc.demo import register_demo_application
 
 Kind = ScriptStep.Kind
 Source = RecoveryCase.Source
@@ -90,12 +91,14 @@ class Command(BaseCommand):
             played = demo.play(demo.history())
         opened = demo.play(demo.open_cases())
         waves = DemoRollout(desk.secadmin, now, _new_passkey("Phone"), demo._deliver_owed).play()
+        register_demo_application(desk.secadmin, settings.DEMO_RELYING_PARTY_PORT)
         self.stdout.write(self.style.SUCCESS(
             f"Channels added for {added} identities; {imported} identities taken over by the "
             f"demo HR export (a CSV import run); {played} recovery cases of the past "
             f"eight weeks played through the workflow; {opened} open cases for the queue; "
             f"{waves} passkey rollout waves, one at each stage. "
-            "With DEBUG on, /outbox/ shows what each channel received."))
+            "With DEBUG on, /outbox/ shows what each channel received. The demo application "
+            "is registered with the OpenID provider."))
 
     def _directory_import(self, secadmin: User) -> int:
         """The demo's employees, managers and contractors come from a CSV

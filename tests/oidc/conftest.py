@@ -1,0 +1,1 @@
+from .support import application, provider_settings, relying_party  # noqa: F401
