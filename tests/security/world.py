@@ -37,7 +37,7 @@ class World:
     chart: str = "months"  # a dashboard chart (its CSV)
     readiness_chart: str = "recency"  # a readiness report chart (its CSV)
     alert: object = None
-    wave: object = None  # a passkey rollout wave, inviting, not paused
+    wave: object = None  # a passkey rollout wave, in pilot, not paused
     unknown_token: str = "no-such-link-token"
     unknown_id: int = 0  # an id no row has (a wave, an invitation): 404 past the guards
     scim_id: str = "00000000-0000-0000-0000-000000000000"  # SCIM paths (no token: 401)
@@ -101,8 +101,7 @@ def _rollout(world: World) -> None:
 
     world.cohort = Cohort.objects.create(name="Everyone")
     world.rollout_plan = RolloutPlan.objects.create(name="Matrix plan")
-    world.wave = Wave.objects.create(plan=world.rollout_plan, cohort=world.cohort, position=1,
-                                     stage=Wave.Stage.INVITE)
+    world.wave = Wave.objects.create(plan=world.rollout_plan, cohort=world.cohort, position=1)
     admin = world.users["security_admin"]
     world.wave_exception = WaveException.objects.create(
         wave=world.wave, identity=world.case.identity, stage=Wave.Stage.ENFORCE, owner=admin,
