@@ -90,6 +90,15 @@ def sign_in_to_application(user: User, application: AbstractApplication, facts: 
     if not identity.is_active or not user.is_active:
         raise WorkflowError("This account is not active.", reason="identity_inactive",
                             status=WorkflowError.FORBIDDEN, target=application)
+    if facts.amr != list(PASSKEY_AMR):
+        # The rollout's door holds here too: a session from a password sign-in
+        # (made before the person's wave enforced, say) opens no application
+        # once a wave they belong to requires a passkey.
+        from ..rollout import enforcement
+
+        if enforcement.standing(user, clock.now()).refusing:
+            raise WorkflowError(enforcement.PASSKEY_REQUIRED, reason="passkey_required",
+                                status=WorkflowError.FORBIDDEN, target=application)
     Subject.objects.get_or_create(identity=identity)
     record("application_signed_in", target=application, actor=user, request=request,
            identity=identity.pk, amr=facts.amr)

@@ -250,3 +250,33 @@ def test_a_code_is_single_use(client, relying_party):
     relying_party.finish(location, pending)
     with pytest.raises(Exception, match="invalid_grant"):
         relying_party.finish(location, pending)
+
+
+def test_a_password_session_opens_no_application_once_the_persons_wave_enforces(
+        client, relying_party):
+    from recovery_console.rollout.models import Wave
+    from tests.rollout.support import wave_for
+
+    identity = IdentityFactory(department="Finance")
+    TOTPDeviceFactory(user=identity.user)
+    sign_in_client(client, identity.user)  # signed in with password and code earlier
+    wave_for("Finance", Wave.Stage.ENFORCE)
+
+    url, _ = relying_party.start()
+    response = authorize(client, url)
+
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert "requires a passkey" in page and "/recover/" in page
+    assert not Grant.objects.exists()
+    assert LogEntry.objects.filter(additional_data__event="application_sign_in_refused",
+                                   additional_data__reason="passkey_required").exists()
+
+
+def test_a_passkey_session_still_signs_in_while_the_wave_enforces(client, relying_party):
+    from recovery_console.rollout.models import Wave
+    from tests.rollout.support import wave_for
+
+    identity = person_with_passkey(client)
+    wave_for(identity.department, Wave.Stage.ENFORCE)  # a cohort of everyone
+    assert sign_in_to(relying_party, client)["amr"] == ["hwk", "pop"]
