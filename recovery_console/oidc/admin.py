@@ -33,7 +33,7 @@ class ApplicationForm(forms.ModelForm):
             "redirect_uris": "Exact addresses the application receives the sign-in at, one "
                              "per line; the request must name one of them character for "
                              "character.",
-            "client_secret": "Copy it now for a confidential application: it is stored "
+            "client_secret": "Copy it now for a confidential application: it is stored "  # nosec B105
                              "hashed and cannot be read again.",
             "client_type": "Confidential: a server that keeps the secret. Public: a "
                            "browser or mobile app (no secret; PKCE protects the code).",

@@ -244,7 +244,7 @@ def _take(attempt_id: int) -> tuple[RestoreAttempt, bool] | None:
             attempt.failure_kind, attempt.failure_reason = "case_closed", (
                 f"The case was {attempt.case.get_state_display().lower()} before the provider "
                 "was called.")
-            attempt.sealed_secret = ""
+            attempt.sealed_secret = ""  # nosec B105
             attempt.save()
             record("restore_abandoned", target=attempt.case, actor=None, attempt=attempt.pk,
                    state=attempt.case.state)
@@ -334,7 +334,7 @@ def _fail(attempt: RestoreAttempt, kind: str, reason: str, *, request_id: str = 
         case = _lock(attempt.case_id)
         attempt.state, attempt.finished_at, attempt.lease_until = Attempt.FAILED, now, None
         attempt.failure_kind, attempt.failure_reason = kind, reason[:500]
-        attempt.sealed_secret = ""
+        attempt.sealed_secret = ""  # nosec B105
         if request_id:
             attempt.request_ids = [*attempt.request_ids, request_id]
         attempt.save()
@@ -391,7 +391,7 @@ def _confirm(attempt: RestoreAttempt, connector: Connector, subject: Subject) ->
         until = f" until {expires:%Y-%m-%d %H:%M} UTC" if expires else ""
         if attempt.delivery == RestoreAttempt.Delivery.CHANNEL:
             secret = sealing.unseal(attempt.sealed_secret) or ""
-            attempt.sealed_secret = ""
+            attempt.sealed_secret = ""  # nosec B105
             notices.owe(
                 case=case, secret=True, key=f"restore-credential:{attempt.pk}",
                 medium=notices.MEDIUM_FOR_CHANNEL[attempt.channel.kind],
@@ -471,7 +471,7 @@ def reveal_credential(case: RecoveryCase, agent: User, *,
                             reason="expired")
     secret = sealing.unseal(attempt.sealed_secret)
     shown = RestoreAttempt.objects.filter(pk=attempt.pk, revealed_at__isnull=True).exclude(
-        sealed_secret="").update(sealed_secret="", revealed_at=now)
+        sealed_secret="").update(sealed_secret="", revealed_at=now)  # nosec B106
     if not shown or secret is None:
         raise WorkflowError("There is no credential waiting to be read out: it was shown "
                             "once already.", reason="already_shown")

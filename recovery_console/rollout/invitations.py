@@ -178,7 +178,7 @@ def _owe_enrolment_notices(asked: list[_Asked], now: datetime, *, reminder: bool
         if channel_id is not None:
             emails.append({**notice, "channel_id": channel_id, "medium": Notice.Medium.EMAIL,
                            "body": body, "idempotency_key": f"{key}:email",
-                           "carries_secret": True})
+                           "carries_secret": True})  # nosec B105
         portal.append({**notice, "medium": Notice.Medium.PORTAL,
                        "body": _portal_words(invitation.enrol_by, reminder),
                        "idempotency_key": f"{key}:portal", "sent_at": now, "attempts": 1})

@@ -20,7 +20,7 @@ class ClientCredentials:
         self.connector = connector
         self.token_url = token_url
         self.form = form
-        self._token = ""
+        self._token = ""  # nosec B105
         self._until = 0.0
 
     def header(self) -> dict[str, str]:
