@@ -43,7 +43,8 @@ from .models import Wave, WaveException, WouldRefuse
 
 Stage = Wave.Stage
 # The stages in which a sign-in without a passkey is looked at.
-WATCHING = (Stage.REPORT_ONLY, Stage.ENFORCE)
+# A done wave keeps its members to passkeys: "done" ends the moving, not the rule.
+WATCHING = (Stage.REPORT_ONLY, Stage.ENFORCE, Stage.DONE)
 # The stages whose help-desk load is watched.
 ACTIVE = (Stage.INVITE, Stage.REPORT_ONLY, Stage.ENFORCE)
 LOAD_WINDOW = timedelta(hours=24)
@@ -96,7 +97,8 @@ def standing(user: User, now: datetime) -> Standing:
     theirs = [wave for wave in waves if row[f"in_{wave.pk}"]]
     return Standing(
         identity_id=row["pk"],
-        refusing=[w for w in theirs if w.stage == Stage.ENFORCE and w.paused_at is None],
+        refusing=[w for w in theirs if w.stage == Stage.DONE
+                  or (w.stage == Stage.ENFORCE and w.paused_at is None)],
         recording=[w for w in theirs if w.stage == Stage.REPORT_ONLY
                    or (w.stage == Stage.ENFORCE and w.paused_at is not None)])
 

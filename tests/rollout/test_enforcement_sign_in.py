@@ -83,6 +83,15 @@ def test_a_member_of_an_enforcing_wave_is_refused_and_pointed_to_recovery(client
     assert not WouldRefuse.objects.exists()
 
 
+def test_a_done_wave_still_requires_a_passkey_of_its_members(client):
+    someone = person()
+    wave_for("Finance", "done")
+    response = sign_in_with_password(client, someone)
+    assert response.status_code == 403
+    assert "requires a passkey to sign in" in response.content.decode()
+    assert_signed_out(client)
+
+
 def test_someone_outside_the_enforcing_wave_signs_in(client):
     wave_for("Finance", "enforce")
     assert sign_in_with_password(client, person("Sales")).status_code == 302
