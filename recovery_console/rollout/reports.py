@@ -313,7 +313,10 @@ class WaveProgress:
     @property
     def load_rows(self) -> list[dict]:
         """The days for a table: newest first, each against the plan's limit."""
-        return [{"day": day, "cases": n, "over": n > self.daily_limit}
+        # A UTC calendar day (the caption says so), named here: pages format
+        # instants only through the viewer's zone, and a day is no instant.
+        return [{"day": day, "label": f"{day:%a} {day.day} {day:%b}", "cases": n,
+                 "over": n > self.daily_limit}
                 for day, n in reversed(self.days)]
 
 

@@ -74,7 +74,7 @@ def test_wave_progress_counts_members_cases_per_day_and_supervised_share(sales):
         (date(2026, 11, 26), 3)]
     assert (progress.cases, progress.supervised, progress.supervised_share) == (4, 1, 25.0)
     assert progress.busiest == 3 and progress.load_rows[0] == {
-        "day": date(2026, 11, 26), "cases": 3, "over": True}
+        "day": date(2026, 11, 26), "label": "Thu 26 Nov", "cases": 3, "over": True}
 
 
 def test_an_escalated_case_needed_a_supervisor_too(sales):
