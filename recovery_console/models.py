@@ -115,6 +115,7 @@ class StepKind(models.TextChoices):
     CALLBACK = "callback", "Call back the directory number"
     ID_DOCUMENT = "id_document", "Official identity document"
     KNOWLEDGE = "knowledge", "Knowledge question (weak)"
+    IDENTITY_VERIFICATION = "idv", "Document and liveness check by a verification provider"
 
 
 class ScriptStep(models.Model):
@@ -256,6 +257,50 @@ OPEN_CASE_STATES = (
 )
 
 
+class Team(models.Model):
+    """A help-desk team (security admins keep them in the admin). Its agents
+    see and work only the cases routed to it: people of the populations it
+    serves, up to its highest tier. A case that outgrows it (escalated past
+    that tier) moves to the team it escalates to. Agents in no team are the
+    console's own desk: they see every case no team serves. The norms are
+    the team's velocity limits for each of its agents and for the team."""
+
+    name = models.CharField(max_length=100, unique=True)
+    serves = models.JSONField(
+        default=list, blank=True,
+        help_text="The populations whose cases this team takes (PopulationRule populations). "
+                  "A privileged person is served only by a team that serves privileged people.")
+    highest_tier = models.CharField(max_length=12, choices=Tier.choices, default=Tier.RESTRICTED,
+                                    help_text="Cases above this tier go to the next team.")
+    escalates_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="Where a case goes when it outgrows this team (else: to whichever team "
+                  "serves it, or the console's own desk).")
+    routing_order = models.PositiveSmallIntegerField(
+        default=100, help_text="A new case goes to the first team (lowest number) that serves it.")
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="teams")
+    hourly_norm = models.PositiveSmallIntegerField(
+        default=6, help_text="Recovery credentials one agent usually issues in an hour.")
+    daily_norm = models.PositiveSmallIntegerField(
+        default=30, help_text="Recovery credentials one agent usually issues in a day.")
+    daily_limit = models.PositiveSmallIntegerField(
+        default=50, help_text="Past this many in a day, each further issue by the agent "
+                              "needs a supervisor.")
+    privileged_per_hour = models.PositiveSmallIntegerField(
+        default=3, help_text="Recoveries of privileged people opened for this team in one "
+                             "hour that alert security at once.")
+
+    class Meta:
+        ordering = ["routing_order", "name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(highest_tier__in=Tier.values),
+                                   name="team_highest_tier_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class RecoveryCase(models.Model):
     """One request to restore access for one identity."""
 
@@ -304,6 +349,10 @@ class RecoveryCase(models.Model):
         related_name="+",
     )
     escalation_reason = models.CharField(max_length=500, blank=True)
+    # The help-desk team whose queue holds the case (None: the console's own
+    # desk, agents in no team). Set when it opens, moved when it outgrows it.
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT,
+                             related_name="cases")
 
     class Meta:
         ordering = ["opened_at"]
@@ -693,6 +742,14 @@ class Alert(models.Model):
         REPEATED_RECOVERY = "repeated_recovery", "Repeated recoveries within 30 days"
         ROLLOUT_PAUSED = "rollout_paused", "A rollout wave paused itself: recovery load"
         RESTORE_FAILED = "restore_failed", "Restoring access at the identity provider failed"
+        VELOCITY_IDENTITY = "velocity_identity", "Too many recoveries for one person: refused"
+        AGENT_VELOCITY = "agent_velocity", "An agent issued more credentials than the norm"
+        PRIVILEGED_SPIKE = "privileged_spike", "A spike of recoveries for privileged people"
+        LOST_DEVICE_USED = "lost_device_used", "A passkey reported lost is still signing in"
+        ADMIN_ACCESS = "admin_access", "Admin access in the watch period"
+        NEW_DEVICE = "new_device", "A new device in the watch period"
+        ANONYMOUS_PROXY = "anonymous_proxy", "Sign-in through an anonymising proxy"
+        NEW_COUNTRY = "new_country", "Sign-in from a new country"
 
     identity = models.ForeignKey(Identity, null=True, blank=True, on_delete=models.PROTECT,
                                  related_name="alerts",
