@@ -34,6 +34,8 @@ from .providers import PASSED, UNDECIDED, CallbackRefused, ProviderError
 
 Kind = ScriptStep.Kind
 MAX_PER_STEP = 3
+# The provider's clock and ours differ, and it dates events to the second.
+CLOCK_SKEW = timedelta(seconds=60)
 NOT_AVAILABLE = ("Identity verification by a provider is not available: no provider is "
                  "configured. Use another step, or escalate the case.")
 
@@ -165,7 +167,7 @@ def take_callback(body: bytes, headers: Mapping[str, str], *,
     verification.save(update_fields=["result", "decided_at", "decided_by_event", "evidence"])
     _audit_evidence(evidence, request)
     record("idv_result_taken", target=case, request=request, step=verification.step_id,
-           result=evidence.result, status=result.status, event=result.event,
+           result=evidence.result, status=result.status, provider_event=result.event,
            signed_at=result.signed_at.isoformat(), **seen)
     if passed:
         _verify_if_complete(case, None, now, request)
@@ -185,7 +187,7 @@ def _require_waiting(case: RecoveryCase, verification: IdentityVerification, res
     if verification.expires_at <= now:
         raise WorkflowError("The verification expired before its result came.",
                             reason="verification_expired", target=case, **seen)
-    if result.created_at is None or result.created_at < verification.started_at:
+    if result.created_at is None or result.created_at < verification.started_at - CLOCK_SKEW:
         raise WorkflowError("The result is older than the verification it claims to decide.",
                             reason="stale_result", status=WorkflowError.BAD_REQUEST,
                             target=case, **seen)
