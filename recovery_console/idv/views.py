@@ -11,13 +11,30 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from accounts import ratelimit
+
 from ..refusal import WorkflowError
 from . import config, workflow
+from .models import IdentityVerification
+
+# Every callback counts, against the provider as a whole and the sender's
+# address: a flood of forged callbacks (each refusal is audited) is cut short.
+CALLBACKS = ratelimit.Limit("idv-callback", ("RATE_LIMIT_IDV_CALLBACKS", 600),
+                            ("RATE_LIMIT_IDV_CALLBACKS_PER_ADDRESS", 120),
+                            ("RATE_LIMIT_IDV_CALLBACK_WINDOW_SECONDS", 60))
+
+
+def _throttled(request: HttpRequest) -> JsonResponse:
+    answer = _answer(429, "throttled", "Too many callbacks: slow down.")
+    answer["Retry-After"] = str(CALLBACKS.value("window"))
+    return answer
 
 
 @csrf_exempt  # a server-to-server POST authenticated by its HMAC signature, not a session
 @never_cache
 @require_POST
+@ratelimit.rate_limited(CALLBACKS, subject=lambda request: "callbacks", refused=_throttled,
+                        target=IdentityVerification)
 def callback(request: HttpRequest) -> JsonResponse:
     if not config.is_configured():
         return _answer(404, "not_configured", "No identity verification provider is configured.")

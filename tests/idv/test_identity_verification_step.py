@@ -347,3 +347,15 @@ def test_the_notice_is_the_only_place_the_link_is_kept_until_delivered(desk, cas
                                                                         persona_configured):
     start(desk, case, persona_configured)
     assert not re.search(r"verify\?code=", str(events("idv_started").get().additional_data))
+
+
+def test_a_flood_of_callbacks_is_cut_short(client, desk, case, persona_configured, settings):
+    settings.RATE_LIMIT_IDV_CALLBACKS_PER_ADDRESS = 2
+    start(desk, case, persona_configured)
+    forged = persona.event("inquiry.approved", "approved", subject_for(case))
+    for _ in range(2):
+        assert post_callback(client, forged, "t=1,v1=00").status_code == 401
+    flooded = post_callback(client, forged)  # even a good one, from that address, waits
+    assert (flooded.status_code, flooded["Retry-After"]) == (429, "60")
+    nothing_recorded(case)
+    assert events("rate_limited").filter(additional_data__limit="idv-callback").count() == 1
