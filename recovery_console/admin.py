@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 
+from .idv import config as idv_config
 from .models import (
     CredentialRotation,
     PopulationRule,
@@ -24,6 +25,11 @@ class StepFormSet(BaseInlineFormSet):
         if kinds and set(kinds) == {ScriptStep.Kind.KNOWLEDGE}:
             raise ValidationError("A knowledge question is weak: it can never be a script's "
                                   "only check.")
+        if ScriptStep.Kind.IDENTITY_VERIFICATION in kinds and not idv_config.is_configured():
+            raise ValidationError(
+                "No identity verification provider is configured (IDV_PROVIDER and its "
+                f"variables; missing: {', '.join(idv_config.missing_variables())}): a step of "
+                "that kind could never pass. See docs/identity-verification.md.")
         script = self.instance
         if ScriptStep.Kind.KNOWLEDGE in kinds and script.pk and script.policies.exclude(
                 tier="low").exists():

@@ -69,6 +69,10 @@ class SendCodeForm(forms.Form):
         self.fields["channel"].queryset = _usable_channels(case)
 
 
+class IdentityVerificationForm(SendCodeForm):
+    """Where the provider's verification link goes: a channel on file."""
+
+
 def _usable_channels(case: RecoveryCase):
     """Only channels that may serve this case now: stale, revoked and (for
     high tiers) recently changed ones are not offered at all."""

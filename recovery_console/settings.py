@@ -77,6 +77,14 @@ RATE_LIMIT_SCIM_REQUESTS_PER_CLIENT = int(os.environ.get("RATE_LIMIT_SCIM_REQUES
 RATE_LIMIT_SCIM_REQUESTS_PER_ADDRESS = int(os.environ.get(
     "RATE_LIMIT_SCIM_REQUESTS_PER_ADDRESS", "2400"))
 RATE_LIMIT_SCIM_WINDOW_SECONDS = 60
+# Identity verification providers (recovery_console.idv; the provider and its
+# credentials come from IDV_* variables, docs/identity-verification.md): the
+# timeout of each call to the provider, how long a started verification may be
+# answered, how old a signed callback may be, and the largest callback body.
+IDV_HTTP_TIMEOUT = float(os.environ.get("IDV_HTTP_TIMEOUT", "10"))
+IDV_VERIFICATION_MINUTES = int(os.environ.get("IDV_VERIFICATION_MINUTES", "60"))
+IDV_CALLBACK_MAX_AGE_SECONDS = int(os.environ.get("IDV_CALLBACK_MAX_AGE_SECONDS", "300"))
+IDV_CALLBACK_MAX_BYTES = int(os.environ.get("IDV_CALLBACK_MAX_BYTES", str(64 * 1024)))
 # LDAP sources: minutes between incremental passes, hours between full ones.
 DIRECTORY_LDAP_SYNC_MINUTES = int(os.environ.get("DIRECTORY_LDAP_SYNC_MINUTES", "15"))
 DIRECTORY_LDAP_FULL_SYNC_HOURS = int(os.environ.get("DIRECTORY_LDAP_FULL_SYNC_HOURS", "24"))
@@ -100,6 +108,7 @@ INSTALLED_APPS = [
     "recovery_console.directory.apps.DirectoryConfig",
     "recovery_console.rollout.apps.RolloutConfig",
     "recovery_console.restore.apps.RestoreConfig",
+    "recovery_console.idv.apps.IdvConfig",
     "oauth2_provider",
     "recovery_console.oidc.apps.OIDCConfig",
 ]

@@ -925,3 +925,47 @@ WHY.update({
     "target_not_configured": "the restore target's credentials are missing on the console",
     "already_shown": "the credential had already been shown once",
 })
+
+
+# --- identity verification providers (recovery_console.idv) ------------------------
+
+IDV_PROVIDERS = {"persona": "Persona"}
+
+
+def _idv_provider(data: dict) -> str:
+    return IDV_PROVIDERS.get(data.get("provider"), "the verification provider")
+
+
+@says("idv_started")
+def _idv_started(data: dict, facts: Facts) -> str:
+    sent = (f"Identity verification started at {_idv_provider(data)}: link sent to "
+            f"{facts.channel(data.get('channel'), data.get('channel_kind', ''))}")
+    expires = _moment(data.get("expires_at"))
+    return f"{sent}{f', answered until {expires}' if expires else ''}"
+
+
+@says("idv_result_taken", nobody="the verification provider")
+def _idv_result_taken(data: dict, facts: Facts) -> str:
+    result = {"passed": "passed", "failed": "failed"}.get(data.get("result"), "decided")
+    return (f"{_idv_provider(data)} reported the identity check {result} (signed callback "
+            f"for verification {data.get('verification', '?')}): {facts.step(data.get('step'))}")
+
+
+DOING.update({"idv_start": "Starting an identity verification",
+              "idv_callback": "Taking the verification provider's callback"})
+REFUSED_NOBODY["idv_callback"] = "the verification provider (or someone posing as it)"
+WHY.update({
+    "idv_not_configured": "no identity verification provider is configured",
+    "too_many_verifications": "too many verifications were started for the step",
+    "idv_provider_error": "the verification provider did not start it",
+    "bad_signature": "the callback's signature did not match",
+    "unreadable": "the callback could not be read",
+    "stale_callback": "the callback was signed too long ago",
+    "unknown_verification": "it named no verification the console started",
+    "subject_mismatch": "it was about another person",
+    "template_mismatch": "it used another verification template",
+    "replayed_event": "its result had already been taken (a replay)",
+    "verification_replaced": "a newer verification had replaced it",
+    "verification_expired": "the verification had expired",
+    "stale_result": "the result was older than the verification",
+})

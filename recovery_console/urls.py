@@ -65,6 +65,7 @@ urlpatterns = [
     path("rollout/", include("recovery_console.rollout.urls")),
     path("admin/", admin.site.urls),
     path("scim/v2/", include("recovery_console.directory.scim.urls")),
+    path("idv/", include("recovery_console.idv.urls")),
     path("oidc/", include("recovery_console.oidc.urls")),
     path("healthz", ops_views.healthz, name="healthz"),
     path("readyz", ops_views.readyz, name="readyz"),

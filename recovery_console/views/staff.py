@@ -20,6 +20,9 @@ from accounts.roles import Role, roles_of, staff_required
 from accounts.stepup import last_step_up, step_up_required
 
 from .. import clock, forms, selectors, shown_once, workflow
+from ..idv import selectors as idv_selectors
+from ..idv import workflow as idv
+from ..idv.models import IdentityVerification
 from ..models import Attestation, ChannelCode, RecoveryCase, RecoveryCredential, ScriptStep
 from ..restore import workflow as restore
 from ..workflow import WorkflowError
@@ -38,12 +41,15 @@ STEP_FORMS = {
     (Kind.ID_DOCUMENT, "record"): ("Record document check", forms.DocumentForm),
     (Kind.KNOWLEDGE, "record"): ("Record answer", forms.KnowledgeForm),
     (Kind.ATTESTATION, "request"): ("Send attestation link", forms.forms.Form),
+    (Kind.IDENTITY_VERIFICATION, "start_idv"): ("Send the verification link",
+                                                forms.IdentityVerificationForm),
 }
 
 
 # Sending again while a code or link is out replaces it: say so on the button.
 RESEND = {"send": "Send a new code (voids the one sent)",
-          "request": "Send a new link (voids the one sent)"}
+          "request": "Send a new link (voids the one sent)",
+          "start_idv": "Send a new verification link (replaces the one sent)"}
 
 
 def _run_step(case, agent, step, action, data, request):
@@ -54,6 +60,9 @@ def _run_step(case, agent, step, action, data, request):
         return workflow.check_channel_code(case, agent, step, data["code"], request=request)
     if action == "request":
         return workflow.request_attestation(case, agent, step, request=request)
+    if action == "start_idv":
+        return idv.start_identity_verification(case, agent, step, data["channel"],
+                                               request=request)
     return workflow.record_evidence(
         case, agent, step, passed=data.get("result", "passed") == "passed",
         note=data.get("note", ""), totp_code=data.get("code", ""),
@@ -65,7 +74,7 @@ def _run_step(case, agent, step, action, data, request):
 def _form(form_class, data=None, *, case, step=None):
     # Ids unique per step, so labels stay attached when several steps show forms.
     options = {"auto_id": f"id_step{step.pk}_%s"} if step else {}
-    if form_class is forms.SendCodeForm:
+    if issubclass(form_class, forms.SendCodeForm):
         return form_class(data, case=case, **options)
     return form_class(data, **options)
 
@@ -101,7 +110,10 @@ def _render_case(request, case, *, bound=None, error=None, status=200) -> HttpRe
     story = selectors.case_story(case)
     actions = selectors.actions_for(case, request.user)
     general, by_step = _split_messages(request)
+    idv_steps = idv_selectors.step_states(case, story["steps"], story["now"])
     for entry in story["steps"]:
+        entry.idv = idv_steps.get(entry.step.pk)
+        entry.waiting = entry.waiting or bool(entry.idv and entry.idv.waiting)
         entry.feedback = by_step.get(str(entry.step.pk), [])
         entry.forms = []
         if "work" in actions and entry.ready and entry.status != "passed":
@@ -154,6 +166,9 @@ def _offered(entry, action: str, form) -> bool:
         return entry.waiting or form.is_bound
     if action == "send":
         return form.is_bound or form.fields["channel"].queryset.exists()
+    if action == "start_idv":  # only with a provider configured, and a channel to send to
+        return entry.idv.available and (form.is_bound
+                                        or form.fields["channel"].queryset.exists())
     return True
 
 
@@ -320,6 +335,9 @@ def _step_feedback(step, result) -> tuple[int, str]:
     if isinstance(result, ChannelCode):
         return messages.INFO, (f"Code sent to {result.channel}. Waiting for the caller to read "
                                "it back: step not passed yet.")
+    if isinstance(result, IdentityVerification):
+        return messages.INFO, (f"Verification link sent to {result.channel}. Waiting for the "
+                               "provider's result: step not passed yet.")
     if isinstance(result, Attestation):
         return messages.INFO, (f"Link sent to the {result.relation}, {result.attester.display_name}"
                                ". Waiting for their answer: step not passed yet.")

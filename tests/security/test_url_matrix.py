@@ -250,6 +250,9 @@ TABLE = [
                          ("group", ("scim_id",)), ("config", ()),
                          ("resource_types", ()), ("resource_type", ("scim_type",)),
                          ("schemas", ()), ("schema", ("scim_schema",)))),
+    # The identity verification provider's signed callback (no session, no CSRF):
+    # POST only; with no provider configured (the world's case) nobody is answered.
+    Row("idv:callback", roles(405), roles(404), METHOD_FIRST, public=True),
     # The built-in OpenID provider (its own answers, RFC 6749 / OpenID Connect):
     # the authorization endpoint signs in through the portal; without a client_id
     # it refuses on a page (400), and a POST (no consent form is ever shown) is 400.
