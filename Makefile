@@ -31,9 +31,10 @@ run: $(STAMP)
 		WEBAUTHN_ORIGINS=$${WEBAUTHN_ORIGINS:-http://localhost:$(PORT)} \
 		$(VENV)/bin/honcho start -f Procfile
 
-## make test: the whole suite (PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set).
+TEST_WORKERS ?= auto
+## make test: the whole suite, one process per core (PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set).
 test: $(STAMP)
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
