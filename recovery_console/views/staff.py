@@ -414,9 +414,15 @@ def fail(request, pk: int):
 @require_POST
 @staff_required(Role.AGENT)
 def escalate(request, pk: int):
-    return _reason_decision(request, pk, "escalate", workflow.escalate,
+    done = _reason_decision(request, pk, "escalate", workflow.escalate,
                             "Escalated: the case now follows a stricter tier's script, and "
                             "supervisors see it with your reason.")
+    if done.status_code == 302 and not selectors.visible_cases(request.user, pk=pk).exists():
+        # Its team no longer serves it at the stricter tier (workflow.reroute).
+        messages.info(request, f"Case {pk} moved to another team's queue at its new tier: "
+                               "it is no longer yours.")
+        return redirect("recovery:queue")
+    return done
 
 
 @require_POST
