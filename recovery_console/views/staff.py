@@ -249,9 +249,21 @@ def open_case(request):
             except WorkflowError as refusal:
                 form.add_error(None, refusal.message)
             else:
-                return redirect("recovery:case", case.pk)
+                return _opened(request, case)
     status = 400 if form.errors else 200
     return render(request, "recovery/open_case.html", {"form": form}, status=status)
+
+
+def _opened(request: HttpRequest, case: RecoveryCase) -> HttpResponse:
+    """After opening a case: to it, or, when it was routed to a team the
+    agent is not in (a person their team does not serve), back to the queue,
+    saying where it went (workflow.route)."""
+    if workflow.in_scope(case, request.user):
+        return redirect("recovery:case", case.pk)
+    where = case.team.name if case.team else "the console's own desk"
+    messages.info(request, f"Case {case.pk} is opened and waits in the queue of {where}: "
+                           "your team does not serve this person at this tier.")
+    return redirect("recovery:queue")
 
 
 @never_cache  # "back" shows the case as it is now, never a copy from before an issue
