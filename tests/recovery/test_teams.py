@@ -404,3 +404,17 @@ def test_the_queue_query_count_of_an_agent_in_a_team_stays_the_same(
     with django_assert_max_num_queries(len(few.captured_queries)):
         page = client.get(QUEUE)
     assert len(page.context["cases"]) == 6
+
+
+def test_an_outsourced_agent_opening_a_privileged_persons_case_is_sent_back_to_the_queue(
+        client, desks):
+    identity = reachable_identity(display_name="Priya Privileged", privileged=True)
+    as_client(client, desks["outsourced"])
+    response = client.post(reverse("recovery:open_case"),
+                           {"directory_id": identity.directory_id}, follow=True)
+    case = RecoveryCase.objects.get(identity=identity)
+    assert (case.team, case.opened_by) == (desks["internal"], desks["outsourced"])
+    assert response.redirect_chain[-1][0] == QUEUE
+    page = response.content.decode()
+    assert f"Case {case.pk} is opened and waits in the queue of Internal service desk" in page
+    assert "Priya Privileged" not in page
