@@ -49,7 +49,7 @@ the actor the decision names). A refused WebAuthn ceremony
 Anything else a decision raises is a programming error (``void_basis`` with
 an unknown cause: ValueError; a case that does not exist: DoesNotExist).
 
-Imports point one way: base <- rules <- opening, handover, notes,
+Imports point one way: base <- rules <- routing <- opening, handover, notes,
 verification, approval <-
 closing <- credential (a redemption whose basis broke is voided through
 ``closing.void_basis``; an enrolment adds ``passkeys.passkey_added``);
