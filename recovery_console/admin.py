@@ -1,9 +1,13 @@
 """Security admins edit tiers' policies and scripts here. Cases and their
 evidence are changed only through the workflow, so they are not editable."""
 
+from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
+
+from accounts.models import User
+from accounts.roles import Role
 
 from .idv import config as idv_config
 from .models import (
@@ -11,6 +15,7 @@ from .models import (
     PopulationRule,
     RecoveryPolicy,
     ScriptStep,
+    Team,
     VerificationScript,
 )
 
@@ -92,3 +97,69 @@ class CredentialRotationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+class TeamForm(forms.ModelForm):
+    """A help-desk team as security admins edit it: the populations it
+    serves as checkboxes (only PopulationRule populations), its members
+    among active agents, and where it escalates (never to itself, never
+    round in a circle)."""
+
+    serves = forms.MultipleChoiceField(
+        choices=PopulationRule.Population.choices, widget=forms.CheckboxSelectMultiple,
+        required=False, help_text=Team._meta.get_field("serves").help_text)
+
+    class Meta:
+        model = Team
+        fields = ("name", "serves", "highest_tier", "escalates_to", "routing_order", "members",
+                  "hourly_norm", "daily_norm", "daily_limit", "privileged_per_hour")
+        widgets = {"members": forms.CheckboxSelectMultiple}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["members"].queryset = User.objects.filter(
+            groups__name=Role.AGENT, is_active=True).order_by("first_name", "last_name",
+                                                              "username").distinct()
+        self.fields["members"].help_text = "Only agents work a team's queue."
+
+    def clean_serves(self) -> list[str]:
+        chosen = self.cleaned_data["serves"]
+        unknown = sorted(set(chosen) - set(PopulationRule.Population.values))
+        if unknown:  # the choices refuse them too: stored data must never hold one
+            raise ValidationError(f"Unknown population: {', '.join(unknown)}.")
+        return [value for value in PopulationRule.Population.values if value in chosen]
+
+    def clean_escalates_to(self) -> Team | None:
+        target = self.cleaned_data["escalates_to"]
+        if target is None or self.instance.pk is None:
+            return target
+        if target.pk == self.instance.pk:
+            raise ValidationError("A team cannot escalate to itself: choose another team, or "
+                                  "none (the first team that serves the case).")
+        seen, step = set(), target
+        while step is not None and step.pk not in seen:
+            if step.pk == self.instance.pk:
+                raise ValidationError(f"Escalating to {target} leads back to this team.")
+            seen.add(step.pk)
+            step = step.escalates_to
+        return target
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    form = TeamForm
+    list_display = ("name", "routing_order", "populations", "highest_tier", "escalates_to",
+                    "member_count")
+    list_select_related = ("escalates_to",)
+
+    @admin.display(description="serves")
+    def populations(self, team):
+        labels = dict(PopulationRule.Population.choices)
+        return ", ".join(labels.get(p, p) for p in team.serves) or "—"
+
+    @admin.display(description="agents")
+    def member_count(self, team):
+        return team.members.count()
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # cases keep their team (protected): empty it and route elsewhere instead

@@ -6,6 +6,7 @@ ROLE_ADMIN_PERMISSIONS = {
     "security_admin": {
         "recovery.recoverypolicy": ("view", "change"),
         "recovery.populationrule": ("view", "change"),
+        "recovery.team": ("view", "add", "change"),
         "recovery.credentialrotation": ("view",),
         "recovery.verificationscript": ("view", "add", "change"),
         "recovery.scriptstep": ("view", "add", "change", "delete"),
@@ -53,6 +54,7 @@ class RecoveryConfig(AppConfig):
         auditlog.register(models.VerificationScript)
         auditlog.register(models.ScriptStep)
         auditlog.register(models.RecoveryPolicy)
+        auditlog.register(models.Team, m2m_fields={"members"})
         auditlog.register(models.RecoveryCase)
         auditlog.register(models.Evidence)
         auditlog.register(models.CaseNote)

@@ -45,6 +45,7 @@ from .models import (
     RecoveryCaseUserObjectPermission,
     RecoveryPolicy,
     ScriptStep,
+    Team,
     Tier,
 )
 
@@ -55,8 +56,10 @@ OVERSEERS = {Role.SUPERVISOR, Role.AUDITOR, Role.SECURITY_ADMIN}
 def visible_cases(user: User, *, open_only: bool = False, pk: int | None = None,
                   among: list[int] | None = None) -> QuerySet[RecoveryCase]:
     """Cases ``user`` may see: supervisors, auditors and security admins all
-    of them (by role); agents the unclaimed open ones and those they were
-    granted (django-guardian object permission by claiming). Others: none.
+    of them (by role); agents, within their scope (``team_scope``: the cases
+    routed to their teams, or to the console's own desk for an agent in no
+    team), the unclaimed open ones and those they were granted
+    (django-guardian object permission by claiming). Others: none.
     ``open_only`` (open cases), ``pk`` (one case) and ``among`` (these ids)
     narrow the cases first, so an agent's grants are checked only for those,
     not listed in full."""
@@ -72,6 +75,7 @@ def visible_cases(user: User, *, open_only: bool = False, pk: int | None = None,
         return cases
     if Role.AGENT in held:
         grants = _grants(user)
+        cases = cases.filter(team_scope(user))
         if open_only or pk is not None or among is not None:
             # Open cases are few; an agent's grants pile up with every case
             # ever claimed. Each remaining case's grant is one probe of the
@@ -86,6 +90,15 @@ def visible_cases(user: User, *, open_only: bool = False, pk: int | None = None,
     return cases.none()
 
 
+def team_scope(user: User) -> Q:
+    """The cases an agent's scope holds (``workflow.in_scope``, as one
+    condition with its own subqueries: no query of its own): those routed to
+    one of their help-desk teams; for an agent in no team, those routed to
+    no team (the console's own desk)."""
+    mine = Team.members.through.objects.filter(user_id=user.pk).values("team_id")
+    return Q(team__in=mine) | Q(Q(team__isnull=True) & ~Q(Exists(mine)))
+
+
 def _grants(user: User) -> QuerySet[RecoveryCaseUserObjectPermission]:
     return RecoveryCaseUserObjectPermission.objects.filter(
         user=user, permission__codename="work_recoverycase")
@@ -93,15 +106,17 @@ def _grants(user: User) -> QuerySet[RecoveryCaseUserObjectPermission]:
 
 def listed_cases(user: User, *, open_only: bool = False) -> QuerySet[RecoveryCase]:
     """Cases the queue lists for ``user``: those they may see, and for an
-    agent every other open case too, held by a colleague: listed so they see
-    who holds it ("held by"), never opened (``mark_openable``)."""
+    agent every other open case in their scope too, held by a colleague:
+    listed so they see who holds it ("held by"), never opened
+    (``mark_openable``)."""
     held = roles_of(user)
     if held & OVERSEERS or Role.AGENT not in held:
         return visible_cases(user, open_only=open_only)
-    open_cases = RecoveryCase.objects.filter(state__in=RecoveryCase.OPEN_STATES)
+    scope = team_scope(user)  # a colleague's case is listed only within the agent's scope
+    open_cases = RecoveryCase.objects.filter(scope, state__in=RecoveryCase.OPEN_STATES)
     if open_only:
         return open_cases
-    return RecoveryCase.objects.filter(pk__in=open_cases.order_by().values("pk").union(
+    return RecoveryCase.objects.filter(scope, pk__in=open_cases.order_by().values("pk").union(
         _grants(user).values("content_object_id")))
 
 
@@ -118,6 +133,9 @@ def mark_openable(user: User, cases: list[RecoveryCase]) -> None:
                        .values_list("pk", flat=True))
     for case in cases:
         case.may_open = case.pk in openable
+        # Listed cases are within the viewer's scope (listed_cases): the
+        # rules asked of each row need not read the viewer's teams again.
+        workflow.known_scope(case, user)
         case.may_select = case.is_open and (
             (case.may_open and case.agent_id == user.pk)
             or workflow.may_reassign(case, user) is None)
@@ -125,10 +143,14 @@ def mark_openable(user: User, cases: list[RecoveryCase]) -> None:
 
 def colleagues(case: RecoveryCase | None = None) -> list[User]:
     """Active agents, by name: whom cases may be handed over or reassigned
-    to; for one ``case``, without its holder, its subject and those who
-    decided on it. (``workflow.may_hold`` has the last word.) One query."""
+    to; for one ``case``, only those who may see it (members of the team it
+    is routed to, or agents in no team for a case of the console's own
+    desk), without its holder, its subject and those who decided on it.
+    (``workflow.may_hold`` has the last word.) One query."""
     people = User.objects.filter(groups__name=Role.AGENT, is_active=True)
     if case is not None:
+        people = (people.filter(teams=case.team_id) if case.team_id is not None
+                  else people.filter(teams__isnull=True))
         people = people.exclude(pk__in=[pk for pk in (case.agent_id, case.identity.user_id)
                                         if pk is not None]).exclude(
             pk__in=Approval.objects.filter(case=case).values("approver_id"))

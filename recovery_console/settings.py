@@ -467,6 +467,10 @@ SWEEP_WORKERS = env_int("SWEEP_WORKERS", 2)
 RECOVERY_QUEUE_PAGE_SIZE = env_int("RECOVERY_QUEUE_PAGE_SIZE", 25)
 # The queue marks an open case "due soon" this many minutes before its deadline.
 RECOVERY_QUEUE_DUE_SOON_MINUTES = env_int("RECOVERY_QUEUE_DUE_SOON_MINUTES", 60)
+# The console's own desk (agents in no team) has no Team row: its spike alert
+# fires when this many privileged people's cases open for it within an hour
+# (0: off). Teams keep their own number (Team.privileged_per_hour).
+RECOVERY_DESK_PRIVILEGED_PER_HOUR = env_int("RECOVERY_DESK_PRIVILEGED_PER_HOUR", 3)
 # Self-service requests per client address and window: beyond, the same
 # page is shown and nothing is opened (the refusal is audited).
 RECOVERY_SELF_SERVICE_MAX_PER_ADDRESS = env_int("RECOVERY_SELF_SERVICE_MAX_PER_ADDRESS", 10)

@@ -183,7 +183,8 @@ def _case_opened(data: dict, facts: Facts) -> str:
     reasons = data.get("reasons")
     reasons = " ".join(str(r) for r in reasons) if isinstance(reasons, list) else ""
     tier = f"risk tier {_tier(data['tier'])}" if data.get("tier") else ""
-    return _with(f"{opened}{', ' + tier if tier else ''}", reasons)
+    team = f", in the queue of {data['team_name']}" if data.get("team_name") else ""
+    return _with(f"{opened}{', ' + tier if tier else ''}{team}", reasons)
 
 
 @says("case_claimed")
@@ -380,6 +381,18 @@ def _reassigned(data: dict, facts: Facts, *, actor: str = "") -> str:
                  _quoted(data.get("note")))
 
 
+@says("case_routed")
+def _case_routed(data: dict, facts: Facts) -> str:
+    source = data.get("from_name") or "the console's own desk"
+    to = data.get("to_name") or "the console's own desk"
+    why = "at its stricter tier" if data.get("why") == "escalated" else (data.get("why") or "")
+    text = f"Moved from {source} to {to}{f' {why}' if why else ''}: {source} does not serve it"
+    if data.get("released_name") or data.get("released"):
+        holder = data.get("released_name") or facts.person(data.get("released"))
+        text += f"; {holder} is not in {to}, so no longer holds it"
+    return text
+
+
 # Events about other objects than a case (channels, alerts, passkeys, sign-ins,
 # audit samples): a timeline of a case never lists them today, but every event
 # the code records has its words, for any page that lists entries.
@@ -510,6 +523,8 @@ WHY = {
     "target_holds": "the colleague already held the case",
     "target_subject": "the colleague is the person being recovered",
     "target_decided": "the colleague had decided on the case's approval",
+    "outside_team": "the case is routed to a help-desk team they are not in",
+    "target_outside_team": "the colleague is not in the help-desk team the case is routed to",
     "too_many": "too many were chosen at once",
     "unknown_alert": "a chosen alert does not exist",
     "bad_records": "the source's records could not be read",

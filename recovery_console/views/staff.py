@@ -264,9 +264,21 @@ def open_case(request):
             except WorkflowError as refusal:
                 form.add_error(None, refusal.message)
             else:
-                return redirect("recovery:case", case.pk)
+                return _opened(request, case)
     status = 400 if form.errors else 200
     return render(request, "recovery/open_case.html", {"form": form}, status=status)
+
+
+def _opened(request: HttpRequest, case: RecoveryCase) -> HttpResponse:
+    """After opening a case: to it, or, when it was routed to a team the
+    agent is not in (a person their team does not serve), back to the queue,
+    saying where it went (workflow.route)."""
+    if workflow.in_scope(case, request.user):
+        return redirect("recovery:case", case.pk)
+    where = case.team.name if case.team else "the console's own desk"
+    messages.info(request, f"Case {case.pk} is opened and waits in the queue of {where}: "
+                           "your team does not serve this person at this tier.")
+    return redirect("recovery:queue")
 
 
 @never_cache  # "back" shows the case as it is now, never a copy from before an issue
@@ -432,9 +444,15 @@ def fail(request, pk: int):
 @require_POST
 @staff_required(Role.AGENT)
 def escalate(request, pk: int):
-    return _reason_decision(request, pk, "escalate", workflow.escalate,
+    done = _reason_decision(request, pk, "escalate", workflow.escalate,
                             "Escalated: the case now follows a stricter tier's script, and "
                             "supervisors see it with your reason.")
+    if done.status_code == 302 and not selectors.visible_cases(request.user, pk=pk).exists():
+        # Its team no longer serves it at the stricter tier (workflow.reroute).
+        messages.info(request, f"Case {pk} moved to another team's queue at its new tier: "
+                               "it is no longer yours.")
+        return redirect("recovery:queue")
+    return done
 
 
 @require_POST

@@ -14,6 +14,9 @@ and the like; none re-implements them. The package follows the state machine:
 - ``rules``: the pure ``may_*`` checks (what a page offers is what the
   decision accepts) and the ``_require_*`` checks they share;
 - ``opening``: self-service requests, ``open_case``, ``claim``, ``unclaim``;
+- ``routing``: which help-desk team's queue holds a case: ``route`` (when
+  it opens), ``reroute`` (when its tier rises: any decision raising a tier
+  calls it), the privileged-spike alert;
 - ``handover``: ``hand_over`` (the holder to a colleague) and ``reassign``
   (a supervisor to an agent), each with a note;
 - ``notes``: ``add_note``, append-only notes on a case;
@@ -46,7 +49,7 @@ the actor the decision names). A refused WebAuthn ceremony
 Anything else a decision raises is a programming error (``void_basis`` with
 an unknown cause: ValueError; a case that does not exist: DoesNotExist).
 
-Imports point one way: base <- rules <- opening, handover, notes,
+Imports point one way: base <- rules <- routing <- opening, handover, notes,
 verification, approval <-
 closing <- credential (a redemption whose basis broke is voided through
 ``closing.void_basis``; an enrolment adds ``passkeys.passkey_added``);
@@ -84,11 +87,15 @@ from .handover import hand_over, reassign
 from .notes import add_note
 from .opening import claim, open_case, request_self_service, resolve_self_service_request, unclaim
 from .passkeys import passkey_added, revoke_passkey
+from .routing import reroute, route, serves
 from .rules import (
     BASIS_CAUSES,
     HANDED_EVENTS,
+    UNSCOPED_ROLES,
     WORK_PERMISSION,
+    in_scope,
     known_involvement,
+    known_scope,
     may_add_note,
     may_cancel,
     may_claim,
@@ -104,6 +111,7 @@ from .rules import (
     may_unclaim,
     may_work,
     staff_name,
+    team_ids,
     worked_entries,
 )
 from .sweep import expire_due
@@ -123,18 +131,19 @@ from .verification import (
 
 __all__ = [
     "AGENT_RECORDED_KINDS", "BASIS_CAUSES", "DOCUMENT_TYPES", "HANDED_EVENTS",
-    "MAX_CODES_PER_STEP", "REDEEM_REFUSED", "WORK_PERMISSION", "IssuedCredential", "OpenedSession",
-    "WorkflowError", "add_note", "answer_attestation", "apply_directory_run", "approve", "cancel",
-    "check_channel_code", "claim", "complete", "complete_enrolment", "confirm_directory_run",
-    "create_directory_client", "deny", "discard_directory_run", "escalate", "expire", "expire_due",
-    "fail", "hand_over", "issue_credential", "known_involvement", "mark_verified", "may_add_note",
+    "MAX_CODES_PER_STEP", "REDEEM_REFUSED", "UNSCOPED_ROLES", "WORK_PERMISSION",
+    "IssuedCredential", "OpenedSession", "WorkflowError", "add_note", "answer_attestation",
+    "apply_directory_run", "approve", "cancel", "check_channel_code", "claim", "complete",
+    "complete_enrolment", "confirm_directory_run", "create_directory_client", "deny",
+    "discard_directory_run", "escalate", "expire", "expire_due", "fail", "hand_over", "in_scope",
+    "issue_credential", "known_involvement", "known_scope", "mark_verified", "may_add_note",
     "may_cancel", "may_claim", "may_decide", "may_escalate", "may_fail", "may_hand_over",
     "may_hold", "may_issue", "may_reassign", "may_request_approval", "may_rotate", "may_unclaim",
     "may_work", "open_case", "passkey_added", "preview_directory", "preview_ldap_source",
     "provision_scim_group", "provision_scim_user", "read_out_address", "reassign",
     "record_evidence", "record_rotation", "recovery_session_for", "redeem", "redeem_read_out",
-    "repudiate", "request_approval", "request_attestation", "request_self_service",
-    "resolve_self_service_request", "revoke_directory_client", "revoke_passkey",
-    "send_channel_code", "staff_name", "sync_directory", "sync_ldap_source", "unclaim",
-    "void_basis", "worked_entries",
+    "repudiate", "request_approval", "request_attestation", "request_self_service", "reroute",
+    "resolve_self_service_request", "revoke_directory_client", "revoke_passkey", "route",
+    "send_channel_code", "serves", "staff_name", "sync_directory", "sync_ldap_source", "team_ids",
+    "unclaim", "void_basis", "worked_entries",
 ]

@@ -22,6 +22,7 @@ from .. import alerts, clock, notices, populations, self_service, tokens
 from ..models import Alert, RecoveryCase, RecoveryPolicy, SelfServiceRequest, Tier
 from ..risk import RECENT_CASE_WINDOW, assess
 from .base import WorkflowError, _decision, _lock, _move
+from .routing import route, watch_privileged_spike
 from .rules import WORK_PERMISSION, _enforce, _require_role, may_claim, may_unclaim
 
 State = RecoveryCase.State
@@ -85,7 +86,10 @@ def open_case(identity: Identity, *, source: str, actor: User | None = None,
     Desk cases are opened by an agent; self-service cases by nobody signed in,
     and only when the tier's policy allows self-service; repudiation cases by
     the "this wasn't me" link, high priority and at least the high tier.
-    A request inside a previous recovery's watch period raises an alert."""
+    The case goes to the queue of the first help-desk team that serves it
+    (``routing.route``; none: the console's own desk). A request inside a
+    previous recovery's watch period raises an alert, and so does a spike of
+    privileged people's cases for one team (``routing.watch_privileged_spike``)."""
     now = clock.now()
     if source == RecoveryCase.Source.DESK:
         _require_role(actor, Role.AGENT)
@@ -124,6 +128,7 @@ def open_case(identity: Identity, *, source: str, actor: User | None = None,
         source=source, opened_by=actor if source == RecoveryCase.Source.DESK else None,
         opened_at=now, updated_at=now, high_priority=repudiated,
         deadline=now + timedelta(seconds=settings.RECOVERY_CASE_MAX_AGE_SECONDS),
+        team=route(identity, tier),
     )
     alerts.watch(identity, Alert.Kind.SECOND_RECOVERY,
                  f"Case {case.pk} was opened during the watch period of an earlier recovery.",
@@ -135,8 +140,10 @@ def open_case(identity: Identity, *, source: str, actor: User | None = None,
                            f"Case {case.pk} is recovery number {earlier + 1} in 30 days"
                            f"{' for a frequent traveller' if identity.traveller else ''}.",
                            case=case, request=request)
+    watch_privileged_spike(case, now, request=request)
     record("case_opened", target=case, actor=actor, request=request, tier=case.tier,
-           reasons=case.tier_reasons, source=source)
+           reasons=case.tier_reasons, source=source, team=case.team_id,
+           team_name=case.team.name if case.team else "")
     notices.owe_to_identity(
         identity, case=case, decision=f"case-opened:{case.pk}", event="recovery_requested",
         subject="Someone asked to recover access to your account",

@@ -21,7 +21,7 @@ from accounts.models import Identity, RecoveryChannel, User
 from accounts.roles import Role, roles_of
 
 from .. import channels, notices, tokens
-from ..models import NOTE_MAX_LENGTH, RecoveryCase, RecoveryCredential, Repudiation, Tier
+from ..models import NOTE_MAX_LENGTH, RecoveryCase, RecoveryCredential, Repudiation, Team, Tier
 from .base import WorkflowError
 
 State = RecoveryCase.State
@@ -40,9 +40,57 @@ def _require_role(user: User | None, *roles: Role) -> None:
 
 def _require_holder(case: RecoveryCase, agent: User) -> None:
     _require_role(agent, Role.AGENT)
+    _require_scope(case, agent)
     if case.agent_id != agent.pk or not _has_grant(case, agent):
         raise WorkflowError("Claim this case before working on it.", reason="not_holder",
                             status=WorkflowError.FORBIDDEN)
+
+
+# Roles that see every case, whatever team it is routed to.
+UNSCOPED_ROLES = frozenset({Role.SUPERVISOR, Role.AUDITOR, Role.SECURITY_ADMIN})
+
+
+def team_ids(user: User) -> frozenset[int]:
+    """The help-desk teams ``user`` is a member of, read once and cached on
+    the user for the request (as their roles are)."""
+    cached = getattr(user, "_team_ids", None)
+    if cached is None:
+        cached = frozenset(Team.members.through.objects.filter(user_id=user.pk)
+                           .values_list("team_id", flat=True))
+        user._team_ids = cached
+    return cached
+
+
+def in_scope(case: RecoveryCase, user: User) -> bool:
+    """Whether ``case`` is in the scope of what ``user`` may see: everything
+    for supervisors, auditors and security admins; for an agent in teams,
+    cases routed to one of their teams; for an agent in no team (the
+    console's own desk), cases routed to no team."""
+    if roles_of(user) & UNSCOPED_ROLES:
+        return True
+    known = case.__dict__.get(_SCOPED, {})
+    if user.pk in known:
+        return known[user.pk]
+    mine = team_ids(user)
+    return case.team_id in mine if mine else case.team_id is None
+
+
+_SCOPED = "_in_scope_of"
+
+
+def known_scope(case: RecoveryCase, user: User) -> None:
+    """Tell ``in_scope`` that a list page read ``case`` through the viewer's
+    scope (``selectors.team_scope``), so the rules asked of each listed case
+    read nothing more. Only on the page's copy: a decision locks and reads a
+    fresh case."""
+    case.__dict__.setdefault(_SCOPED, {})[user.pk] = True
+
+
+def _require_scope(case: RecoveryCase, user: User) -> None:
+    if not in_scope(case, user):
+        # Outside their team's scope a case does not exist for them: 404, as on the pages.
+        raise WorkflowError("No such case is open to you.", reason="outside_team",
+                            status=WorkflowError.NOT_FOUND)
 
 
 def _has_grant(case: RecoveryCase, agent: User) -> bool:
@@ -138,8 +186,10 @@ def _enforce(refusal: WorkflowError | None) -> None:
 
 @_as_refusal
 def may_claim(case: RecoveryCase, user: User) -> WorkflowError | None:
-    """An agent may take an open case nobody holds, unless it is their own recovery."""
+    """An agent may take an open case nobody holds, in their team's scope,
+    unless it is their own recovery."""
     _require_role(user, Role.AGENT)
+    _require_scope(case, user)
     _require_state(case, *RecoveryCase.OPEN_STATES, doing="claim a case")
     _require_subject_is_not(case, user, "work on")
     if case.agent_id == user.pk:
@@ -253,6 +303,7 @@ def may_add_note(case: RecoveryCase, user: User) -> WorkflowError | None:
     they hold or nobody holds (the open cases they may see). Never on their
     own recovery."""
     _require_role(user, Role.AGENT, Role.SUPERVISOR)
+    _require_scope(case, user)
     if Role.SUPERVISOR not in roles_of(user) and case.agent_id is not None:
         _require_holder(case, user)
     _require_state(case, *RecoveryCase.OPEN_STATES, doing="add a note")
@@ -279,8 +330,9 @@ def may_reassign(case: RecoveryCase, user: User) -> WorkflowError | None:
 @_as_refusal
 def may_hold(case: RecoveryCase, user: User) -> WorkflowError | None:
     """Who a case may be handed over or reassigned to: an active agent who
-    does not hold it already, is not its subject, and did not approve or
-    deny it (the approver never also restores access)."""
+    may see it (in the team it is routed to, or in no team for a case of the
+    console's own desk), does not hold it already, is not its subject, and
+    did not approve or deny it (the approver never also restores access)."""
     name = staff_name(user)
     if not user.is_active:
         raise WorkflowError(f"{name}'s account is not active.", reason="target_inactive",
@@ -288,6 +340,11 @@ def may_hold(case: RecoveryCase, user: User) -> WorkflowError | None:
     if Role.AGENT not in roles_of(user):
         raise WorkflowError(f"{name} is not an agent: only an agent can hold a case.",
                             reason="target_not_agent", status=WorkflowError.BAD_REQUEST)
+    if not in_scope(case, user):
+        where = f"the team {case.team}" if case.team_id else "the console's own desk"
+        raise WorkflowError(f"{name} cannot see this case: it is routed to {where}, and they "
+                            "are not one of its agents.", reason="target_outside_team",
+                            status=WorkflowError.BAD_REQUEST)
     if case.agent_id == user.pk:
         raise WorkflowError(f"{name} already holds this case.", reason="target_holds")
     if case.identity.user_id is not None and case.identity.user_id == user.pk:

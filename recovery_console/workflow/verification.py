@@ -34,6 +34,7 @@ from .base import (
     _site_link,
     _void_live_secrets,
 )
+from .routing import reroute
 from .rules import (
     _check_channel,
     _enforce,
@@ -386,7 +387,9 @@ def escalate(case: RecoveryCase, agent: User, reason: str, *,
     goes on with the stricter script; codes and links already out are voided.
     It is marked escalated: supervisors see it, with the reason, on their
     approvals page, may fail or cancel it, and approve or deny it once it is
-    verified. Security monitoring is told. A restricted case is only marked."""
+    verified. Security monitoring is told. A restricted case is only marked.
+    A case its help-desk team no longer serves at the new tier moves on
+    (``routing.reroute``); a holder who may not see it there loses it."""
     case = _lock(case.pk)
     _enforce(may_escalate(case, agent))
     _require_reason(reason, limit=500)
@@ -403,6 +406,7 @@ def escalate(case: RecoveryCase, agent: User, reason: str, *,
           escalated_at=now, escalated_by=agent, escalation_reason=reason.strip())
     record("case_escalated", target=case, actor=agent, request=request, reason=reason.strip(),
            from_tier=before, to_tier=tier, script=case.script_id)
+    reroute(case, agent, "escalated", request=request)
     notices.owe_to_monitoring(
         case=case, decision=f"case-escalated:{case.pk}:{tier}", event="recovery_escalated",
         identity=case.identity, subject="Recovery case escalated",
