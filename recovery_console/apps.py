@@ -54,6 +54,7 @@ class RecoveryConfig(AppConfig):
         auditlog.register(models.VerificationScript)
         auditlog.register(models.ScriptStep)
         auditlog.register(models.RecoveryPolicy)
+        auditlog.register(models.PopulationRule)
         auditlog.register(models.Team, m2m_fields={"members"})
         auditlog.register(models.RecoveryCase)
         auditlog.register(models.Evidence)
