@@ -136,7 +136,7 @@ def test_the_list_reads_the_same_number_of_queries_however_many_reviews(
     with CaptureQueriesContext(connection) as first:
         client.get(url)
     other = recovery_case("low")
-    for n in range(5):
+    for _ in range(5):
         InvolvementReview.objects.create(case=other, staff=staff("agent"), roles=["worked"])
     with django_assert_num_queries(len(first)):
         client.get(url)
