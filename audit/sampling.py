@@ -64,10 +64,16 @@ def _day_after(end: date) -> datetime:
     return datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
 
 
+def moments_between(start: date, end: date) -> tuple[datetime, datetime]:
+    """From the start of ``start`` to the end of ``end`` (UTC days): the first
+    moment in, the first moment out."""
+    return datetime.combine(start, time.min, tzinfo=UTC), _day_after(end)
+
+
 def cases_opened_between(start: date, end: date):
     """Cases opened from the start of ``start`` to the end of ``end`` (UTC)."""
-    since = datetime.combine(start, time.min, tzinfo=UTC)
-    return RecoveryCase.objects.filter(opened_at__gte=since, opened_at__lt=_day_after(end))
+    since, until = moments_between(start, end)
+    return RecoveryCase.objects.filter(opened_at__gte=since, opened_at__lt=until)
 
 
 def agents_with_repudiations(end: date) -> set[int]:
