@@ -191,10 +191,12 @@ def repudiate(token: str, *, request: HttpRequest | None = None) -> RecoveryCase
     record("case_repudiated", target=case, actor=None, request=request,
            passkey=repudiation.passkey_id, sessions_ended=ended, follow_up=follow_up.pk)
     # Whoever let it happen is looked at again (and their cases over-sampled).
-    mark_involvement(case, now, request=request)
+    marked = mark_involvement(case, now, request=request)
     alerts.raise_alert(identity, Alert.Kind.REPUDIATED,
-                       f"The recovery of case {case.pk} was repudiated; its passkey is frozen "
-                       f"and case {follow_up.pk} is high priority.", case=case, request=request)
+                       f"The recovery of case {case.pk} was repudiated; its passkey is frozen, "
+                       f"case {follow_up.pk} is high priority and {len(marked)} staff "
+                       f"member{'s are' if len(marked) != 1 else ' is'} marked for review.",
+                       case=case, request=request)
     return follow_up
 
 

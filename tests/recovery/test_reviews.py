@@ -8,7 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from recovery_console import workflow
-from recovery_console.models import InvolvementReview, RecoveryCase
+from recovery_console.models import Alert, InvolvementReview, RecoveryCase
 from tests.factories import recovery_case, staff
 from tests.sessions import sign_in_client
 
@@ -60,6 +60,8 @@ def test_this_wasnt_me_marks_everyone_involved_with_the_part_they_played(story):
     assert set(audited) == {story[k].pk for k in ("opener", "claimer", "finisher", "supervisor")}
     assert all(e.object_pk == str(story["case"].pk) for e in audited.values())
     assert audited[story["finisher"].pk].additional_data["roles"] == ["worked", "issued"]
+    alert = Alert.objects.get(kind=Alert.Kind.REPUDIATED)
+    assert alert.detail.endswith("4 staff members are marked for review.")
 
 
 def test_a_replayed_link_marks_nobody_twice(story):
