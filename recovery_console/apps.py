@@ -60,6 +60,7 @@ class RecoveryConfig(AppConfig):
         auditlog.register(models.Evidence)
         auditlog.register(models.CaseNote)
         auditlog.register(models.Approval)
+        auditlog.register(models.InvolvementReview)
         auditlog.register(models.Notice, exclude_fields=["body"])
         # Digests are secrets' stand-ins: never copied into the log.
         auditlog.register(models.ChannelCode, exclude_fields=["digest"])

@@ -849,3 +849,66 @@ class SelfServiceRequest(models.Model):
 
     def __str__(self) -> str:
         return f"Self-service request {self.pk}"
+
+
+class InvolvementReview(models.Model):
+    """A staff member's part in a recovery the person repudiated ("this
+    wasn't me"), marked for a security admin's review in the repudiation's
+    own transaction: one row per person and case, with every role they
+    played. Closed once, with an outcome and a note, by a security admin who
+    is not the person reviewed."""
+
+    class Role(models.TextChoices):
+        OPENED = "opened", "Opened the case"
+        WORKED = "worked", "Worked the case"
+        APPROVED = "approved", "Approved the reset"
+        ISSUED = "issued", "Issued the recovery credential"
+
+    class Outcome(models.TextChoices):
+        CLEARED = "cleared", "Cleared: nothing wrong in their part"
+        COACHING = "coaching", "Coaching: followed up with the person"
+        REFERRED = "referred", "Referred for disciplinary action"
+
+    case = models.ForeignKey(RecoveryCase, on_delete=models.PROTECT,
+                             related_name="involvement_reviews",
+                             help_text="The recovery the person repudiated.")
+    staff = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                              related_name="involvement_reviews")
+    roles = models.JSONField(default=list, help_text="What they did on the case (Role values).")
+    created_at = models.DateTimeField(default=timezone.now,
+                                      help_text="When the person said it wasn't them.")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, blank=True)
+    note = models.CharField(max_length=NOTE_MAX_LENGTH, blank=True,
+                            help_text="What the security admin found.")
+    closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                  on_delete=models.PROTECT, related_name="+")
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "pk"]
+        indexes = [models.Index(fields=["closed_at", "created_at"], name="review_open_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "staff"], name="one_review_per_person_case"),
+            models.CheckConstraint(
+                condition=Q(closed_at__isnull=True, outcome="", closed_by__isnull=True)
+                | (Q(closed_at__isnull=False, closed_by__isnull=False) & ~Q(outcome="")
+                   & ~Q(note="")),
+                name="review_closed_with_outcome_and_note"),
+            models.CheckConstraint(condition=Q(outcome__in=["", "cleared", "coaching",
+                                                            "referred"]),
+                                   name="review_outcome_valid"),
+            models.CheckConstraint(condition=~Q(closed_by=models.F("staff")),
+                                   name="review_not_by_the_reviewed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Review of {self.staff} on case {self.case_id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+    @property
+    def role_labels(self) -> list[str]:
+        labels = dict(self.Role.choices)
+        return [labels.get(role, role) for role in self.roles]

@@ -40,6 +40,7 @@ from .models import (
     Alert,
     Approval,
     Evidence,
+    InvolvementReview,
     Notice,
     RecoveryCase,
     RecoveryCaseUserObjectPermission,
@@ -638,3 +639,46 @@ def approvals_waiting_count(user: User) -> int:
 def open_alert_count() -> int:
     """Alerts nobody has acknowledged yet."""
     return Alert.objects.filter(acknowledged_at__isnull=True).count()
+
+
+def security_admin_counts() -> dict[str, int]:
+    """What waits for security admins, in one query (the navigation's budget):
+    ``alerts`` nobody acknowledged, ``reviews`` of staff involvement nobody
+    closed."""
+    def counted(queryset, name: str):
+        return (queryset.order_by().annotate(which=Value(name)).values("which")
+                .annotate(n=Count("pk")).values_list("which", "n"))
+
+    found = dict(counted(Alert.objects.filter(acknowledged_at__isnull=True), "alerts").union(
+        counted(InvolvementReview.objects.filter(closed_at__isnull=True), "reviews"), all=True))
+    return {"alerts": found.get("alerts", 0), "reviews": found.get("reviews", 0)}
+
+
+# --- security admins and auditors: reviews after a repudiation ---------------
+
+REVIEW_STATES = ("open", "closed", "all")
+
+
+def review_page(state: str = "open", page: int | str = 1, per_page: int = 50) -> Page:
+    """One page of involvement reviews (a staff member's part in a repudiated
+    recovery), newest first, with the person, the case's person and who closed
+    it joined: a count and the page's rows, whatever the number of reviews."""
+    reviews = InvolvementReview.objects.select_related("staff", "case__identity", "closed_by")
+    if state == "open":
+        reviews = reviews.filter(closed_at__isnull=True)
+    elif state == "closed":
+        reviews = reviews.filter(closed_at__isnull=False)
+    return Paginator(reviews.order_by("-created_at", "pk"), per_page).get_page(page)
+
+
+def review_for(pk: int) -> InvolvementReview:
+    """One review with what its page shows; DoesNotExist when there is none."""
+    return InvolvementReview.objects.select_related(
+        "staff", "case__identity", "case__agent", "closed_by").get(pk=pk)
+
+
+def other_reviews_of(review: InvolvementReview, limit: int = 20) -> list[InvolvementReview]:
+    """The same person's other reviews, newest first: a pattern is worth seeing."""
+    return list(InvolvementReview.objects.filter(staff_id=review.staff_id)
+                .exclude(pk=review.pk).select_related("case__identity", "closed_by")
+                .order_by("-created_at")[:limit])

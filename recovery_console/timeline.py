@@ -356,6 +356,28 @@ def _case_repudiated(data: dict, facts: Facts) -> str:
             f"frozen and their sessions ended{follow_up}")
 
 
+REVIEW_ROLES = {"opened": "opened the case", "worked": "worked it",
+                "approved": "approved the reset", "issued": "issued the recovery credential"}
+REVIEW_OUTCOMES = {"cleared": "cleared", "coaching": "coaching",
+                   "referred": "referred for disciplinary action"}
+
+
+@says("involvement_marked")
+def _involvement_marked(data: dict, facts: Facts) -> str:
+    roles = data.get("roles") if isinstance(data.get("roles"), list) else []
+    did = ", ".join(REVIEW_ROLES.get(str(r), readable(r).lower()) for r in roles)
+    who = data.get("staff_name") or facts.person(data.get("staff"))
+    return f"Marked for review after the repudiation: {who}" + (f" ({did})" if did else "")
+
+
+@says("review_closed", names_actor=True)
+def _review_closed(data: dict, facts: Facts, *, actor: str = "") -> str:
+    who = data.get("staff_name") or facts.person(data.get("staff"))
+    outcome = REVIEW_OUTCOMES.get(data.get("outcome"), readable(data.get("outcome")).lower())
+    return _with(f"Review of {who}'s part closed by {actor or 'a security admin'}: {outcome}",
+                 _quoted(data.get("note")))
+
+
 @says("rotation_recorded")
 def _rotation_recorded(data: dict, facts: Facts) -> str:
     reference = f" (reference {data['reference']})" if data.get("reference") else ""
@@ -459,6 +481,7 @@ DOING = {
     "case_hand_over": "Handing the case over",
     "case_reassign": "Reassigning the case",
     "alert_acknowledge": "Acknowledging alerts",
+    "review_close": "Closing the review of a person's part",
     "channel_revoke": "Revoking stale channels",
     "directory_preview": "Previewing directory changes",
     "directory_apply": "Applying directory changes",
@@ -591,6 +614,9 @@ WHY = {
     "no_identity": "the account is not an active person's (no identity)",
     "passkey_required": "a rollout wave they belong to requires a passkey (pointed to recovery)",
     "wave_not_paused": "the rollout wave was not paused",
+    "own_review": "it was the review of their own part",
+    "review_closed": "the review was already closed",
+    "bad_outcome": "no valid outcome was chosen",
     **BASIS_CAUSES,
 }
 

@@ -5,6 +5,7 @@ from django_otp.admin import OTPAdminSite
 from . import views
 from .ops import views as ops_views
 from .restore import views as restore_views
+from .views import reviews as review_views
 from .views import watch as watch_views
 
 # The admin (tiers, scripts, policies) asks for the same second factor as every staff page.
@@ -51,6 +52,8 @@ recovery_patterns = (
         path("security/alerts/acknowledge/", watch_views.alerts_acknowledge,
              name="alerts_acknowledge"),
         path("security/channels/stale/", watch_views.stale_channels, name="stale_channels"),
+        path("security/reviews/", review_views.review_list, name="reviews"),
+        path("security/reviews/<int:pk>/", review_views.review_detail, name="review"),
     ],
     "recovery",
 )

@@ -25,6 +25,8 @@ and the like; none re-implements them. The package follows the state machine:
 - ``approval``: ``request_approval``, ``approve``, ``deny``;
 - ``closing``: ``cancel``, ``expire``, ``repudiate``, ``record_rotation``,
   ``void_basis``;
+- ``reviews``: a repudiation marks the staff involved for review
+  (``mark_involvement``); a security admin closes each (``close_review``);
 - ``credential``: issue, redeem (by link or read out), the recovery session,
   ``complete``;
 - ``passkeys``: ``passkey_added`` (the owner told, the watch-period alert)
@@ -87,6 +89,7 @@ from .handover import hand_over, reassign
 from .notes import add_note
 from .opening import claim, open_case, request_self_service, resolve_self_service_request, unclaim
 from .passkeys import passkey_added, revoke_passkey
+from .reviews import close_review, involvement, mark_involvement
 from .routing import reroute, route, serves
 from .rules import (
     BASIS_CAUSES,
@@ -99,6 +102,7 @@ from .rules import (
     may_add_note,
     may_cancel,
     may_claim,
+    may_close_review,
     may_decide,
     may_escalate,
     may_fail,
@@ -130,20 +134,20 @@ from .verification import (
 )
 
 __all__ = [
-    "AGENT_RECORDED_KINDS", "BASIS_CAUSES", "DOCUMENT_TYPES", "HANDED_EVENTS",
-    "MAX_CODES_PER_STEP", "REDEEM_REFUSED", "UNSCOPED_ROLES", "WORK_PERMISSION",
-    "IssuedCredential", "OpenedSession", "WorkflowError", "add_note", "answer_attestation",
-    "apply_directory_run", "approve", "cancel", "check_channel_code", "claim", "complete",
-    "complete_enrolment", "confirm_directory_run", "create_directory_client", "deny",
-    "discard_directory_run", "escalate", "expire", "expire_due", "fail", "hand_over", "in_scope",
-    "issue_credential", "known_involvement", "known_scope", "mark_verified", "may_add_note",
-    "may_cancel", "may_claim", "may_decide", "may_escalate", "may_fail", "may_hand_over",
-    "may_hold", "may_issue", "may_reassign", "may_request_approval", "may_rotate", "may_unclaim",
-    "may_work", "open_case", "passkey_added", "preview_directory", "preview_ldap_source",
-    "provision_scim_group", "provision_scim_user", "read_out_address", "reassign",
-    "record_evidence", "record_rotation", "recovery_session_for", "redeem", "redeem_read_out",
-    "repudiate", "request_approval", "request_attestation", "request_self_service", "reroute",
-    "resolve_self_service_request", "revoke_directory_client", "revoke_passkey", "route",
-    "send_channel_code", "serves", "staff_name", "sync_directory", "sync_ldap_source", "team_ids",
-    "unclaim", "void_basis", "worked_entries",
+    "AGENT_RECORDED_KINDS", "BASIS_CAUSES", "DOCUMENT_TYPES", "HANDED_EVENTS", "IssuedCredential",
+    "MAX_CODES_PER_STEP", "OpenedSession", "REDEEM_REFUSED", "UNSCOPED_ROLES", "WORK_PERMISSION",
+    "WorkflowError", "add_note", "answer_attestation", "apply_directory_run", "approve", "cancel",
+    "check_channel_code", "claim", "close_review", "complete", "complete_enrolment",
+    "confirm_directory_run", "create_directory_client", "deny", "discard_directory_run",
+    "escalate", "expire", "expire_due", "fail", "hand_over", "in_scope", "involvement",
+    "issue_credential", "known_involvement", "known_scope", "mark_involvement", "mark_verified",
+    "may_add_note", "may_cancel", "may_claim", "may_close_review", "may_decide", "may_escalate",
+    "may_fail", "may_hand_over", "may_hold", "may_issue", "may_reassign", "may_request_approval",
+    "may_rotate", "may_unclaim", "may_work", "open_case", "passkey_added", "preview_directory",
+    "preview_ldap_source", "provision_scim_group", "provision_scim_user", "read_out_address",
+    "reassign", "record_evidence", "record_rotation", "recovery_session_for", "redeem",
+    "redeem_read_out", "repudiate", "request_approval", "request_attestation",
+    "request_self_service", "reroute", "resolve_self_service_request", "revoke_directory_client",
+    "revoke_passkey", "route", "send_channel_code", "serves", "staff_name", "sync_directory",
+    "sync_ldap_source", "team_ids", "unclaim", "void_basis", "worked_entries"
 ]

@@ -463,3 +463,19 @@ def _basis_refusal(case: RecoveryCase, credential: RecoveryCredential,
                                   used_at__gte=credential.created_at).exists():
         return "repudiated"
     return None
+
+
+# --- repudiation feeds back: reviews of the staff involved -------------------
+
+@_as_refusal
+def may_close_review(review, user: User) -> WorkflowError | None:
+    """Only a security admin closes a review of someone's part in a
+    repudiated recovery (an ``InvolvementReview``), once, and never the
+    review of their own part."""
+    _require_role(user, Role.SECURITY_ADMIN)
+    if review.staff_id == user.pk:
+        raise WorkflowError("You cannot review your own part in a repudiated recovery: "
+                            "another security admin must.", reason="own_review",
+                            status=WorkflowError.FORBIDDEN)
+    if review.closed_at is not None:
+        raise WorkflowError("This review is already closed.", reason="review_closed")

@@ -29,6 +29,7 @@ from recovery_console.models import (
     CaseNote,
     ChannelCode,
     Evidence,
+    InvolvementReview,
     Notice,
     RecoveryCase,
     RecoveryCredential,
@@ -177,6 +178,13 @@ TABLE = [
         roles(403, anonymous=LOGIN, security_admin=400), GUARD_FIRST),
     Row("recovery:stale_channels", roles(403, anonymous=LOGIN, security_admin=200),
         roles(403, anonymous=LOGIN, security_admin=400), GUARD_FIRST),
+    # Reviews of staff involved in a repudiated recovery: security admins and
+    # auditors read them; only a security admin closes one (an empty POST is
+    # bad input; the auditor's POST is refused by the decision, audited).
+    Row("recovery:reviews", roles(403, anonymous=LOGIN, security_admin=200, auditor=200),
+        roles(403, anonymous=LOGIN, security_admin=405, auditor=405), GUARD_FIRST),
+    Row("recovery:review", roles(403, anonymous=LOGIN, security_admin=200, auditor=200),
+        roles(403, anonymous=LOGIN, security_admin=400, auditor=403), GUARD_FIRST, ("review",)),
     # Passkey rollout: security admins edit cohorts, plans and waves. An empty
     # POST is bad input, except the pilot sample (naming nobody is a choice)
     # and ending an exception (nothing to give).
@@ -325,6 +333,7 @@ def fingerprint() -> tuple:
         tuple(PasskeyCredential.objects.order_by("pk").values_list("pk", "revoked_at")),
         tuple(RecoveryChannel.objects.order_by("pk").values_list("pk", "revoked_at")),
         tuple(Alert.objects.order_by("pk").values_list("pk", "acknowledged_at")),
+        tuple(InvolvementReview.objects.order_by("pk").values_list("pk", "closed_at")),
         *(model.objects.count() for model in (
             Evidence, CaseNote, Approval, ChannelCode, Attestation, RecoveryCredential,
             RecoverySession, Notice, SamplingReport, Finding, LogEntry)),
