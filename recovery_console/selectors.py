@@ -514,6 +514,7 @@ OFFERS = {
     "note": workflow.may_add_note,
     "hand_over": workflow.may_hand_over,
     "reassign": workflow.may_reassign,
+    "review_lost_device": workflow.may_review_lost_device,
 }
 
 

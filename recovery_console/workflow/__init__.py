@@ -34,6 +34,9 @@ and the like; none re-implements them. The package follows the state machine:
   ``provision_scim_user``, ``provision_scim_group``, ``create_directory_client``,
   ``revoke_directory_client``;
   leaving the directory deactivates through ``closing.void_basis``;
+- ``lost_device``: a passkey reported lost still signing in
+  (``lost_passkey_signed_in``, ``flag_lost_device``) and the supervisor's
+  ``review_lost_device`` that lets issuing go on;
 - ``directory_ldap``: an LDAP source read and handed to those
   (``sync_ldap_source``, ``preview_ldap_source``).
 
@@ -81,6 +84,13 @@ from .directory import (
 )
 from .directory_ldap import preview_ldap_source, sync_ldap_source
 from .handover import hand_over, reassign
+from .lost_device import (
+    flag_lost_device,
+    had_when_opened,
+    lost_passkey_signed_in,
+    open_case_of,
+    review_lost_device,
+)
 from .notes import add_note
 from .opening import claim, open_case, request_self_service, resolve_self_service_request, unclaim
 from .passkeys import passkey_added, revoke_passkey
@@ -100,6 +110,7 @@ from .rules import (
     may_issue,
     may_reassign,
     may_request_approval,
+    may_review_lost_device,
     may_rotate,
     may_unclaim,
     may_work,
@@ -137,4 +148,7 @@ __all__ = [
     "resolve_self_service_request", "revoke_directory_client", "revoke_passkey",
     "send_channel_code", "staff_name", "sync_directory", "sync_ldap_source", "unclaim",
     "void_basis", "worked_entries",
+    # The "lost" passkey still signing in (lost_device).
+    "flag_lost_device", "had_when_opened", "lost_passkey_signed_in", "may_review_lost_device",
+    "open_case_of", "review_lost_device",
 ]
