@@ -533,6 +533,15 @@ def escalated_cases() -> QuerySet[RecoveryCase]:
             .select_related("identity", "agent", "escalated_by").order_by("escalated_at"))
 
 
+def lost_device_cases() -> QuerySet[RecoveryCase]:
+    """Open cases whose "lost" passkey signed in and that wait for a
+    supervisor's review before anything is issued (workflow.lost_device)."""
+    return (RecoveryCase.objects.filter(state__in=RecoveryCase.OPEN_STATES,
+                                        lost_device_used_at__isnull=False,
+                                        lost_device_reviewed_at__isnull=True)
+            .select_related("identity", "agent").order_by("lost_device_used_at"))
+
+
 def case_version(case: RecoveryCase, evidence_count: int | None = None) -> str:
     """Changes whenever the case page would: its state, or new evidence (an
     attester's answer arrives as evidence). Polled by the case page."""

@@ -472,6 +472,9 @@ def approvals(request):
         "just_decided": request.GET.get("decided", "").isdigit(),
         # Supervisors may fail or cancel an escalated case (workflow.may_fail, may_cancel).
         "escalated": selectors.escalated_cases()[:50]
+        if Role.SUPERVISOR in roles_of(request.user) else [],
+        # Supervisors review a "lost" passkey's sign-in (workflow.review_lost_device).
+        "lost_devices": selectors.lost_device_cases()[:50]
         if Role.SUPERVISOR in roles_of(request.user) else []})
 
 

@@ -190,3 +190,14 @@ def test_an_event_from_another_device_flags_nothing(client, case, lost, relay):
     signed_post(client, *relay, body_of(event(case.identity.directory_id, device_id="new-9")))
     case.refresh_from_db()
     assert not case.lost_device_unreviewed
+
+
+def test_supervisors_find_the_flagged_case_on_their_approvals_page(boss, case, lost):
+    client = sign_in_client(Client(), boss)
+    assert "still signing in" not in client.get(reverse("recovery:approvals")).content.decode()
+    sign_in_with(lost[1])
+    page = client.get(reverse("recovery:approvals")).content.decode()
+    assert "A passkey reported lost is still signing in" in page
+    assert reverse("recovery:case", args=[case.pk]) in page
+    review(boss, case)
+    assert "still signing in" not in client.get(reverse("recovery:approvals")).content.decode()
