@@ -5,7 +5,6 @@ whose "lost" device it shows signing in."""
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -26,7 +25,6 @@ from . import signing
 from .models import EventNonce, EventSource, SignInEvent
 from .receiving import Refused, Verified
 
-log = logging.getLogger(__name__)
 Kind = SignInEvent.Kind
 
 
@@ -90,7 +88,9 @@ def _keep(source: EventSource, fields: dict, now, request) -> SignInEvent:
     identity = Identity.objects.filter(directory_key=canonical(fields["subject"])).first()
     event = SignInEvent(source=source, identity=identity, received_at=now, **fields)
     if identity is not None:
-        event.case = _lost_device_case(event, source) or _watched_case(event, request)
+        # Both may apply: a second recovery opened inside the first one's watch.
+        flagged, watched = _lost_device_case(event, source), _watched_case(event, request)
+        event.case = flagged or watched
     event.save()
     return event
 
