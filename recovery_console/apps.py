@@ -19,6 +19,9 @@ ROLE_ADMIN_PERMISSIONS = {
         "directory.directoryclient": ("view", "add", "change"),
         "restore.restoretarget": ("view", "add", "change"),
         "restore.restoreattempt": ("view",),
+        # Sign-in event sources (their secret shown once) and the events they sent.
+        "signin_events.eventsource": ("view", "add", "change"),
+        "signin_events.signinevent": ("view",),
         # Applications that sign people in through the built-in OpenID provider.
         "oauth2_provider.application": ("view", "add", "change", "delete"),
     },

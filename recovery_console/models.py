@@ -353,6 +353,17 @@ class RecoveryCase(models.Model):
     # desk, agents in no team). Set when it opens, moved when it outgrows it.
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT,
                              related_name="cases")
+    # Set by workflow.lost_device: a passkey the person had when the case
+    # opened (so reported lost) signed in since. Issuing waits until a
+    # supervisor reviews it; a later use flags the case again.
+    lost_device_used_at = models.DateTimeField(null=True, blank=True)
+    lost_device_detail = models.CharField(max_length=500, blank=True)
+    lost_device_reviewed_at = models.DateTimeField(null=True, blank=True)
+    lost_device_reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+    lost_device_review_note = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["opened_at"]
@@ -386,6 +397,11 @@ class RecoveryCase(models.Model):
     @property
     def is_open(self) -> bool:
         return self.state in self.OPEN_STATES
+
+    @property
+    def lost_device_unreviewed(self) -> bool:
+        """A "lost" passkey signed in and no supervisor has reviewed it yet."""
+        return self.lost_device_used_at is not None and self.lost_device_reviewed_at is None
 
 
 class RecoveryCaseUserObjectPermission(UserObjectPermissionBase):

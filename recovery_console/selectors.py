@@ -537,6 +537,7 @@ OFFERS = {
     "note": workflow.may_add_note,
     "hand_over": workflow.may_hand_over,
     "reassign": workflow.may_reassign,
+    "review_lost_device": workflow.may_review_lost_device,
 }
 
 
@@ -553,6 +554,15 @@ def escalated_cases() -> QuerySet[RecoveryCase]:
     supervisors look at first."""
     return (RecoveryCase.objects.filter(escalated_at__isnull=False, state=State.VERIFYING)
             .select_related("identity", "agent", "escalated_by").order_by("escalated_at"))
+
+
+def lost_device_cases() -> QuerySet[RecoveryCase]:
+    """Open cases whose "lost" passkey signed in and that wait for a
+    supervisor's review before anything is issued (workflow.lost_device)."""
+    return (RecoveryCase.objects.filter(state__in=RecoveryCase.OPEN_STATES,
+                                        lost_device_used_at__isnull=False,
+                                        lost_device_reviewed_at__isnull=True)
+            .select_related("identity", "agent").order_by("lost_device_used_at"))
 
 
 def case_version(case: RecoveryCase, evidence_count: int | None = None) -> str:

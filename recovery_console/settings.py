@@ -109,6 +109,7 @@ INSTALLED_APPS = [
     "recovery_console.rollout.apps.RolloutConfig",
     "recovery_console.restore.apps.RestoreConfig",
     "recovery_console.idv.apps.IdvConfig",
+    "recovery_console.signin_events.apps.SignInEventsConfig",
     "oauth2_provider",
     "recovery_console.oidc.apps.OIDCConfig",
 ]
@@ -556,4 +557,15 @@ RESTORE_LEASE_SECONDS = env_int("RESTORE_LEASE_SECONDS", 120)
 CELERY_BEAT_SCHEDULE["requeue-stalled-restores"] = {
     "task": "recovery_console.tasks.requeue_stalled_restores",
     "schedule": 60.0,
+}
+
+# Sign-in events in (recovery_console.signin_events, docs/sign-in-events.md):
+# a signed request older or newer than the tolerance is refused, its nonce is
+# kept twice as long (a future timestamp inside the window stays replayable
+# until it has passed), and a body above the limit is refused unread.
+SIGNIN_EVENTS_TOLERANCE_SECONDS = 5 * 60
+SIGNIN_EVENTS_MAX_BODY_BYTES = 64 * 1024
+CELERY_BEAT_SCHEDULE["prune-signin-event-nonces"] = {
+    "task": "recovery_console.signin_events.tasks.prune_nonces",
+    "schedule": 10 * 60.0,
 }

@@ -313,6 +313,7 @@ VOIDED_BECAUSE = {
     "case_denied": "the case was denied",
     "case_failed": "verification failed",
     "case_completed": "the case was completed",
+    "lost_device_used": "a passkey the person reported lost signed in",
 }
 
 
@@ -1009,4 +1010,36 @@ WHY.update({
     "verification_replaced": "a newer verification had replaced it",
     "verification_expired": "the verification had expired",
     "stale_result": "the result was older than the verification",
+})
+
+
+# --- the "lost" passkey still signing in; sign-in event sources ------------------
+
+@says("lost_device_used")
+def _lost_device_used(data: dict, facts: Facts) -> str:
+    seen = "the console's portal" if data.get("via") == "console" else \
+        f"sign-in events from {data.get('via') or 'a source'}"
+    again = "again, before any review: " if data.get("again") else ""
+    return (f"A passkey reported lost signed in {again}seen by {seen}; issuing waits for a "
+            "supervisor's review")
+
+
+@says("lost_device_reviewed", names_actor=True)
+def _lost_device_reviewed(data: dict, facts: Facts, *, actor: str = "") -> str:
+    return _with(f"Lost passkey's sign-in reviewed by {actor or 'a supervisor'}",
+                 f"“{data.get('note', '')}”")
+
+
+WORDS["signin_source_created"] = Wording(lambda data, facts: "Sign-in event source registered",
+                                         SYSTEM)
+WORDS["signin_source_revoked"] = Wording(lambda data, facts: "Sign-in event source revoked",
+                                         SYSTEM)
+DOING.update({"lost_device_flag": "Flagging a lost passkey's sign-in",
+              "lost_device_review": "Reviewing a lost passkey's sign-in",
+              "signin_source_create": "Registering a sign-in event source",
+              "signin_source_revoke": "Revoking a sign-in event source"})
+WHY.update({
+    "lost_device_unreviewed": "a passkey the person reported lost signed in, and no supervisor "
+                              "had reviewed it",
+    "nothing_to_review": "no lost passkey's sign-in was waiting for review",
 })

@@ -103,7 +103,8 @@ def _case_for(request: HttpRequest, pk: int) -> RecoveryCase:
     """The case, if the viewer may see it; 404 otherwise (never 403: a case
     one may not see does not exist for them)."""
     return get_object_or_404(selectors.visible_cases(request.user, pk=pk).select_related(
-        "identity__manager", "identity__sponsor", "identity__owner", "agent", "script"))
+        "identity__manager", "identity__sponsor", "identity__owner", "agent", "script",
+        "lost_device_reviewed_by"))
 
 
 def _render_case(request, case, *, bound=None, error=None, status=200) -> HttpResponse:
@@ -138,7 +139,7 @@ def _render_case(request, case, *, bound=None, error=None, status=200) -> HttpRe
                "restore_target": restore.target_for(case.identity, case.tier)
                if "issue" in actions else None,
                "version": selectors.case_version(case, len(story["evidence"]))}
-    for name in ("reason", "fail", "escalate"):  # one reason form each, ids apart
+    for name in ("reason", "fail", "escalate", "lost_device"):  # one reason form each, ids apart
         context[f"{name}_form"] = _bound(bound, name) or forms.ReasonForm(
             auto_id=f"id_{name}_%s")
     context.update(_holding_forms(case, actions, bound))
@@ -474,6 +475,22 @@ def record_rotation(request, pk: int):
         bound=("rotation", None, form))
 
 
+@require_POST
+@staff_required(Role.SUPERVISOR)
+@step_up_required
+def review_lost_device(request, pk: int):
+    """A supervisor who stepped up reviews a "lost" passkey's sign-in, with a
+    note: issuing may go on (workflow.review_lost_device)."""
+    case = _case_for(request, pk)
+    form = forms.ReasonForm(request.POST, auto_id="id_lost_device_%s")
+    if not form.is_valid():
+        return _render_case(request, case, bound=("lost_device", None, form), status=400)
+    return _decide(request, case, lambda: workflow.review_lost_device(
+        case, request.user, form.cleaned_data["reason"], step_up=last_step_up(request),
+        request=request), done="Reviewed: the agent may issue the credential again.",
+        bound=("lost_device", None, form))
+
+
 @require_GET
 @staff_required(Role.SUPERVISOR, Role.SECURITY_ADMIN)
 def approvals(request):
@@ -491,6 +508,9 @@ def approvals(request):
         "just_decided": request.GET.get("decided", "").isdigit(),
         # Supervisors may fail or cancel an escalated case (workflow.may_fail, may_cancel).
         "escalated": selectors.escalated_cases()[:50]
+        if Role.SUPERVISOR in roles_of(request.user) else [],
+        # Supervisors review a "lost" passkey's sign-in (workflow.review_lost_device).
+        "lost_devices": selectors.lost_device_cases()[:50]
         if Role.SUPERVISOR in roles_of(request.user) else []})
 
 

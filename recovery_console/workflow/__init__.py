@@ -39,6 +39,9 @@ and the like; none re-implements them. The package follows the state machine:
   ``provision_scim_user``, ``provision_scim_group``, ``create_directory_client``,
   ``revoke_directory_client``;
   leaving the directory deactivates through ``closing.void_basis``;
+- ``lost_device``: a passkey reported lost still signing in
+  (``lost_passkey_signed_in``, ``flag_lost_device``) and the supervisor's
+  ``review_lost_device`` that lets issuing go on;
 - ``directory_ldap``: an LDAP source read and handed to those
   (``sync_ldap_source``, ``preview_ldap_source``).
 
@@ -86,6 +89,13 @@ from .directory import (
 )
 from .directory_ldap import preview_ldap_source, sync_ldap_source
 from .handover import hand_over, reassign
+from .lost_device import (
+    flag_lost_device,
+    had_when_opened,
+    lost_passkey_signed_in,
+    open_case_of,
+    review_lost_device,
+)
 from .notes import add_note
 from .opening import claim, open_case, request_self_service, resolve_self_service_request, unclaim
 from .passkeys import passkey_added, revoke_passkey
@@ -111,6 +121,7 @@ from .rules import (
     may_issue,
     may_reassign,
     may_request_approval,
+    may_review_lost_device,
     may_rotate,
     may_unclaim,
     may_work,
@@ -139,15 +150,17 @@ __all__ = [
     "WorkflowError", "add_note", "answer_attestation", "apply_directory_run", "approve", "cancel",
     "check_channel_code", "claim", "close_review", "complete", "complete_enrolment",
     "confirm_directory_run", "create_directory_client", "deny", "discard_directory_run",
-    "escalate", "expire", "expire_due", "fail", "hand_over", "in_scope", "involvement",
-    "issue_credential", "known_involvement", "known_scope", "mark_involvement", "mark_verified",
-    "may_add_note", "may_cancel", "may_claim", "may_close_review", "may_decide", "may_escalate",
-    "may_fail", "may_hand_over", "may_hold", "may_issue", "may_reassign", "may_request_approval",
-    "may_rotate", "may_unclaim", "may_work", "open_case", "passkey_added", "preview_directory",
-    "preview_ldap_source", "provision_scim_group", "provision_scim_user", "read_out_address",
-    "reassign", "record_evidence", "record_rotation", "recovery_session_for", "redeem",
-    "redeem_read_out", "repudiate", "request_approval", "request_attestation",
-    "request_self_service", "reroute", "resolve_self_service_request", "revoke_directory_client",
-    "revoke_passkey", "route", "send_channel_code", "serves", "staff_name", "sync_directory",
-    "sync_ldap_source", "team_ids", "unclaim", "void_basis", "worked_entries"
+    "escalate", "expire", "expire_due", "fail", "flag_lost_device", "had_when_opened", "hand_over",
+    "in_scope", "involvement", "issue_credential", "known_involvement", "known_scope", "lost",
+    "lost_passkey_signed_in", "mark_involvement", "mark_verified", "may_add_note", "may_cancel",
+    "may_claim", "may_close_review", "may_decide", "may_escalate", "may_fail", "may_hand_over",
+    "may_hold", "may_issue", "may_reassign", "may_request_approval", "may_review_lost_device",
+    "may_rotate", "may_unclaim", "may_work", "open_case", "open_case_of", "passkey_added",
+    "preview_directory", "preview_ldap_source", "provision_scim_group", "provision_scim_user",
+    "read_out_address", "reassign", "record_evidence", "record_rotation", "recovery_session_for",
+    "redeem", "redeem_read_out", "repudiate", "request_approval", "request_attestation",
+    "request_self_service", "reroute", "resolve_self_service_request", "review_lost_device",
+    "revoke_directory_client", "revoke_passkey", "route", "send_channel_code", "serves",
+    "staff_name", "sync_directory", "sync_ldap_source", "team_ids", "unclaim", "void_basis",
+    "worked_entries"
 ]

@@ -276,6 +276,25 @@ def may_issue(case: RecoveryCase, user: User) -> WorkflowError | None:
     if case.rules.path == "rotation":
         raise WorkflowError("A shared service account is never recovered with a passkey: "
                             "record its credential rotation instead.", reason="rotation_path")
+    if case.lost_device_unreviewed:
+        raise WorkflowError("A passkey the person reported lost signed in after the case "
+                            "opened: a supervisor must review it before anything is issued.",
+                            reason="lost_device_unreviewed")
+
+
+@_as_refusal
+def may_review_lost_device(case: RecoveryCase, user: User) -> WorkflowError | None:
+    """A supervisor may review an open case's flagged lost-device sign-in:
+    never its agent, its opener, anyone who worked it, or its subject."""
+    _require_role(user, Role.SUPERVISOR)
+    _require_state(case, *RecoveryCase.OPEN_STATES, doing="review a lost device's sign-in")
+    if not case.lost_device_unreviewed:
+        raise WorkflowError("No sign-in of a lost device waits for review on this case.",
+                            reason="nothing_to_review")
+    _require_subject_is_not(case, user, "review")
+    if user.pk in (case.agent_id, case.opened_by_id) or _has_worked(case, user):
+        raise WorkflowError("You worked on this case, so another supervisor must review it.",
+                            reason="worked_case", status=WorkflowError.FORBIDDEN)
 
 
 @_as_refusal

@@ -31,7 +31,8 @@ PEOPLE = ("holder", "other_agent", "supervisor", "gave_back", "approved_already"
 ACTION_OF_URL = {"claim": "claim", "unclaim": "unclaim", "request-approval": "request_approval",
                  "issue": "issue", "rotation": "rotate", "cancel": "cancel", "fail": "fail",
                  "escalate": "escalate", "steps": "work", "notes": "note",
-                 "hand-over": "hand_over", "reassign": "reassign"}
+                 "hand-over": "hand_over", "reassign": "reassign",
+                 "lost-device-review": "review_lost_device"}
 
 
 def try_each(case, user, colleague) -> set[str]:
@@ -52,6 +53,8 @@ def try_each(case, user, colleague) -> set[str]:
         "note": lambda: workflow.add_note(case, user, "Caller rings back at 3."),
         "hand_over": lambda: workflow.hand_over(case, user, colleague, "Over to you."),
         "reassign": lambda: workflow.reassign(case, user, colleague, "Balancing the queue."),
+        "review_lost_device": lambda: workflow.review_lost_device(
+            case, user, "Called back on the number on file.", step_up=step_up_now()),
     }
     accepted = set()
     for name, attempt in attempts.items():
@@ -154,6 +157,8 @@ def scenarios(people) -> dict[str, RecoveryCase]:
     made["approved"] = verify(held(opened()), holder)
     made["issued"] = verify(held(opened()), holder)
     workflow.issue_credential(made["issued"], holder)
+    made["lost_device"] = verify(held(opened()), holder)
+    workflow.flag_lost_device(made["lost_device"], "The old phone signed in.", via="console")
     made["governance_awaiting"] = governance()
     made["governance_approved"] = governance()
     workflow.approve(made["governance_approved"], people["security_admin"], "Owner attested.",

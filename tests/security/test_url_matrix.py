@@ -147,6 +147,10 @@ TABLE = [
         roles(403, anonymous=LOGIN, agent=400, other_agent=404), METHOD_FIRST, ("case",)),
     Row("recovery:reassign", roles(405), roles(403, anonymous=LOGIN, supervisor=400),
         METHOD_FIRST, ("case",)),
+    # A supervisor (fresh step-up) reviews a lost passkey's sign-in; an empty
+    # POST is bad input.
+    Row("recovery:review_lost_device", roles(405), roles(403, anonymous=LOGIN, supervisor=400),
+        METHOD_FIRST, ("case",)),
     # The queue's bulk actions: agents give back, supervisors reassign.
     Row("recovery:give_back_selected", roles(405),
         roles(403, anonymous=LOGIN, agent=400, other_agent=400), METHOD_FIRST),
@@ -261,6 +265,9 @@ TABLE = [
     # The identity verification provider's signed callback (no session, no CSRF):
     # POST only; with no provider configured (the world's case) nobody is answered.
     Row("idv:callback", roles(405), roles(404), METHOD_FIRST, public=True),
+    # Sign-in events in: the HMAC signature is the only credential (a session
+    # counts for nothing); an unsigned form POST is the wrong content type.
+    Row("signin_events:receive", roles(405), roles(415), METHOD_FIRST, public=True),
     # The built-in OpenID provider (its own answers, RFC 6749 / OpenID Connect):
     # the authorization endpoint signs in through the portal; without a client_id
     # it refuses on a page (400), and a POST (no consent form is ever shown) is 400.
