@@ -346,3 +346,20 @@ class BulkReassignForm(BulkForm):
     def __init__(self, *args, offered: Callable[[], list[User]] = list, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["to"].offer(offered)
+
+
+class PressureChecklistForm(forms.Form):
+    """The pressure checklist the script ends with: the signs observed, or
+    none observed (the workflow refuses neither and both)."""
+
+    signs = forms.MultipleChoiceField(
+        label="Signs of social engineering you observed", required=False,
+        widget=forms.CheckboxSelectMultiple)
+    none_observed = forms.BooleanField(label="None observed", required=False)
+    note = forms.CharField(label="Note (optional)", required=False, max_length=500,
+                           widget=forms.Textarea(attrs={"rows": 2, "maxlength": 500}))
+
+    def __init__(self, *args, signs=(), **kwargs):
+        kwargs.setdefault("auto_id", "id_pressure_%s")
+        super().__init__(*args, **kwargs)
+        self.fields["signs"].choices = [(sign.code, sign.label) for sign in signs]

@@ -291,6 +291,26 @@ def _case_escalated(data: dict, facts: Facts) -> str:
     return _with(f"Escalated{tiers}", _quoted(data.get("reason")))
 
 
+@says("pressure_checklist_answered")
+def _pressure_checklist(data: dict, facts: Facts) -> str:
+    labels = data.get("labels") or []
+    if not labels:
+        return _with("Pressure checklist answered: no sign of social engineering observed",
+                     _quoted(data.get("note")))
+    tiers = ""
+    if data.get("from_tier") and data.get("to_tier") and data["from_tier"] != data["to_tier"]:
+        tiers = f"; tier raised from {_tier(data['from_tier'])} to {_tier(data['to_tier'])}"
+    text = (f"Pressure signs observed: {'; '.join(str(label) for label in labels)}{tiers}; "
+            "a supervisor must approve")
+    return _with(text, _quoted(data.get("note")))
+
+
+@says("issue_released", names_actor=True)
+def _issue_released(data: dict, facts: Facts, *, actor: str = "") -> str:
+    return _with(f"Released by {actor or 'a supervisor'}: the agent was past their team's "
+                 "daily limit of recovery credentials", _quoted(data.get("reason")))
+
+
 @says("credential_issued")
 def _credential_issued(data: dict, facts: Facts) -> str:
     if data.get("channel"):
@@ -309,6 +329,7 @@ def _credential_redeemed(data: dict, facts: Facts) -> str:
 VOIDED_BECAUSE = {
     **BASIS_CAUSES,
     "case_escalated": "the case was escalated to a stricter tier",
+    "pressure_signs": "the agent observed signs of social engineering (the tier went up)",
     "case_denied": "the case was denied",
     "case_failed": "verification failed",
     "case_completed": "the case was completed",
@@ -388,6 +409,8 @@ OTHER_EVENTS = {
     "channel_revoked": "Channel revoked",
     "alert_raised": "Watch-period alert raised",
     "alert_acknowledged": "Alert acknowledged",
+    "recovery_allowed": "One more recovery of the person allowed by a security admin after "
+                        "a refusal for velocity",
     "staff_sign_in": "Signed in to the console",
     "sign_in": "Signed in",
     "rate_limited": "Too many attempts: refused for a while",
@@ -446,6 +469,9 @@ DOING = {
     "case_hand_over": "Handing the case over",
     "case_reassign": "Reassigning the case",
     "alert_acknowledge": "Acknowledging alerts",
+    "recovery_allow": "Allowing one more recovery",
+    "issue_release": "Releasing the case past the agent's daily limit",
+    "pressure_checklist": "Answering the pressure checklist",
     "channel_revoke": "Revoking stale channels",
     "directory_preview": "Previewing directory changes",
     "directory_apply": "Applying directory changes",
@@ -488,6 +514,17 @@ WHY = {
     "not_needed": "this tier needs no supervisor's approval",
     "owner_approval": "they own this service account",
     "worked_case": "they worked on this case",
+    "velocity_identity": "too many recoveries of this person within the window: routed to "
+                         "security",
+    "velocity_agent": "the agent was past their team's daily limit of recovery credentials",
+    "release_not_needed": "the agent was within their daily limit",
+    "already_released": "the case was already released",
+    "checklist_answered": "the pressure checklist was already answered",
+    "checklist_missing": "the pressure checklist was not answered yet",
+    "checklist_choice": "neither signs nor “none observed” (or both) were ticked",
+    "unknown_sign": "a sign not on the checklist was ticked",
+    "not_velocity_alert": "the alert was not a refusal for velocity",
+    "already_allowed": "one more recovery was already allowed",
     "already_decided": "they had already decided on this case",
     "rotation_path": "a service account ends in a credential rotation, not a passkey",
     "passkey_path": "only service accounts end in a credential rotation",

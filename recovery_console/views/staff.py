@@ -126,11 +126,29 @@ def _render_case(request, case, *, bound=None, error=None, status=200) -> HttpRe
                "restore_target": restore.target_for(case.identity, case.tier)
                if "issue" in actions else None,
                "version": selectors.case_version(case, len(story["evidence"]))}
+    context.update(_velocity_context(request, case, actions, bound))
     for name in ("reason", "fail", "escalate"):  # one reason form each, ids apart
         context[f"{name}_form"] = _bound(bound, name) or forms.ReasonForm(
             auto_id=f"id_{name}_%s")
     context.update(_holding_forms(case, actions, bound))
     return render(request, "recovery/case.html", context, status=status)
+
+
+def _velocity_context(request, case, actions, bound=None) -> dict:
+    """The pressure checklist (offered to the holding agent while verifying),
+    the supervisor's release form, and why the agent may not issue when the
+    daily limit holds the case (issue 21)."""
+    context = {"pressure_form": _bound(bound, "pressure") or (
+        forms.PressureChecklistForm(signs=workflow.pressure_signs())
+        if "pressure" in actions else None),
+        "release_form": _bound(bound, "release") or forms.ReasonForm(auto_id="id_release_%s"),
+        "velocity_block": ""}
+    if "issue" not in actions and case.agent_id == request.user.pk and case.state in (
+            RecoveryCase.State.APPROVED, RecoveryCase.State.CREDENTIAL_ISSUED):
+        refusal = workflow.may_issue(case, request.user)
+        if refusal is not None and refusal.reason == "velocity_agent":
+            context["velocity_block"] = refusal.message
+    return context
 
 
 def _holding_forms(case, actions, bound=None) -> dict:

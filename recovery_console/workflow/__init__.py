@@ -17,9 +17,12 @@ and the like; none re-implements them. The package follows the state machine:
 - ``handover``: ``hand_over`` (the holder to a colleague) and ``reassign``
   (a supervisor to an agent), each with a note;
 - ``notes``: ``add_note``, append-only notes on a case;
-- ``verification``: codes, evidence, attestations, verified, ``fail``,
-  ``escalate``;
+- ``verification``: codes, evidence, attestations, the pressure checklist
+  (``answer_pressure_checklist``), verified, ``fail``, ``escalate``;
 - ``approval``: ``request_approval``, ``approve``, ``deny``;
+- ``velocity``: per person (``open_case`` refuses the ``refuse_from``-th
+  recovery in the window; ``allow_recovery``) and per agent (alerts above
+  the team's norms; ``release_issue`` past its daily limit);
 - ``closing``: ``cancel``, ``expire``, ``repudiate``, ``record_rotation``,
   ``void_basis``;
 - ``credential``: issue, redeem (by link or read out), the recovery session,
@@ -91,6 +94,7 @@ from .rules import (
     known_involvement,
     may_add_note,
     may_cancel,
+    may_answer_pressure,
     may_claim,
     may_decide,
     may_escalate,
@@ -99,19 +103,25 @@ from .rules import (
     may_hold,
     may_issue,
     may_reassign,
+    may_release_issue,
     may_request_approval,
     may_rotate,
     may_unclaim,
     may_work,
+    past_daily_limit,
+    pressure_answer_of,
+    pressure_signs,
     staff_name,
     worked_entries,
 )
 from .sweep import expire_due
+from .velocity import ALLOWANCE_LIFETIME, allow_recovery, release_issue
 from .verification import (
     AGENT_RECORDED_KINDS,
     DOCUMENT_TYPES,
     MAX_CODES_PER_STEP,
     answer_attestation,
+    answer_pressure_checklist,
     check_channel_code,
     escalate,
     fail,
@@ -122,6 +132,9 @@ from .verification import (
 )
 
 __all__ = [
+    "ALLOWANCE_LIFETIME", "allow_recovery", "answer_pressure_checklist", "may_answer_pressure",
+    "may_release_issue", "release_issue", "pressure_signs", "pressure_answer_of",
+    "past_daily_limit",
     "AGENT_RECORDED_KINDS", "BASIS_CAUSES", "DOCUMENT_TYPES", "HANDED_EVENTS",
     "MAX_CODES_PER_STEP", "REDEEM_REFUSED", "WORK_PERMISSION", "IssuedCredential", "OpenedSession",
     "WorkflowError", "add_note", "answer_attestation", "apply_directory_run", "approve", "cancel",
