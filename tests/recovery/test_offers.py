@@ -17,7 +17,7 @@ from django.test import Client
 from django.urls import reverse
 
 from recovery_console import selectors, workflow
-from recovery_console.models import RecoveryCase, ScriptStep
+from recovery_console.models import RecoveryCase, ScriptStep, Team
 from tests.factories import TOTPDeviceFactory, reachable_identity, recovery_case, staff
 from tests.sessions import sign_in_client
 
@@ -31,7 +31,8 @@ PEOPLE = ("holder", "other_agent", "supervisor", "gave_back", "approved_already"
 ACTION_OF_URL = {"claim": "claim", "unclaim": "unclaim", "request-approval": "request_approval",
                  "issue": "issue", "rotation": "rotate", "cancel": "cancel", "fail": "fail",
                  "escalate": "escalate", "steps": "work", "notes": "note",
-                 "hand-over": "hand_over", "reassign": "reassign"}
+                 "hand-over": "hand_over", "reassign": "reassign", "pressure": "pressure",
+                 "release": "release_issue"}
 
 
 def try_each(case, user, colleague) -> set[str]:
@@ -52,6 +53,10 @@ def try_each(case, user, colleague) -> set[str]:
         "note": lambda: workflow.add_note(case, user, "Caller rings back at 3."),
         "hand_over": lambda: workflow.hand_over(case, user, colleague, "Over to you."),
         "reassign": lambda: workflow.reassign(case, user, colleague, "Balancing the queue."),
+        "pressure": lambda: workflow.answer_pressure_checklist(case, user, [],
+                                                               none_observed=True),
+        "release_issue": lambda: workflow.release_issue(case, user, "Checked the case.",
+                                                        step_up=step_up_now()),
     }
     accepted = set()
     for name, attempt in attempts.items():
@@ -158,6 +163,10 @@ def scenarios(people) -> dict[str, RecoveryCase]:
     made["governance_approved"] = governance()
     workflow.approve(made["governance_approved"], people["security_admin"], "Owner attested.",
                      step_up=step_up_now())
+    # The holder is past the daily limit of the case's team: a supervisor releases it.
+    made["past_daily_limit"] = verify(held(opened()), holder)
+    team = Team.objects.create(name="Tight desk", daily_limit=0)
+    RecoveryCase.objects.filter(pk=made["past_daily_limit"].pk).update(team=team)
     made["cancelled"] = held(opened())
     workflow.cancel(made["cancelled"], holder, "Duplicate.")
     for case in made.values():
