@@ -8,6 +8,7 @@ from django.forms.models import BaseInlineFormSet
 from .models import (
     CredentialRotation,
     PopulationRule,
+    PressureSign,
     RecoveryPolicy,
     ScriptStep,
     VerificationScript,
@@ -63,6 +64,9 @@ class RecoveryPolicyAdmin(admin.ModelAdmin):
                                             "revoke_old_passkeys", "watch_period")}),
         ("Channels and requests", {"fields": ("self_service_allowed", "channel_max_age",
                                               "untrusted_if_changed_within")}),
+        ("Velocity per person", {"fields": ("repeat_window", "refuse_from"),
+                                 "description": "The strictest tier's values hold for every "
+                                                "opening (the tier is not known yet)."}),
     ]
 
     def has_delete_permission(self, request, obj=None):
@@ -86,3 +90,14 @@ class CredentialRotationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(PressureSign)
+class PressureSignAdmin(admin.ModelAdmin):
+    """The social-engineering signs the agent's script ends with."""
+
+    list_display = ("label", "code", "position", "active")
+    list_editable = ("position", "active")
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # switch a sign off instead: answers keep their words

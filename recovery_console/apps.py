@@ -7,6 +7,9 @@ ROLE_ADMIN_PERMISSIONS = {
         "recovery.recoverypolicy": ("view", "change"),
         "recovery.populationrule": ("view", "change"),
         "recovery.credentialrotation": ("view",),
+        # The pressure checklist's signs (issue 21): worded and switched off, never
+        # deleted (answers keep the words they were given).
+        "recovery.pressuresign": ("view", "add", "change"),
         "recovery.verificationscript": ("view", "add", "change"),
         "recovery.scriptstep": ("view", "add", "change", "delete"),
         "accounts.recoverychannel": ("view", "change"),
