@@ -43,7 +43,6 @@ from .base import (
 )
 from .closing import void_basis
 from .passkeys import passkey_added
-from .velocity import alert_agent_velocity
 from .rules import (
     OUTSIDE_THE_CASE,
     _basis_refusal,
@@ -52,6 +51,7 @@ from .rules import (
     _require_state,
     may_issue,
 )
+from .velocity import alert_agent_velocity
 
 State = RecoveryCase.State
 

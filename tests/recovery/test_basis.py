@@ -20,8 +20,8 @@ from recovery_console import workflow
 from recovery_console.models import (
     Notice,
     RecoveryCase,
-    RecoveryPolicy,
     RecoveryCredential,
+    RecoveryPolicy,
     RecoverySession,
 )
 from tests import admin_forms
