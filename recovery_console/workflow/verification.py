@@ -427,6 +427,8 @@ def _raise_for_pressure(case: RecoveryCase, agent: User, ticked: list[dict], now
     script = populations.script_for(applied, policy)
     if script.pk != case.script_id:
         _void_live_secrets(case, now, "pressure_signs", actor=agent, request=request)
+    # LEAD (teams): a case whose tier rose past its team's highest tier moves
+    # to the team it escalates to: call the teams' reroute here, as escalate should.
     _move(case, case.state, now, tier=tier, policy=policy, policy_snapshot=snapshot,
           script=script, tier_reasons=[
               *case.tier_reasons,

@@ -586,10 +586,12 @@ class DemoHistory:
                     case, agent, step, document_type="passport",
                     document_last4=f"{self.rng.randint(0, 9999):04d}",
                     note="Photo and name match, seen on a video call.")
-        else:  # the script ends with the pressure checklist
-            t = yield t + self._minutes(1, 2)
-            workflow.answer_pressure_checklist(case, agent, [], none_observed=True,
-                                               note="Calm caller; answered every question.")
+        else:  # the script ends with the pressure checklist (when any sign is asked)
+            case.refresh_from_db()
+            if workflow.may_answer_pressure(case, agent) is None and workflow.pressure_signs():
+                t = yield t + self._minutes(1, 2)
+                workflow.answer_pressure_checklist(case, agent, [], none_observed=True,
+                                                   note="Calm caller; answered every question.")
         return t
 
     def _approve(self, case: RecoveryCase, agent: User, approvers, t: datetime) -> Story:
