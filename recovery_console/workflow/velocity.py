@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.db import transaction
 from django.db.models import Max, Min
 from django.http import HttpRequest
 
@@ -84,9 +85,16 @@ def route_to_security(identity: Identity, refusal: WorkflowError,
     window = timedelta(seconds=refusal.data.get("window_seconds") or
                        RECENT_CASE_WINDOW.total_seconds())
     now = clock.now()
-    if Alert.objects.filter(identity=identity, kind=Alert.Kind.VELOCITY_IDENTITY,
-                            created_at__gte=now - window).exists():
-        return None
+    with transaction.atomic():
+        identity = Identity.objects.select_for_update().get(pk=identity.pk)  # one alert at once
+        if Alert.objects.filter(identity=identity, kind=Alert.Kind.VELOCITY_IDENTITY,
+                                created_at__gte=now - window).exists():
+            return None
+        return _alert_security(identity, refusal, window, request)
+
+
+def _alert_security(identity: Identity, refusal: WorkflowError, window: timedelta,
+                    request: HttpRequest | None) -> Alert:
     return alerts.raise_alert(
         identity, Alert.Kind.VELOCITY_IDENTITY,
         f"{identity.display_name}: recovery number {refusal.data.get('number')} within "
@@ -102,7 +110,8 @@ def allow_recovery(alert: Alert, admin: User, reason: str, *,
     alert is about, with a reason: the next case opened for them (by an
     agent or self-service) within ``ALLOWANCE_LIFETIME`` uses it, once."""
     _require_role(admin, Role.SECURITY_ADMIN)
-    alert = Alert.objects.select_for_update().select_related("identity").get(pk=alert.pk)
+    alert = (Alert.objects.select_for_update(of=("self",)).select_related("identity")
+             .get(pk=alert.pk))
     if alert.kind != Alert.Kind.VELOCITY_IDENTITY or alert.identity is None:
         raise WorkflowError("Only a refused recovery of a person (velocity alert) can be "
                             "allowed.", reason="not_velocity_alert", target=alert)
