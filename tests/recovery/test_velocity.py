@@ -203,10 +203,15 @@ def test_only_a_velocity_alert_can_be_allowed_and_only_once_at_a_time(client, ag
 def test_an_allowance_not_used_within_24_hours_lapses(client, agent_client, monkeypatch):
     identity, alert = refused_person(agent_client)
     workflow.allow_recovery(alert, staff("security_admin"), "Checked on the phone.")
+    admin_client = sign_in_client(client.__class__(), staff("security_admin"))
+    form = f'action="/security/alerts/{alert.pk}/allow/"'
+    assert form not in admin_client.get(reverse("recovery:alerts")).content.decode()
     later = timezone.now() + timedelta(hours=25)
     monkeypatch.setattr(clock, "now", lambda: later)
     assert open_at_desk(agent_client, identity).status_code == 400
     assert RecoveryAllowance.objects.get().used_at is None
+    # Lapsed: the security admin may allow one more again.
+    assert form in admin_client.get(reverse("recovery:alerts")).content.decode()
 
 
 # --- per agent ----------------------------------------------------------------------
