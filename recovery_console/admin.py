@@ -13,6 +13,7 @@ from .idv import config as idv_config
 from .models import (
     CredentialRotation,
     PopulationRule,
+    PressureSign,
     RecoveryPolicy,
     ScriptStep,
     Team,
@@ -74,6 +75,9 @@ class RecoveryPolicyAdmin(admin.ModelAdmin):
                                             "revoke_old_passkeys", "watch_period")}),
         ("Channels and requests", {"fields": ("self_service_allowed", "channel_max_age",
                                               "untrusted_if_changed_within")}),
+        ("Velocity per person", {"fields": ("repeat_window", "refuse_from"),
+                                 "description": "The strictest tier's values hold for every "
+                                                "opening (the tier is not known yet)."}),
     ]
 
     def has_delete_permission(self, request, obj=None):
@@ -163,3 +167,14 @@ class TeamAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # cases keep their team (protected): empty it and route elsewhere instead
+
+
+@admin.register(PressureSign)
+class PressureSignAdmin(admin.ModelAdmin):
+    """The social-engineering signs the agent's script ends with."""
+
+    list_display = ("label", "code", "position", "active")
+    list_editable = ("position", "active")
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # switch a sign off instead: answers keep their words

@@ -8,6 +8,9 @@ ROLE_ADMIN_PERMISSIONS = {
         "recovery.populationrule": ("view", "change"),
         "recovery.team": ("view", "add", "change"),
         "recovery.credentialrotation": ("view",),
+        # The pressure checklist's signs: worded and switched off, never
+        # deleted (answers keep the words they were given).
+        "recovery.pressuresign": ("view", "add", "change"),
         "recovery.verificationscript": ("view", "add", "change"),
         "recovery.scriptstep": ("view", "add", "change", "delete"),
         "accounts.recoverychannel": ("view", "change"),

@@ -369,3 +369,20 @@ class CloseReviewForm(forms.Form):
         help_text="Required. What you looked at and found; kept with the review and in the "
                   "audit trail.",
         widget=forms.Textarea(attrs={"rows": 3, "maxlength": NOTE_MAX_LENGTH}))
+
+
+class PressureChecklistForm(forms.Form):
+    """The pressure checklist the script ends with: the signs observed, or
+    none observed (the workflow refuses neither and both)."""
+
+    signs = forms.MultipleChoiceField(
+        label="Signs of social engineering you observed", required=False,
+        widget=forms.CheckboxSelectMultiple)
+    none_observed = forms.BooleanField(label="None observed", required=False)
+    note = forms.CharField(label="Note (optional)", required=False, max_length=500,
+                           widget=forms.Textarea(attrs={"rows": 2, "maxlength": 500}))
+
+    def __init__(self, *args, signs=(), **kwargs):
+        kwargs.setdefault("auto_id", "id_pressure_%s")
+        super().__init__(*args, **kwargs)
+        self.fields["signs"].choices = [(sign.code, sign.label) for sign in signs]

@@ -167,6 +167,16 @@ class RecoveryPolicy(models.Model):
         default=timedelta(0),
         help_text="Channels changed more recently than this cannot be used (0: no limit).",
     )
+    # Velocity per person (workflow.opening): the strictest policy's values
+    # hold for everyone, since they decide before the tier is known.
+    repeat_window = models.DurationField(
+        default=timedelta(days=30),
+        help_text="Recoveries of one person opened within this window count together: the "
+                  "second raises the tier and alerts.")
+    refuse_from = models.PositiveSmallIntegerField(
+        default=3,
+        help_text="The recovery number (within the window) the help desk refuses and routes "
+                  "to security; a security admin may allow one more.")
 
     class Meta:
         verbose_name_plural = "recovery policies"
@@ -183,6 +193,10 @@ class RecoveryPolicy(models.Model):
             models.CheckConstraint(
                 condition=Q(max_redemption_attempts__gte=1, max_redemption_attempts__lte=10),
                 name="policy_redemption_attempts_1_to_10",
+            ),
+            models.CheckConstraint(
+                condition=Q(repeat_window__gt=timedelta(0)) & Q(refuse_from__gte=2),
+                name="policy_velocity_window_and_refusal_valid",
             ),
         ]
 
@@ -780,6 +794,9 @@ class Alert(models.Model):
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledgement_note = models.CharField(
         max_length=500, blank=True, help_text="What the security admin found or did.")
+    staff = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                              on_delete=models.PROTECT, related_name="+",
+                              help_text="The staff member concerned (an agent's velocity).")
 
     class Meta:
         ordering = ["-created_at"]
@@ -928,3 +945,100 @@ class InvolvementReview(models.Model):
     def role_labels(self) -> list[str]:
         labels = dict(self.Role.choices)
         return [labels.get(role, role) for role in self.roles]
+
+
+class RecoveryAllowance(models.Model):
+    """A security admin's leave for one more recovery of a person the help
+    desk refused for velocity: used by the next case opened for them, once,
+    before it expires."""
+
+    identity = models.ForeignKey(Identity, on_delete=models.PROTECT, related_name="+")
+    alert = models.ForeignKey(Alert, null=True, blank=True, on_delete=models.PROTECT,
+                              related_name="allowances")
+    granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                   related_name="+")
+    reason = models.CharField(max_length=500)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    case = models.OneToOneField(RecoveryCase, null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="allowance")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="allowance_reason_required"),
+            models.CheckConstraint(condition=Q(expires_at__gt=models.F("created_at")),
+                                   name="allowance_expires_after_creation"),
+        ]
+
+    def __str__(self) -> str:
+        return f"One more recovery allowed for {self.identity}"
+
+
+class IssueRelease(models.Model):
+    """A supervisor's release of one case whose agent is past their team's
+    daily limit of recovery credentials: that case's credential may be issued
+    today. One per case."""
+
+    case = models.OneToOneField(RecoveryCase, on_delete=models.PROTECT,
+                                related_name="issue_release")
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                              related_name="+", help_text="The agent past their limit.")
+    supervisor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                   related_name="+")
+    reason = models.CharField(max_length=1000)
+    step_up_device = models.CharField(max_length=200)
+    step_up_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="issue_release_reason_required"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Issue released on case {self.case_id}"
+
+
+class PressureSign(models.Model):
+    """A social-engineering sign the agent's script ends with (urgency,
+    claimed seniority ...): security admins keep the list in the admin."""
+
+    code = models.SlugField(max_length=40, unique=True)
+    label = models.CharField(max_length=200)
+    help_text = models.CharField(max_length=500, blank=True)
+    position = models.PositiveSmallIntegerField(default=100)
+    active = models.BooleanField(default=True, help_text="Inactive signs are no longer asked.")
+
+    class Meta:
+        ordering = ["position", "pk"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class PressureAnswer(models.Model):
+    """The agent's answer to the pressure checklist of a case: the signs
+    ticked (as they were worded then) or none observed, and a note.
+    Append-only: answered once per case."""
+
+    case = models.OneToOneField(RecoveryCase, on_delete=models.PROTECT,
+                                related_name="pressure_answer")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                              related_name="+")
+    signs = models.JSONField(default=list, blank=True,
+                             help_text="[{code, label}] of each sign ticked.")
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Pressure checklist of case {self.case_id}"
+
+    @property
+    def observed(self) -> bool:
+        return bool(self.signs)
+
+    @property
+    def labels(self) -> list[str]:
+        return [sign.get("label", sign.get("code", "")) for sign in self.signs]

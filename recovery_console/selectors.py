@@ -41,7 +41,9 @@ from .models import (
     Approval,
     Evidence,
     InvolvementReview,
+    IssueRelease,
     Notice,
+    PressureAnswer,
     RecoveryCase,
     RecoveryCaseUserObjectPermission,
     RecoveryPolicy,
@@ -370,6 +372,10 @@ def case_story(case: RecoveryCase) -> dict:
         "notices": list(Notice.objects.filter(identity=case.identity,
                                               created_at__gte=case.opened_at)
                         .select_related("channel").order_by("created_at")),
+        "pressure_answer": (PressureAnswer.objects.select_related("actor")
+                            .filter(case=case).first()),
+        "issue_release": (IssueRelease.objects.select_related("supervisor", "agent")
+                          .filter(case=case).first()),
         "timeline": timeline(case, steps=[s.step for s in steps], evidence=evidence,
                              approvals=approvals, channels=[c.channel for c in channels]),
         "now": now,
@@ -538,6 +544,8 @@ OFFERS = {
     "hand_over": workflow.may_hand_over,
     "reassign": workflow.may_reassign,
     "review_lost_device": workflow.may_review_lost_device,
+    "pressure": workflow.may_answer_pressure,
+    "release_issue": workflow.may_release_issue,
 }
 
 
@@ -589,7 +597,8 @@ class AlertFilters:
 def alert_page(filters: AlertFilters, page: int | str = 1, per_page: int = 50) -> Page:
     """One page of watch alerts, newest first: a count and the page's rows
     with their person and acknowledger joined, whatever the number of alerts."""
-    alerts = Alert.objects.select_related("identity", "acknowledged_by")
+    alerts = Alert.objects.select_related("identity", "acknowledged_by", "staff") \
+        .prefetch_related("allowances__granted_by")
     if filters.kind:
         alerts = alerts.filter(kind=filters.kind)
     if filters.state == "open":

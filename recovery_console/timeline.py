@@ -292,6 +292,26 @@ def _case_escalated(data: dict, facts: Facts) -> str:
     return _with(f"Escalated{tiers}", _quoted(data.get("reason")))
 
 
+@says("pressure_checklist_answered")
+def _pressure_checklist(data: dict, facts: Facts) -> str:
+    labels = data.get("labels") or []
+    if not labels:
+        return _with("Pressure checklist answered: no sign of social engineering observed",
+                     _quoted(data.get("note")))
+    tiers = ""
+    if data.get("from_tier") and data.get("to_tier") and data["from_tier"] != data["to_tier"]:
+        tiers = f"; tier raised from {_tier(data['from_tier'])} to {_tier(data['to_tier'])}"
+    text = (f"Pressure signs observed: {'; '.join(str(label) for label in labels)}{tiers}; "
+            "a supervisor must approve")
+    return _with(text, _quoted(data.get("note")))
+
+
+@says("issue_released", names_actor=True)
+def _issue_released(data: dict, facts: Facts, *, actor: str = "") -> str:
+    return _with(f"Released by {actor or 'a supervisor'}: the agent was past their team's "
+                 "daily limit of recovery credentials", _quoted(data.get("reason")))
+
+
 @says("credential_issued")
 def _credential_issued(data: dict, facts: Facts) -> str:
     if data.get("channel"):
@@ -310,6 +330,7 @@ def _credential_redeemed(data: dict, facts: Facts) -> str:
 VOIDED_BECAUSE = {
     **BASIS_CAUSES,
     "case_escalated": "the case was escalated to a stricter tier",
+    "pressure_signs": "the agent observed signs of social engineering (the tier went up)",
     "case_denied": "the case was denied",
     "case_failed": "verification failed",
     "case_completed": "the case was completed",
@@ -408,7 +429,9 @@ def _reassigned(data: dict, facts: Facts, *, actor: str = "") -> str:
 def _case_routed(data: dict, facts: Facts) -> str:
     source = data.get("from_name") or "the console's own desk"
     to = data.get("to_name") or "the console's own desk"
-    why = "at its stricter tier" if data.get("why") == "escalated" else (data.get("why") or "")
+    why = {"escalated": "at its stricter tier",
+           "pressure_signs": "at its stricter tier after signs of pressure"}.get(
+        data.get("why"), data.get("why") or "")
     text = f"Moved from {source} to {to}{f' {why}' if why else ''}: {source} does not serve it"
     if data.get("released_name") or data.get("released"):
         holder = data.get("released_name") or facts.person(data.get("released"))
@@ -424,6 +447,8 @@ OTHER_EVENTS = {
     "channel_revoked": "Channel revoked",
     "alert_raised": "Watch-period alert raised",
     "alert_acknowledged": "Alert acknowledged",
+    "recovery_allowed": "One more recovery of the person allowed by a security admin after "
+                        "a refusal for velocity",
     "staff_sign_in": "Signed in to the console",
     "sign_in": "Signed in",
     "rate_limited": "Too many attempts: refused for a while",
@@ -483,6 +508,9 @@ DOING = {
     "case_reassign": "Reassigning the case",
     "alert_acknowledge": "Acknowledging alerts",
     "review_close": "Closing the review of a person's part",
+    "recovery_allow": "Allowing one more recovery",
+    "issue_release": "Releasing the case past the agent's daily limit",
+    "pressure_checklist": "Answering the pressure checklist",
     "channel_revoke": "Revoking stale channels",
     "directory_preview": "Previewing directory changes",
     "directory_apply": "Applying directory changes",
@@ -525,6 +553,17 @@ WHY = {
     "not_needed": "this tier needs no supervisor's approval",
     "owner_approval": "they own this service account",
     "worked_case": "they worked on this case",
+    "velocity_identity": "too many recoveries of this person within the window: routed to "
+                         "security",
+    "velocity_agent": "the agent was past their team's daily limit of recovery credentials",
+    "release_not_needed": "the agent was within their daily limit",
+    "already_released": "the case was already released",
+    "checklist_answered": "the pressure checklist was already answered",
+    "checklist_missing": "the pressure checklist was not answered yet",
+    "checklist_choice": "neither signs nor “none observed” (or both) were ticked",
+    "unknown_sign": "a sign not on the checklist was ticked",
+    "not_velocity_alert": "the alert was not a refusal for velocity",
+    "already_allowed": "one more recovery was already allowed",
     "already_decided": "they had already decided on this case",
     "rotation_path": "a service account ends in a credential rotation, not a passkey",
     "passkey_path": "only service accounts end in a credential rotation",

@@ -6,6 +6,7 @@ from . import views
 from .ops import views as ops_views
 from .restore import views as restore_views
 from .views import reviews as review_views
+from .views import velocity as velocity_views
 from .views import watch as watch_views
 
 # The admin (tiers, scripts, policies) asks for the same second factor as every staff page.
@@ -32,6 +33,9 @@ recovery_patterns = (
         path("cases/<int:pk>/rotation/", views.record_rotation, name="rotation"),
         path("cases/<int:pk>/cancel/", views.cancel, name="cancel"),
         path("cases/<int:pk>/notes/", views.add_note, name="add_note"),
+        path("cases/<int:pk>/pressure/", velocity_views.pressure_checklist,
+             name="pressure_checklist"),
+        path("cases/<int:pk>/release/", velocity_views.release_issue, name="release_issue"),
         path("cases/<int:pk>/hand-over/", views.hand_over, name="hand_over"),
         path("cases/<int:pk>/reassign/", views.reassign, name="reassign"),
         path("cases/<int:pk>/lost-device-review/", views.review_lost_device,
@@ -53,6 +57,8 @@ recovery_patterns = (
         path("security/alerts/", watch_views.alert_list, name="alerts"),
         path("security/alerts/acknowledge/", watch_views.alerts_acknowledge,
              name="alerts_acknowledge"),
+        path("security/alerts/<int:pk>/allow/", velocity_views.allow_recovery,
+             name="allow_recovery"),
         path("security/channels/stale/", watch_views.stale_channels, name="stale_channels"),
         path("security/reviews/", review_views.review_list, name="reviews"),
         path("security/reviews/<int:pk>/", review_views.review_detail, name="review"),

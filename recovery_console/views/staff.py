@@ -139,11 +139,29 @@ def _render_case(request, case, *, bound=None, error=None, status=200) -> HttpRe
                "restore_target": restore.target_for(case.identity, case.tier)
                if "issue" in actions else None,
                "version": selectors.case_version(case, len(story["evidence"]))}
+    context.update(_velocity_context(request, case, actions, bound))
     for name in ("reason", "fail", "escalate", "lost_device"):  # one reason form each, ids apart
         context[f"{name}_form"] = _bound(bound, name) or forms.ReasonForm(
             auto_id=f"id_{name}_%s")
     context.update(_holding_forms(case, actions, bound))
     return render(request, "recovery/case.html", context, status=status)
+
+
+def _velocity_context(request, case, actions, bound=None) -> dict:
+    """The pressure checklist (offered to the holding agent while verifying),
+    the supervisor's release form, and why the agent may not issue when the
+    daily limit holds the case."""
+    context = {"pressure_form": _bound(bound, "pressure") or (
+        forms.PressureChecklistForm(signs=workflow.pressure_signs())
+        if "pressure" in actions else None),
+        "release_form": _bound(bound, "release") or forms.ReasonForm(auto_id="id_release_%s"),
+        "velocity_block": ""}
+    if "issue" not in actions and case.agent_id == request.user.pk and case.state in (
+            RecoveryCase.State.APPROVED, RecoveryCase.State.CREDENTIAL_ISSUED):
+        refusal = workflow.may_issue(case, request.user)
+        if refusal is not None and refusal.reason == "velocity_agent":
+            context["velocity_block"] = refusal.message
+    return context
 
 
 def _holding_forms(case, actions, bound=None) -> dict:
@@ -448,8 +466,14 @@ def escalate(request, pk: int):
     done = _reason_decision(request, pk, "escalate", workflow.escalate,
                             "Escalated: the case now follows a stricter tier's script, and "
                             "supervisors see it with your reason.")
+    return _to_queue_if_moved_away(request, pk, done)
+
+
+def _to_queue_if_moved_away(request, pk: int, done: HttpResponse) -> HttpResponse:
+    """After a decision that raised the tier: a case its help-desk team no
+    longer serves moved to another team's queue (``workflow.reroute``); an
+    agent who may no longer see it goes back to their queue, told why."""
     if done.status_code == 302 and not selectors.visible_cases(request.user, pk=pk).exists():
-        # Its team no longer serves it at the stricter tier (workflow.reroute).
         messages.info(request, f"Case {pk} moved to another team's queue at its new tier: "
                                "it is no longer yours.")
         return redirect("recovery:queue")

@@ -20,9 +20,12 @@ and the like; none re-implements them. The package follows the state machine:
 - ``handover``: ``hand_over`` (the holder to a colleague) and ``reassign``
   (a supervisor to an agent), each with a note;
 - ``notes``: ``add_note``, append-only notes on a case;
-- ``verification``: codes, evidence, attestations, verified, ``fail``,
-  ``escalate``;
+- ``verification``: codes, evidence, attestations, the pressure checklist
+  (``answer_pressure_checklist``), verified, ``fail``, ``escalate``;
 - ``approval``: ``request_approval``, ``approve``, ``deny``;
+- ``velocity``: per person (``open_case`` refuses the ``refuse_from``-th
+  recovery in the window; ``allow_recovery``) and per agent (alerts above
+  the team's norms; ``release_issue`` past its daily limit);
 - ``closing``: ``cancel``, ``expire``, ``repudiate``, ``record_rotation``,
   ``void_basis``;
 - ``reviews``: a repudiation marks the staff involved for review
@@ -110,6 +113,7 @@ from .rules import (
     known_involvement,
     known_scope,
     may_add_note,
+    may_answer_pressure,
     may_cancel,
     may_claim,
     may_close_review,
@@ -120,21 +124,27 @@ from .rules import (
     may_hold,
     may_issue,
     may_reassign,
+    may_release_issue,
     may_request_approval,
     may_review_lost_device,
     may_rotate,
     may_unclaim,
     may_work,
+    past_daily_limit,
+    pressure_answer_of,
+    pressure_signs,
     staff_name,
     team_ids,
     worked_entries,
 )
 from .sweep import expire_due
+from .velocity import ALLOWANCE_LIFETIME, allow_recovery, release_issue
 from .verification import (
     AGENT_RECORDED_KINDS,
     DOCUMENT_TYPES,
     MAX_CODES_PER_STEP,
     answer_attestation,
+    answer_pressure_checklist,
     check_channel_code,
     escalate,
     fail,
@@ -145,20 +155,23 @@ from .verification import (
 )
 
 __all__ = [
-    "AGENT_RECORDED_KINDS", "BASIS_CAUSES", "DOCUMENT_TYPES", "HANDED_EVENTS", "IssuedCredential",
-    "MAX_CODES_PER_STEP", "OpenedSession", "REDEEM_REFUSED", "UNSCOPED_ROLES", "WORK_PERMISSION",
-    "WorkflowError", "add_note", "answer_attestation", "apply_directory_run", "approve", "cancel",
+    "AGENT_RECORDED_KINDS", "ALLOWANCE_LIFETIME", "BASIS_CAUSES", "DOCUMENT_TYPES",
+    "HANDED_EVENTS", "IssuedCredential", "MAX_CODES_PER_STEP", "OpenedSession", "REDEEM_REFUSED",
+    "UNSCOPED_ROLES", "WORK_PERMISSION", "WorkflowError", "add_note", "allow_recovery",
+    "answer_attestation", "answer_pressure_checklist", "apply_directory_run", "approve", "cancel",
     "check_channel_code", "claim", "close_review", "complete", "complete_enrolment",
     "confirm_directory_run", "create_directory_client", "deny", "discard_directory_run",
     "escalate", "expire", "expire_due", "fail", "flag_lost_device", "had_when_opened", "hand_over",
     "in_scope", "involvement", "issue_credential", "known_involvement", "known_scope", "lost",
-    "lost_passkey_signed_in", "mark_involvement", "mark_verified", "may_add_note", "may_cancel",
-    "may_claim", "may_close_review", "may_decide", "may_escalate", "may_fail", "may_hand_over",
-    "may_hold", "may_issue", "may_reassign", "may_request_approval", "may_review_lost_device",
-    "may_rotate", "may_unclaim", "may_work", "open_case", "open_case_of", "passkey_added",
-    "preview_directory", "preview_ldap_source", "provision_scim_group", "provision_scim_user",
-    "read_out_address", "reassign", "record_evidence", "record_rotation", "recovery_session_for",
-    "redeem", "redeem_read_out", "repudiate", "request_approval", "request_attestation",
+    "lost_passkey_signed_in", "mark_involvement", "mark_verified", "may_add_note",
+    "may_answer_pressure", "may_cancel", "may_claim", "may_close_review", "may_decide",
+    "may_escalate", "may_fail", "may_hand_over", "may_hold", "may_issue", "may_reassign",
+    "may_release_issue", "may_request_approval", "may_review_lost_device", "may_rotate",
+    "may_unclaim", "may_work", "open_case", "open_case_of", "passkey_added", "past_daily_limit",
+    "pressure_answer_of", "pressure_signs", "preview_directory", "preview_ldap_source",
+    "provision_scim_group", "provision_scim_user", "read_out_address", "reassign",
+    "record_evidence", "record_rotation", "recovery_session_for", "redeem", "redeem_read_out",
+    "release_issue", "repudiate", "request_approval", "request_attestation",
     "request_self_service", "reroute", "resolve_self_service_request", "review_lost_device",
     "revoke_directory_client", "revoke_passkey", "route", "send_channel_code", "serves",
     "staff_name", "sync_directory", "sync_ldap_source", "team_ids", "unclaim", "void_basis",

@@ -1,4 +1,4 @@
-"""Which help-desk team's queue holds a case (scoped help desks, issue 21).
+"""Which help-desk team's queue holds a case (scoped help desks).
 
 A team serves a case when it serves every population of the person (their
 kind, and privileged people when they are privileged) and the case's tier

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import wraps
 
 from django.db.models import Q
@@ -20,8 +20,18 @@ from django.db.models import Q
 from accounts.models import Identity, RecoveryChannel, User
 from accounts.roles import Role, roles_of
 
-from .. import channels, notices, tokens
-from ..models import NOTE_MAX_LENGTH, RecoveryCase, RecoveryCredential, Repudiation, Team, Tier
+from .. import channels, clock, notices, tokens
+from ..models import (
+    NOTE_MAX_LENGTH,
+    IssueRelease,
+    PressureAnswer,
+    PressureSign,
+    RecoveryCase,
+    RecoveryCredential,
+    Repudiation,
+    Team,
+    Tier,
+)
 from .base import WorkflowError
 
 State = RecoveryCase.State
@@ -280,6 +290,7 @@ def may_issue(case: RecoveryCase, user: User) -> WorkflowError | None:
         raise WorkflowError("A passkey the person reported lost signed in after the case "
                             "opened: a supervisor must review it before anything is issued.",
                             reason="lost_device_unreviewed")
+    _require_under_daily_limit(case, user)
 
 
 @_as_refusal
@@ -295,6 +306,99 @@ def may_review_lost_device(case: RecoveryCase, user: User) -> WorkflowError | No
     if user.pk in (case.agent_id, case.opened_by_id) or _has_worked(case, user):
         raise WorkflowError("You worked on this case, so another supervisor must review it.",
                             reason="worked_case", status=WorkflowError.FORBIDDEN)
+
+
+# --- velocity per agent ---------------------------------------------------------
+# An agent's day is the UTC calendar day (from 00:00 UTC), the same for
+# every agent whatever their time zone; the hour is the rolling last hour.
+
+def utc_day_start(now: datetime) -> datetime:
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def norms_of(case: RecoveryCase) -> Team:
+    """The velocity norms an issue on ``case`` is held to: its team's; the
+    console's own desk (no team) has a team's defaults."""
+    return case.team if case.team_id is not None else Team()
+
+
+def issued_since(agent: User, since: datetime) -> int:
+    """Recovery credentials ``agent`` issued since ``since`` (voided ones too:
+    each was a reset handed out)."""
+    return RecoveryCredential.objects.filter(issued_by=agent, created_at__gte=since).count()
+
+
+def past_daily_limit(case: RecoveryCase, agent: User) -> tuple[int, int] | None:
+    """(issued today, the limit) when ``agent`` reached the daily limit of
+    ``case``'s team, else None."""
+    limit = norms_of(case).daily_limit
+    today = issued_since(agent, utc_day_start(clock.now()))
+    return (today, limit) if today >= limit else None
+
+
+def _release_of(case: RecoveryCase) -> IssueRelease | None:
+    try:
+        return case.issue_release
+    except IssueRelease.DoesNotExist:
+        return None
+
+
+def _require_under_daily_limit(case: RecoveryCase, agent: User) -> None:
+    past = past_daily_limit(case, agent)
+    if past is None:
+        return
+    release = _release_of(case)
+    if release is not None and release.agent_id == agent.pk:
+        return
+    today, limit = past
+    raise WorkflowError(
+        f"You issued {today} recovery credentials today (UTC day), the daily limit of your "
+        f"team is {limit}: a supervisor must release this case before you issue its "
+        "credential.", reason="velocity_agent", issued_today=today, daily_limit=limit)
+
+
+@_as_refusal
+def may_release_issue(case: RecoveryCase, user: User) -> WorkflowError | None:
+    """A supervisor may release a case whose holding agent is past their
+    team's daily limit, so its credential may be issued: never the agent,
+    anyone who opened or worked the case, or its subject; once per case.
+    (The decision also wants a reason and a fresh step-up.)"""
+    _require_role(user, Role.SUPERVISOR)
+    _require_state(case, State.APPROVED, State.CREDENTIAL_ISSUED, doing="release an issue")
+    _require_subject_is_not(case, user, "release")
+    if case.agent_id is None or past_daily_limit(case, case.agent) is None:
+        raise WorkflowError("The case's agent is within their daily limit: no release is "
+                            "needed.", reason="release_not_needed")
+    if user.pk in (case.agent_id, case.opened_by_id) or _has_worked(case, user):
+        raise WorkflowError("You worked on this case, so another supervisor must release it.",
+                            reason="worked_case", status=WorkflowError.FORBIDDEN)
+    release = _release_of(case)
+    if release is not None and release.agent_id == case.agent_id:
+        raise WorkflowError("This case is already released.", reason="already_released")
+
+
+# --- the pressure checklist ------------------------------------------------------
+
+def pressure_signs() -> list[PressureSign]:
+    return list(PressureSign.objects.filter(active=True))
+
+
+def pressure_answer_of(case: RecoveryCase) -> PressureAnswer | None:
+    try:
+        return case.pressure_answer
+    except PressureAnswer.DoesNotExist:
+        return None
+
+
+@_as_refusal
+def may_answer_pressure(case: RecoveryCase, user: User) -> WorkflowError | None:
+    """The holding agent answers the case's pressure checklist once, while
+    it is verifying."""
+    _require_holder(case, user)
+    _require_state(case, State.VERIFYING, doing="answer the pressure checklist")
+    if pressure_answer_of(case) is not None:
+        raise WorkflowError("The pressure checklist of this case is already answered.",
+                            reason="checklist_answered")
 
 
 @_as_refusal

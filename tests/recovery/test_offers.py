@@ -17,7 +17,7 @@ from django.test import Client
 from django.urls import reverse
 
 from recovery_console import selectors, workflow
-from recovery_console.models import RecoveryCase, ScriptStep
+from recovery_console.models import RecoveryCase, ScriptStep, Team
 from tests.factories import TOTPDeviceFactory, reachable_identity, recovery_case, staff
 from tests.sessions import sign_in_client
 
@@ -32,7 +32,8 @@ ACTION_OF_URL = {"claim": "claim", "unclaim": "unclaim", "request-approval": "re
                  "issue": "issue", "rotation": "rotate", "cancel": "cancel", "fail": "fail",
                  "escalate": "escalate", "steps": "work", "notes": "note",
                  "hand-over": "hand_over", "reassign": "reassign",
-                 "lost-device-review": "review_lost_device"}
+                 "lost-device-review": "review_lost_device", "pressure": "pressure",
+                 "release": "release_issue"}
 
 
 def try_each(case, user, colleague) -> set[str]:
@@ -55,6 +56,10 @@ def try_each(case, user, colleague) -> set[str]:
         "reassign": lambda: workflow.reassign(case, user, colleague, "Balancing the queue."),
         "review_lost_device": lambda: workflow.review_lost_device(
             case, user, "Called back on the number on file.", step_up=step_up_now()),
+        "pressure": lambda: workflow.answer_pressure_checklist(case, user, [],
+                                                               none_observed=True),
+        "release_issue": lambda: workflow.release_issue(case, user, "Checked the case.",
+                                                        step_up=step_up_now()),
     }
     accepted = set()
     for name, attempt in attempts.items():
@@ -163,6 +168,10 @@ def scenarios(people) -> dict[str, RecoveryCase]:
     made["governance_approved"] = governance()
     workflow.approve(made["governance_approved"], people["security_admin"], "Owner attested.",
                      step_up=step_up_now())
+    # The holder is past the daily limit of the case's team: a supervisor releases it.
+    made["past_daily_limit"] = verify(held(opened()), holder)
+    team = Team.objects.create(name="Tight desk", daily_limit=0)
+    RecoveryCase.objects.filter(pk=made["past_daily_limit"].pk).update(team=team)
     made["cancelled"] = held(opened())
     workflow.cancel(made["cancelled"], holder, "Duplicate.")
     for case in made.values():

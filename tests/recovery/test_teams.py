@@ -1,4 +1,4 @@
-"""Scoped help desks (issue 21): an outsourced first line never sees a
+"""Scoped help desks: an outsourced first line never sees a
 privileged person's case; a case goes to the first team that serves every
 population of the person up to its tier, moves on when an escalation takes
 it past its team, and its holder outside the new team loses it; supervisors

@@ -556,6 +556,8 @@ def recover_through_http(agent, identity, seen: list[str]):
     go(desk, "post", step_url(case), {"action": "send", "channel": channel_of(case).pk})
     channel_code = code_sent(case)
     go(desk, "post", step_url(case), {"action": "check", "code": channel_code})
+    go(desk, "post", reverse("recovery:pressure_checklist", args=[case.pk]),
+       {"none_observed": "on"})
     go(desk, "get", opened["Location"])
     issued_page = go(desk, "get", go(desk, "post", reverse("recovery:issue", args=[case.pk]))
                      ["Location"])

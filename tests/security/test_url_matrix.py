@@ -151,6 +151,13 @@ TABLE = [
     # POST is bad input.
     Row("recovery:review_lost_device", roles(405), roles(403, anonymous=LOGIN, supervisor=400),
         METHOD_FIRST, ("case",)),
+    # Velocity and pressure: the holding agent answers the pressure
+    # checklist (the world's case has its answer: 409); a supervisor releases
+    # a case past its agent's daily limit (an empty reason is bad input).
+    Row("recovery:pressure_checklist", roles(405),
+        roles(403, anonymous=LOGIN, agent=409, other_agent=404), METHOD_FIRST, ("case",)),
+    Row("recovery:release_issue", roles(405), roles(403, anonymous=LOGIN, supervisor=400),
+        METHOD_FIRST, ("case",)),
     # The queue's bulk actions: agents give back, supervisors reassign.
     Row("recovery:give_back_selected", roles(405),
         roles(403, anonymous=LOGIN, agent=400, other_agent=400), METHOD_FIRST),
@@ -180,6 +187,10 @@ TABLE = [
         roles(403, anonymous=LOGIN, security_admin=405), GUARD_FIRST),
     Row("recovery:alerts_acknowledge", roles(403, anonymous=LOGIN, security_admin=405),
         roles(403, anonymous=LOGIN, security_admin=400), GUARD_FIRST),
+    # A security admin allows one more recovery of a person refused for
+    # velocity (an empty reason is bad input).
+    Row("recovery:allow_recovery", roles(405),
+        roles(403, anonymous=LOGIN, security_admin=400), METHOD_FIRST, ("alert",)),
     Row("recovery:stale_channels", roles(403, anonymous=LOGIN, security_admin=200),
         roles(403, anonymous=LOGIN, security_admin=400), GUARD_FIRST),
     # Reviews of staff involved in a repudiated recovery: security admins and

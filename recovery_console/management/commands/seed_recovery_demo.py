@@ -603,7 +603,8 @@ class DemoHistory:
         """Pass the required steps of the case's script in order, as the agent
         and the caller would; returns the moment of the last step. (An optional
         step placed after the last required one cannot be recorded: the case is
-        verified as soon as the required ones pass.)"""
+        verified as soon as the required ones pass and the pressure checklist,
+        last, is answered.)"""
         for step in case.script.steps.filter(required=True).order_by("position"):
             if step.kind == stop_at:
                 break
@@ -631,6 +632,12 @@ class DemoHistory:
                     case, agent, step, document_type="passport",
                     document_last4=f"{self.rng.randint(0, 9999):04d}",
                     note="Photo and name match, seen on a video call.")
+        else:  # the script ends with the pressure checklist (when any sign is asked)
+            case.refresh_from_db()
+            if workflow.may_answer_pressure(case, agent) is None and workflow.pressure_signs():
+                t = yield t + self._minutes(1, 2)
+                workflow.answer_pressure_checklist(case, agent, [], none_observed=True,
+                                                   note="Calm caller; answered every question.")
         return t
 
     def _approve(self, case: RecoveryCase, agent: User, approvers, t: datetime) -> Story:
