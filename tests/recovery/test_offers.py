@@ -170,10 +170,17 @@ def scenarios(people) -> dict[str, RecoveryCase]:
                      step_up=step_up_now())
     # The holder is past the daily limit of the case's team: a supervisor releases it.
     made["past_daily_limit"] = verify(held(opened()), holder)
-    team = Team.objects.create(name="Tight desk", daily_limit=0)
-    RecoveryCase.objects.filter(pk=made["past_daily_limit"].pk).update(team=team)
     made["cancelled"] = held(opened())
     workflow.cancel(made["cancelled"], holder, "Duplicate.")
+    # Every case in one team's queue, and the agents in it (a team's case is
+    # worked by its members only); that one in a team with a daily limit of 0.
+    agents = [user for user in people.values() if user.groups.filter(name="agent").exists()]
+    desk = Team.objects.create(name="Desk")
+    tight = Team.objects.create(name="Tight desk", daily_limit=0)
+    for team in (desk, tight):
+        team.members.add(*agents)
+    RecoveryCase.objects.filter(pk__in=[case.pk for case in made.values()]).update(team=desk)
+    RecoveryCase.objects.filter(pk=made["past_daily_limit"].pk).update(team=tight)
     for case in made.values():
         case.refresh_from_db()
     return made
@@ -181,11 +188,15 @@ def scenarios(people) -> dict[str, RecoveryCase]:
 
 def test_every_action_offered_is_accepted_and_every_accepted_one_is_offered(people):
     cases = scenarios(people)
+    # Fresh from the database: what the users held cached before the teams existed.
+    people = {name: type(user).objects.get(pk=user.pk) for name, user in people.items()}
     assert {c.state for c in cases.values()} >= {
         "verifying", "verified", "awaiting_approval", "approved", "credential_issued",
         "cancelled"}
     clients = {name: sign_in_client(Client(), user) for name, user in people.items()}
     colleague = staff("agent")
+    for team in Team.objects.all():  # whom a supervisor may reassign a team's case to
+        team.members.add(colleague)
     mismatches, accepted_anything = [], set()
     for label, case in cases.items():
         subject = case.identity.user

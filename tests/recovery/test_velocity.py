@@ -217,10 +217,18 @@ def test_an_allowance_not_used_within_24_hours_lapses(client, agent_client, monk
 # --- per agent ----------------------------------------------------------------------
 
 def approved_case_of(team, agent, **fields):
-    case = approved(recovery_case("low", agent=agent, **fields), agent)
-    RecoveryCase.objects.filter(pk=case.pk).update(team=team)
+    """An approved low case of ``team``'s queue held by ``agent``, one of its
+    members (a team's case is worked by its members only)."""
+    case = recovery_case("low", **fields)
+    if team is not None:
+        team.members.add(agent)
+        agent._team_ids = None  # the membership the user object cached is stale
+        RecoveryCase.objects.filter(pk=case.pk).update(team=team)
+        case.refresh_from_db()
+    workflow.claim(case, agent)
+    workflow.answer_pressure_checklist(case, agent, [], none_observed=True)
     case.refresh_from_db()
-    return case
+    return approved(case, agent)
 
 
 def issue_over_http(client, case):
@@ -319,6 +327,7 @@ def test_the_agent_cannot_release_their_own_case(agent_client, past_limit):
 def test_a_supervisor_who_worked_the_case_cannot_release_it(client, agent_client, past_limit):
     both = staff("agent", "supervisor")
     case = past_limit
+    case.team.members.add(both)
     workflow.unclaim(case, agent_client.user)
     workflow.claim(case, both)
     workflow.unclaim(case, both)
