@@ -2,23 +2,21 @@
 
 A sender signs ``<t>.<n>.<raw body>`` with HMAC-SHA256 under its source's
 secret and sends ``X-Recovery-Signature: k=<key id>,t=<unix seconds>,
-n=<nonce>,v1=<hex digest>``. The secret is sealed with Fernet (AES-128-CBC
-and HMAC-SHA256) under a key derived from SECRET_KEY for this purpose alone:
-the endpoint needs the secret itself to recompute the digest, so a one-way
-hash (as for bearer tokens) cannot serve.
+n=<nonce>,v1=<hex digest>``. The secret is sealed
+(``recovery_console.sealing``) for this purpose alone: the endpoint needs
+the secret itself to recompute the digest, so a one-way hash (as for bearer
+tokens) cannot serve.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import re
 import secrets
 from dataclasses import dataclass
 
-from cryptography.fernet import Fernet, InvalidToken
-from django.utils.crypto import salted_hmac
+from .. import sealing
 
 HEADER = "X-Recovery-Signature"
 PURPOSE = "recovery_console.signin_events.source-secret"
@@ -76,18 +74,10 @@ def new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
-def _fernet() -> Fernet:
-    key = salted_hmac(PURPOSE, "fernet-key", algorithm="sha256").digest()
-    return Fernet(base64.urlsafe_b64encode(key))
-
-
 def seal(secret: str) -> str:
-    return _fernet().encrypt(secret.encode()).decode()
+    return sealing.seal(secret, PURPOSE)
 
 
 def unseal(sealed: str) -> str | None:
     """The secret, or None when the seal does not open (another SECRET_KEY)."""
-    try:
-        return _fernet().decrypt(sealed.encode()).decode()
-    except InvalidToken:
-        return None
+    return sealing.unseal(sealed, PURPOSE)
