@@ -90,6 +90,9 @@ def passkey_sign_in_verify(request):
     except webauthn.PasskeyError as error:
         return refused(error)
     user = sign_in_with_passkey(request, passkey)
+    # A passkey reported lost (its owner has an open recovery case) that
+    # still signs in flags the case: issuing waits for a supervisor.
+    workflow.lost_passkey_signed_in(passkey, request=request)
     home = "/" if is_staff_member(user) else reverse("accounts:passkeys")
     return JsonResponse({"redirect": safe_next(request, home)})
 

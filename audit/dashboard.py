@@ -17,16 +17,16 @@ from django.db.models import Count, Q
 from django.utils.dateformat import format as format_date
 
 from accounts.models import Identity
-from recovery_console.models import RecoveryCase, Tier
+from recovery_console.models import InvolvementReview, RecoveryCase, Tier
 
 from .models import Finding
-from .sampling import cases_opened_between
+from .sampling import cases_opened_between, moments_between
 
 STATE = RecoveryCase.State
 # Outcomes in the order an auditor reads them: the good one first.
 DECIDED = (STATE.COMPLETED, STATE.DENIED, STATE.EXPIRED, STATE.CANCELLED, STATE.FAILED)
 MAX_MONTHS = 36
-CHARTS = ("months", "tiers", "outcomes", "agents")
+CHARTS = ("months", "tiers", "outcomes", "agents", "repudiations")
 
 # Chart geometry, in CSS pixels: the SVG is drawn at its own size (never
 # scaled down on a desktop screen), so text at FONT is body-sized text.
@@ -139,7 +139,8 @@ def _label(choices, value: str) -> str:
 
 def summary(start: date, end: date) -> dict:
     """Everything the dashboard shows for cases opened from ``start`` to
-    ``end`` (UTC days, both included), in four queries."""
+    ``end`` (UTC days, both included), and the repudiations made on those
+    days, in five queries."""
     cases = cases_opened_between(start, end)
     rows = list(cases.values_list(
         "opened_at", "tier", "identity__kind", "state", "verified_at", "closed_at",
@@ -165,6 +166,7 @@ def summary(start: date, end: date) -> dict:
             complete.append(_hours(closed - opened))
     decided = sum(states[s] for s in DECIDED)
     agents = outlying_agents(agent_verify, names, cases)
+    repudiated = repudiated_staff(start, end)
     return {
         "total": len(rows),
         "decided": decided,
@@ -172,11 +174,13 @@ def summary(start: date, end: date) -> dict:
         "median_verify_hours": _median(verify),
         "median_complete_hours": _median(complete),
         "agents": agents,
+        "repudiated": repudiated,
         "charts": {
             "months": months_chart(start, end, per_month),
             "tiers": tiers_chart(per_tier_kind),
             "outcomes": outcomes_chart(states, decided),
             "agents": agents_table(agents),
+            "repudiations": repudiations_chart(repudiated),
         },
     }
 
@@ -272,3 +276,45 @@ def outlying_agents(agent_verify: dict[str, list[float]], names: dict[str, str],
                      "stands_out": bool(ratio is not None and (ratio < 0.5 or ratio > 2)
                                         or issues[agent])})
     return rows
+
+
+REVIEW_ROLES = InvolvementReview.Role
+
+
+def repudiated_staff(start: date, end: date) -> list[dict]:
+    """Staff marked for review after a repudiation made from ``start`` to
+    ``end`` (UTC days): per person, how many repudiated recoveries they took
+    part in, in which part, and how many of those reviews are still open.
+    Most repudiations first. One query."""
+    since, until = moments_between(start, end)
+    people: dict[str, dict] = {}
+    for username, first, last, roles, closed in InvolvementReview.objects.filter(
+            created_at__gte=since, created_at__lt=until).values_list(
+            "staff__username", "staff__first_name", "staff__last_name", "roles", "closed_at"):
+        row = people.setdefault(username, {
+            "agent": username, "name": f"{first} {last}".strip() or username, "cases": 0,
+            "open": 0, **dict.fromkeys(REVIEW_ROLES.values, 0)})
+        row["cases"] += 1
+        row["open"] += closed is None
+        for role in roles if isinstance(roles, list) else ():
+            if role in REVIEW_ROLES.values:
+                row[role] += 1
+    return sorted(people.values(), key=lambda row: (-row["cases"], row["agent"]))
+
+
+def repudiations_chart(people: list[dict]) -> Chart:
+    rows = [(p["name"], p["agent"], p["cases"], p[REVIEW_ROLES.WORKED],
+             p[REVIEW_ROLES.APPROVED], p[REVIEW_ROLES.ISSUED], p[REVIEW_ROLES.OPENED], p["open"])
+            for p in people]
+    total = sum(p["cases"] for p in people)
+    description = (f"One bar per staff member who took part in a recovery the person "
+                   f"repudiated: {len(people)} people, {total} reviews"
+                   + (f"; most: {people[0]['name']} ({people[0]['cases']})." if people else "."))
+    return Chart(
+        slug="repudiations", title="Staff with repudiations", description=description,
+        columns=("Staff member", "Username", "Repudiated recoveries", "Worked", "Approved",
+                 "Issued", "Opened", "Reviews still open"),
+        rows=rows, csv_rows=rows,
+        bars=[Bar(p["name"], p["cases"], str(p["cases"])) for p in people],
+        empty="Nobody answered “this wasn't me” to a recovery in this range.",
+    )

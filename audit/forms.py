@@ -16,9 +16,12 @@ class SampleForm(forms.Form):
     sample_rate = forms.DecimalField(required=False, min_value=0.0001, max_value=1,
                                      max_digits=5, decimal_places=4,
                                      help_text="A fraction, e.g. 0.05 for 5%.")
-    strata = forms.MultipleChoiceField(required=False, choices=SamplingReport.Stratum.choices,
-                                       widget=forms.CheckboxSelectMultiple,
-                                       help_text="Draw proportionally from each group.")
+    strata = forms.MultipleChoiceField(
+        required=False, choices=SamplingReport.Stratum.choices,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Draw proportionally from each group. With “Agent with a repudiation”, every "
+                  "case held by an agent marked for review after a repudiation (up to the "
+                  "period's end) is drawn first, up to the sample size.")
     seed = forms.IntegerField(required=False, min_value=0, max_value=2**62,
                               help_text="Leave empty for a new random sample; give a report's "
                                         "seed to draw it again.")

@@ -41,6 +41,9 @@ class SamplingReport(models.Model):
         AGENT = "agent", "Agent"
         KIND = "kind", "Identity kind"
         OUTCOME = "outcome", "Outcome"
+        # Cases held by an agent marked for review after a repudiation (up to
+        # the period's end) are all drawn first: see sampling._stratified.
+        REPUDIATION = "repudiation", "Agent with a repudiation (over-sampled)"
 
     title = models.CharField(max_length=150)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,

@@ -17,7 +17,7 @@ from django.http import HttpRequest
 
 from accounts.models import Identity, User
 from accounts.roles import Role, roles_of
-from recovery_console.models import RecoveryCase, Tier
+from recovery_console.models import InvolvementReview, RecoveryCase, Tier
 
 from .events import record
 from .models import Finding, SampledCase, SamplingReport
@@ -27,13 +27,18 @@ STRATUM_FIELDS = {
     SamplingReport.Stratum.AGENT: "agent__username",
     SamplingReport.Stratum.KIND: "identity__kind",
     SamplingReport.Stratum.OUTCOME: "state",
+    # Read as the agent's id, then "yes" or "no" (``_repudiation_values``).
+    SamplingReport.Stratum.REPUDIATION: "agent_id",
 }
 # What the stored values of each stratum read as (the agent is their username).
 STRATUM_VALUE_LABELS = {
     SamplingReport.Stratum.TIER: dict(Tier.choices),
     SamplingReport.Stratum.KIND: dict(Identity.Kind.choices),
     SamplingReport.Stratum.OUTCOME: dict(RecoveryCase.State.choices),
+    SamplingReport.Stratum.REPUDIATION: {"yes": "Yes", "no": "No"},
 }
+# A stratum value whose cases are all drawn before the others share the rest.
+OVER_SAMPLED = f"{SamplingReport.Stratum.REPUDIATION}=yes"
 MAX_SAMPLE = 10_000
 
 
@@ -55,11 +60,29 @@ class SampleRequest:
     include_open: bool = False
 
 
+def _day_after(end: date) -> datetime:
+    return datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+def moments_between(start: date, end: date) -> tuple[datetime, datetime]:
+    """From the start of ``start`` to the end of ``end`` (UTC days): the first
+    moment in, the first moment out."""
+    return datetime.combine(start, time.min, tzinfo=UTC), _day_after(end)
+
+
 def cases_opened_between(start: date, end: date):
     """Cases opened from the start of ``start`` to the end of ``end`` (UTC)."""
-    since = datetime.combine(start, time.min, tzinfo=UTC)
-    until = datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
+    since, until = moments_between(start, end)
     return RecoveryCase.objects.filter(opened_at__gte=since, opened_at__lt=until)
+
+
+def agents_with_repudiations(end: date) -> set[int]:
+    """Staff marked for review after a repudiation made up to the end of
+    ``end`` (UTC), whatever the review's outcome: in the period or before it.
+    Fixed once the period is over, so a report drawn again with its seed
+    draws the same cases."""
+    return set(InvolvementReview.objects.filter(created_at__lt=_day_after(end))
+               .values_list("staff_id", flat=True).distinct())
 
 
 def review_progress(report: SamplingReport) -> dict[str, int]:
@@ -122,6 +145,9 @@ def draw_sample(auditor: User, wanted: SampleRequest, *,
     population = opened if wanted.include_open else opened.exclude(
         state__in=RecoveryCase.OPEN_STATES)
     rows = list(population.order_by("pk").values_list("pk", *fields))
+    if SamplingReport.Stratum.REPUDIATION in strata:
+        rows = _repudiation_values(rows, strata.index(SamplingReport.Stratum.REPUDIATION),
+                                   agents_with_repudiations(wanted.period_end))
     if not rows:
         if opened.exists():
             raise SamplingError("Every case opened in this period is still open: tick "
@@ -150,6 +176,7 @@ def draw_sample(auditor: User, wanted: SampleRequest, *,
         )
         record("sample_drawn", target=report, actor=auditor, request=request, seed=seed,
                population=len(rows), sampled=len(chosen), strata=list(strata),
+               over_sampled=sum(1 for label, _ in chosen if OVER_SAMPLED in label),
                include_open=wanted.include_open,
                period=[wanted.period_start.isoformat(), wanted.period_end.isoformat()])
     return report
@@ -202,18 +229,42 @@ def _stratum_label(strata: tuple[str, ...], values: list) -> str:
     return " · ".join(f"{s}={v or 'none'}" for s, v in zip(strata, values, strict=True))
 
 
+def _repudiation_values(rows: list[tuple], index: int, flagged: set[int]) -> list[tuple]:
+    """Each row's agent id (at ``index`` among its stratum values) replaced by
+    "yes" when the agent was marked for review after a repudiation, else "no"."""
+    at = index + 1  # after the case's pk
+    return [(*row[:at], "yes" if row[at] in flagged else "no", *row[at + 1:]) for row in rows]
+
+
 def _stratified(groups: dict[str, list[int]], size: int, seed: int) -> list[tuple[str, int]]:
-    """Proportional allocation (largest remainder), then a seeded draw per stratum."""
-    total = sum(len(ids) for ids in groups.values())
-    labels = sorted(groups)
-    quotas = {label: size * len(groups[label]) / total for label in labels}
-    counts = {label: int(quotas[label]) for label in labels}
+    """Over-sampled strata first: every case of an agent with a repudiation is
+    drawn, up to the sample size (when they are more, the size is shared
+    among them proportionally). The rest of the sample is shared among the
+    other strata proportionally (largest remainder). Then a seeded draw per
+    stratum."""
+    first = sorted(label for label in groups if OVER_SAMPLED in label)
+    counts = _allocate({label: len(groups[label]) for label in first}, size)
     left = size - sum(counts.values())
-    for label in sorted(labels, key=lambda lb: (-(quotas[lb] - counts[lb]), lb))[:left]:
-        counts[label] += 1
+    rest = {label: len(ids) for label, ids in groups.items() if label not in counts}
+    counts.update(_allocate(rest, left))
+    labels = sorted(groups)
     chosen = []
     for label in labels:
         # A reproducible sample, not a secret.
         rng = random.Random(f"{seed}:{label}")  # noqa: S311  # nosec B311
         chosen.extend((label, pk) for pk in sorted(rng.sample(groups[label], counts[label])))
     return chosen
+
+
+def _allocate(sizes: dict[str, int], size: int) -> dict[str, int]:
+    """``size`` shared among strata of ``sizes`` in proportion (largest
+    remainder, ties by label); a stratum never gets more than it holds."""
+    total = sum(sizes.values())
+    if total <= size:
+        return dict(sizes)
+    quotas = {label: size * n / total for label, n in sizes.items()}
+    counts = {label: int(quota) for label, quota in quotas.items()}
+    left = size - sum(counts.values())
+    for label in sorted(sizes, key=lambda lb: (-(quotas[lb] - counts[lb]), lb))[:left]:
+        counts[label] += 1
+    return counts

@@ -28,11 +28,12 @@ def under_watch(identity: Identity, now: datetime | None = None) -> RecoveryCase
 
 def raise_alert(identity: Identity | None, kind: str, detail: str, *,
                 case: RecoveryCase | None = None, request: HttpRequest | None = None,
-                subject: str = "") -> Alert:
+                subject: str = "", staff: User | None = None) -> Alert:
     """Record an alert, audit it, and owe security monitoring a notice
-    (``subject``: its subject line, by default the watch alert's)."""
+    (``subject``: its subject line, by default the watch alert's; ``staff``:
+    the staff member it is about, if any)."""
     alert = Alert.objects.create(identity=identity, case=case, kind=kind, detail=detail[:500],
-                                 created_at=clock.now())
+                                 created_at=clock.now(), staff=staff)
     record("alert_raised", target=alert, actor=None, request=request, kind=kind,
            case=case.pk if case else None)
     notices.owe_to_monitoring(

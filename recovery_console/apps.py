@@ -6,7 +6,11 @@ ROLE_ADMIN_PERMISSIONS = {
     "security_admin": {
         "recovery.recoverypolicy": ("view", "change"),
         "recovery.populationrule": ("view", "change"),
+        "recovery.team": ("view", "add", "change"),
         "recovery.credentialrotation": ("view",),
+        # The pressure checklist's signs: worded and switched off, never
+        # deleted (answers keep the words they were given).
+        "recovery.pressuresign": ("view", "add", "change"),
         "recovery.verificationscript": ("view", "add", "change"),
         "recovery.scriptstep": ("view", "add", "change", "delete"),
         "accounts.recoverychannel": ("view", "change"),
@@ -18,6 +22,9 @@ ROLE_ADMIN_PERMISSIONS = {
         "directory.directoryclient": ("view", "add", "change"),
         "restore.restoretarget": ("view", "add", "change"),
         "restore.restoreattempt": ("view",),
+        # Sign-in event sources (their secret shown once) and the events they sent.
+        "signin_events.eventsource": ("view", "add", "change"),
+        "signin_events.signinevent": ("view",),
         # Applications that sign people in through the built-in OpenID provider.
         "oauth2_provider.application": ("view", "add", "change", "delete"),
     },
@@ -53,10 +60,13 @@ class RecoveryConfig(AppConfig):
         auditlog.register(models.VerificationScript)
         auditlog.register(models.ScriptStep)
         auditlog.register(models.RecoveryPolicy)
+        auditlog.register(models.PopulationRule)
+        auditlog.register(models.Team, m2m_fields={"members"})
         auditlog.register(models.RecoveryCase)
         auditlog.register(models.Evidence)
         auditlog.register(models.CaseNote)
         auditlog.register(models.Approval)
+        auditlog.register(models.InvolvementReview)
         auditlog.register(models.Notice, exclude_fields=["body"])
         # Digests are secrets' stand-ins: never copied into the log.
         auditlog.register(models.ChannelCode, exclude_fields=["digest"])

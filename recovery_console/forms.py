@@ -11,7 +11,7 @@ from django import forms
 from accounts.identifiers import validate_identifier, validate_one_line_identifier
 from accounts.models import Identity, RecoveryChannel, User
 
-from .models import NOTE_MAX_LENGTH, Alert, RecoveryCase, Tier
+from .models import NOTE_MAX_LENGTH, Alert, InvolvementReview, RecoveryCase, Tier
 from .selectors import QUEUE_SORTS, QueueFilters, usable_channels
 from .workflow import DOCUMENT_TYPES, staff_name
 
@@ -67,6 +67,10 @@ class SendCodeForm(forms.Form):
     def __init__(self, *args, case: RecoveryCase, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["channel"].queryset = _usable_channels(case)
+
+
+class IdentityVerificationForm(SendCodeForm):
+    """Where the provider's verification link goes: a channel on file."""
 
 
 def _usable_channels(case: RecoveryCase):
@@ -346,3 +350,39 @@ class BulkReassignForm(BulkForm):
     def __init__(self, *args, offered: Callable[[], list[User]] = list, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["to"].offer(offered)
+
+
+class ReviewFilterForm(forms.Form):
+    """Which reviews of staff involvement to list."""
+
+    state = forms.ChoiceField(required=False, label="State", choices=[
+        ("open", "Open"), ("closed", "Closed"), ("all", "All")])
+
+
+class CloseReviewForm(forms.Form):
+    """Closing a review: shape only (``workflow.close_review`` decides)."""
+
+    outcome = forms.ChoiceField(label="Outcome", choices=InvolvementReview.Outcome.choices,
+                                widget=forms.RadioSelect)
+    note = forms.CharField(
+        label="Note", max_length=NOTE_MAX_LENGTH,
+        help_text="Required. What you looked at and found; kept with the review and in the "
+                  "audit trail.",
+        widget=forms.Textarea(attrs={"rows": 3, "maxlength": NOTE_MAX_LENGTH}))
+
+
+class PressureChecklistForm(forms.Form):
+    """The pressure checklist the script ends with: the signs observed, or
+    none observed (the workflow refuses neither and both)."""
+
+    signs = forms.MultipleChoiceField(
+        label="Signs of social engineering you observed", required=False,
+        widget=forms.CheckboxSelectMultiple)
+    none_observed = forms.BooleanField(label="None observed", required=False)
+    note = forms.CharField(label="Note (optional)", required=False, max_length=500,
+                           widget=forms.Textarea(attrs={"rows": 2, "maxlength": 500}))
+
+    def __init__(self, *args, signs=(), **kwargs):
+        kwargs.setdefault("auto_id", "id_pressure_%s")
+        super().__init__(*args, **kwargs)
+        self.fields["signs"].choices = [(sign.code, sign.label) for sign in signs]

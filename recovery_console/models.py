@@ -115,6 +115,7 @@ class StepKind(models.TextChoices):
     CALLBACK = "callback", "Call back the directory number"
     ID_DOCUMENT = "id_document", "Official identity document"
     KNOWLEDGE = "knowledge", "Knowledge question (weak)"
+    IDENTITY_VERIFICATION = "idv", "Document and liveness check by a verification provider"
 
 
 class ScriptStep(models.Model):
@@ -166,6 +167,16 @@ class RecoveryPolicy(models.Model):
         default=timedelta(0),
         help_text="Channels changed more recently than this cannot be used (0: no limit).",
     )
+    # Velocity per person (workflow.opening): the strictest policy's values
+    # hold for everyone, since they decide before the tier is known.
+    repeat_window = models.DurationField(
+        default=timedelta(days=30),
+        help_text="Recoveries of one person opened within this window count together: the "
+                  "second raises the tier and alerts.")
+    refuse_from = models.PositiveSmallIntegerField(
+        default=3,
+        help_text="The recovery number (within the window) the help desk refuses and routes "
+                  "to security; a security admin may allow one more.")
 
     class Meta:
         verbose_name_plural = "recovery policies"
@@ -182,6 +193,10 @@ class RecoveryPolicy(models.Model):
             models.CheckConstraint(
                 condition=Q(max_redemption_attempts__gte=1, max_redemption_attempts__lte=10),
                 name="policy_redemption_attempts_1_to_10",
+            ),
+            models.CheckConstraint(
+                condition=Q(repeat_window__gt=timedelta(0)) & Q(refuse_from__gte=2),
+                name="policy_velocity_window_and_refusal_valid",
             ),
         ]
 
@@ -256,6 +271,50 @@ OPEN_CASE_STATES = (
 )
 
 
+class Team(models.Model):
+    """A help-desk team (security admins keep them in the admin). Its agents
+    see and work only the cases routed to it: people of the populations it
+    serves, up to its highest tier. A case that outgrows it (escalated past
+    that tier) moves to the team it escalates to. Agents in no team are the
+    console's own desk: they see every case no team serves. The norms are
+    the team's velocity limits for each of its agents and for the team."""
+
+    name = models.CharField(max_length=100, unique=True)
+    serves = models.JSONField(
+        default=list, blank=True,
+        help_text="The populations whose cases this team takes (PopulationRule populations). "
+                  "A privileged person is served only by a team that serves privileged people.")
+    highest_tier = models.CharField(max_length=12, choices=Tier.choices, default=Tier.RESTRICTED,
+                                    help_text="Cases above this tier go to the next team.")
+    escalates_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="Where a case goes when it outgrows this team (else: to whichever team "
+                  "serves it, or the console's own desk).")
+    routing_order = models.PositiveSmallIntegerField(
+        default=100, help_text="A new case goes to the first team (lowest number) that serves it.")
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="teams")
+    hourly_norm = models.PositiveSmallIntegerField(
+        default=6, help_text="Recovery credentials one agent usually issues in an hour.")
+    daily_norm = models.PositiveSmallIntegerField(
+        default=30, help_text="Recovery credentials one agent usually issues in a day.")
+    daily_limit = models.PositiveSmallIntegerField(
+        default=50, help_text="Past this many in a day, each further issue by the agent "
+                              "needs a supervisor.")
+    privileged_per_hour = models.PositiveSmallIntegerField(
+        default=3, help_text="Recoveries of privileged people opened for this team in one "
+                             "hour that alert security at once.")
+
+    class Meta:
+        ordering = ["routing_order", "name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(highest_tier__in=Tier.values),
+                                   name="team_highest_tier_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class RecoveryCase(models.Model):
     """One request to restore access for one identity."""
 
@@ -304,6 +363,21 @@ class RecoveryCase(models.Model):
         related_name="+",
     )
     escalation_reason = models.CharField(max_length=500, blank=True)
+    # The help-desk team whose queue holds the case (None: the console's own
+    # desk, agents in no team). Set when it opens, moved when it outgrows it.
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT,
+                             related_name="cases")
+    # Set by workflow.lost_device: a passkey the person had when the case
+    # opened (so reported lost) signed in since. Issuing waits until a
+    # supervisor reviews it; a later use flags the case again.
+    lost_device_used_at = models.DateTimeField(null=True, blank=True)
+    lost_device_detail = models.CharField(max_length=500, blank=True)
+    lost_device_reviewed_at = models.DateTimeField(null=True, blank=True)
+    lost_device_reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+    lost_device_review_note = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["opened_at"]
@@ -337,6 +411,11 @@ class RecoveryCase(models.Model):
     @property
     def is_open(self) -> bool:
         return self.state in self.OPEN_STATES
+
+    @property
+    def lost_device_unreviewed(self) -> bool:
+        """A "lost" passkey signed in and no supervisor has reviewed it yet."""
+        return self.lost_device_used_at is not None and self.lost_device_reviewed_at is None
 
 
 class RecoveryCaseUserObjectPermission(UserObjectPermissionBase):
@@ -693,6 +772,14 @@ class Alert(models.Model):
         REPEATED_RECOVERY = "repeated_recovery", "Repeated recoveries within 30 days"
         ROLLOUT_PAUSED = "rollout_paused", "A rollout wave paused itself: recovery load"
         RESTORE_FAILED = "restore_failed", "Restoring access at the identity provider failed"
+        VELOCITY_IDENTITY = "velocity_identity", "Too many recoveries for one person: refused"
+        AGENT_VELOCITY = "agent_velocity", "An agent issued more credentials than the norm"
+        PRIVILEGED_SPIKE = "privileged_spike", "A spike of recoveries for privileged people"
+        LOST_DEVICE_USED = "lost_device_used", "A passkey reported lost is still signing in"
+        ADMIN_ACCESS = "admin_access", "Admin access in the watch period"
+        NEW_DEVICE = "new_device", "A new device in the watch period"
+        ANONYMOUS_PROXY = "anonymous_proxy", "Sign-in through an anonymising proxy"
+        NEW_COUNTRY = "new_country", "Sign-in from a new country"
 
     identity = models.ForeignKey(Identity, null=True, blank=True, on_delete=models.PROTECT,
                                  related_name="alerts",
@@ -707,6 +794,9 @@ class Alert(models.Model):
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledgement_note = models.CharField(
         max_length=500, blank=True, help_text="What the security admin found or did.")
+    staff = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                              on_delete=models.PROTECT, related_name="+",
+                              help_text="The staff member concerned (an agent's velocity).")
 
     class Meta:
         ordering = ["-created_at"]
@@ -792,3 +882,163 @@ class SelfServiceRequest(models.Model):
 
     def __str__(self) -> str:
         return f"Self-service request {self.pk}"
+
+
+class InvolvementReview(models.Model):
+    """A staff member's part in a recovery the person repudiated ("this
+    wasn't me"), marked for a security admin's review in the repudiation's
+    own transaction: one row per person and case, with every role they
+    played. Closed once, with an outcome and a note, by a security admin who
+    is not the person reviewed."""
+
+    class Role(models.TextChoices):
+        OPENED = "opened", "Opened the case"
+        WORKED = "worked", "Worked the case"
+        APPROVED = "approved", "Approved the reset"
+        ISSUED = "issued", "Issued the recovery credential"
+
+    class Outcome(models.TextChoices):
+        CLEARED = "cleared", "Cleared: nothing wrong in their part"
+        COACHING = "coaching", "Coaching: followed up with the person"
+        REFERRED = "referred", "Referred for disciplinary action"
+
+    case = models.ForeignKey(RecoveryCase, on_delete=models.PROTECT,
+                             related_name="involvement_reviews",
+                             help_text="The recovery the person repudiated.")
+    staff = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                              related_name="involvement_reviews")
+    roles = models.JSONField(default=list, help_text="What they did on the case (Role values).")
+    created_at = models.DateTimeField(default=timezone.now,
+                                      help_text="When the person said it wasn't them.")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, blank=True)
+    note = models.CharField(max_length=NOTE_MAX_LENGTH, blank=True,
+                            help_text="What the security admin found.")
+    closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                  on_delete=models.PROTECT, related_name="+")
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "pk"]
+        indexes = [models.Index(fields=["closed_at", "created_at"], name="review_open_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "staff"], name="one_review_per_person_case"),
+            models.CheckConstraint(
+                condition=Q(closed_at__isnull=True, outcome="", closed_by__isnull=True)
+                | (Q(closed_at__isnull=False, closed_by__isnull=False) & ~Q(outcome="")
+                   & ~Q(note="")),
+                name="review_closed_with_outcome_and_note"),
+            models.CheckConstraint(condition=Q(outcome__in=["", "cleared", "coaching",
+                                                            "referred"]),
+                                   name="review_outcome_valid"),
+            models.CheckConstraint(condition=~Q(closed_by=models.F("staff")),
+                                   name="review_not_by_the_reviewed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Review of {self.staff} on case {self.case_id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+    @property
+    def role_labels(self) -> list[str]:
+        labels = dict(self.Role.choices)
+        return [labels.get(role, role) for role in self.roles]
+
+
+class RecoveryAllowance(models.Model):
+    """A security admin's leave for one more recovery of a person the help
+    desk refused for velocity: used by the next case opened for them, once,
+    before it expires."""
+
+    identity = models.ForeignKey(Identity, on_delete=models.PROTECT, related_name="+")
+    alert = models.ForeignKey(Alert, null=True, blank=True, on_delete=models.PROTECT,
+                              related_name="allowances")
+    granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                   related_name="+")
+    reason = models.CharField(max_length=500)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    case = models.OneToOneField(RecoveryCase, null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="allowance")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="allowance_reason_required"),
+            models.CheckConstraint(condition=Q(expires_at__gt=models.F("created_at")),
+                                   name="allowance_expires_after_creation"),
+        ]
+
+    def __str__(self) -> str:
+        return f"One more recovery allowed for {self.identity}"
+
+
+class IssueRelease(models.Model):
+    """A supervisor's release of one case whose agent is past their team's
+    daily limit of recovery credentials: that case's credential may be issued
+    today. One per case."""
+
+    case = models.OneToOneField(RecoveryCase, on_delete=models.PROTECT,
+                                related_name="issue_release")
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                              related_name="+", help_text="The agent past their limit.")
+    supervisor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                   related_name="+")
+    reason = models.CharField(max_length=1000)
+    step_up_device = models.CharField(max_length=200)
+    step_up_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="issue_release_reason_required"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Issue released on case {self.case_id}"
+
+
+class PressureSign(models.Model):
+    """A social-engineering sign the agent's script ends with (urgency,
+    claimed seniority ...): security admins keep the list in the admin."""
+
+    code = models.SlugField(max_length=40, unique=True)
+    label = models.CharField(max_length=200)
+    help_text = models.CharField(max_length=500, blank=True)
+    position = models.PositiveSmallIntegerField(default=100)
+    active = models.BooleanField(default=True, help_text="Inactive signs are no longer asked.")
+
+    class Meta:
+        ordering = ["position", "pk"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class PressureAnswer(models.Model):
+    """The agent's answer to the pressure checklist of a case: the signs
+    ticked (as they were worded then) or none observed, and a note.
+    Append-only: answered once per case."""
+
+    case = models.OneToOneField(RecoveryCase, on_delete=models.PROTECT,
+                                related_name="pressure_answer")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                              related_name="+")
+    signs = models.JSONField(default=list, blank=True,
+                             help_text="[{code, label}] of each sign ticked.")
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Pressure checklist of case {self.case_id}"
+
+    @property
+    def observed(self) -> bool:
+        return bool(self.signs)
+
+    @property
+    def labels(self) -> list[str]:
+        return [sign.get("label", sign.get("code", "")) for sign in self.signs]

@@ -20,11 +20,17 @@ class Applied:
     notes: list[str] = field(default_factory=list)
 
 
+def populations_of(identity: Identity) -> list[str]:
+    """The populations ``identity`` belongs to: its kind, and privileged
+    people when it is privileged (the population rules and the help-desk
+    teams that serve it are chosen by these)."""
+    return [identity.kind] + ([PopulationRule.Population.PRIVILEGED]
+                              if identity.privileged else [])
+
+
 def rules_for(identity: Identity) -> Applied:
-    populations = [identity.kind] + ([PopulationRule.Population.PRIVILEGED]
-                                     if identity.privileged else [])
     rules = list(PopulationRule.objects.select_related("script")
-                 .filter(population__in=populations))
+                 .filter(population__in=populations_of(identity)))
     applied = Applied(rules=rules)
     for rule in rules:
         if Tier.rank(rule.minimum_tier) > Tier.rank(applied.minimum_tier):

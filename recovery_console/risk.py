@@ -30,12 +30,14 @@ class Assessment:
         self.tier = Tier.one_up(self.tier)
 
 
-def assess(identity: Identity, now: datetime) -> Assessment:
+def assess(identity: Identity, now: datetime,
+           repeat_window: timedelta = RECENT_CASE_WINDOW) -> Assessment:
     """The tier for a recovery of ``identity`` opened at ``now``, and why.
 
     The identity sets a floor (service accounts: restricted; privileged or
     highly sensitive: high; external or medium sensitivity: medium); each
-    recent signal raises the tier by one step."""
+    recent signal raises the tier by one step (another recovery within
+    ``repeat_window``, the policies' ``repeat_window``, is one)."""
     result = Assessment()
     if identity.kind == Identity.Kind.SERVICE_ACCOUNT:
         result.at_least(Tier.RESTRICTED, "Shared service account: always restricted.")
@@ -48,10 +50,11 @@ def assess(identity: Identity, now: datetime) -> Assessment:
     if identity.kind in (Identity.Kind.CONTRACTOR, Identity.Kind.PARTNER):
         result.at_least(Tier.MEDIUM, f"External person ({identity.get_kind_display().lower()}).")
     recent = RecoveryCase.objects.filter(
-        identity=identity, opened_at__gte=now - RECENT_CASE_WINDOW
+        identity=identity, opened_at__gte=now - repeat_window
     ).count()
     if recent:
-        result.raise_one(f"Another recovery in the last 30 days ({recent}).")
+        result.raise_one(f"Another recovery in the last {window_words(repeat_window)} "
+                         f"({recent}).")
     changed = identity.channels.filter(
         revoked_at__isnull=True, changed_at__gte=now - RECENT_CHANNEL_CHANGE
     ).count()
@@ -60,3 +63,11 @@ def assess(identity: Identity, now: datetime) -> Assessment:
     if not result.reasons:
         result.reasons.append("Employee with low data sensitivity and no risk signals.")
     return result
+
+
+def window_words(window: timedelta) -> str:
+    """A velocity window as said on pages: "30 days", "36 hours"."""
+    if window.days and window == timedelta(days=window.days):
+        return f"{window.days} day{'s' if window.days != 1 else ''}"
+    hours = int(window.total_seconds() // 3600)
+    return f"{hours} hour{'s' if hours != 1 else ''}"

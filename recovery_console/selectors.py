@@ -40,11 +40,15 @@ from .models import (
     Alert,
     Approval,
     Evidence,
+    InvolvementReview,
+    IssueRelease,
     Notice,
+    PressureAnswer,
     RecoveryCase,
     RecoveryCaseUserObjectPermission,
     RecoveryPolicy,
     ScriptStep,
+    Team,
     Tier,
 )
 
@@ -55,8 +59,10 @@ OVERSEERS = {Role.SUPERVISOR, Role.AUDITOR, Role.SECURITY_ADMIN}
 def visible_cases(user: User, *, open_only: bool = False, pk: int | None = None,
                   among: list[int] | None = None) -> QuerySet[RecoveryCase]:
     """Cases ``user`` may see: supervisors, auditors and security admins all
-    of them (by role); agents the unclaimed open ones and those they were
-    granted (django-guardian object permission by claiming). Others: none.
+    of them (by role); agents, within their scope (``team_scope``: the cases
+    routed to their teams, or to the console's own desk for an agent in no
+    team), the unclaimed open ones and those they were granted
+    (django-guardian object permission by claiming). Others: none.
     ``open_only`` (open cases), ``pk`` (one case) and ``among`` (these ids)
     narrow the cases first, so an agent's grants are checked only for those,
     not listed in full."""
@@ -72,6 +78,7 @@ def visible_cases(user: User, *, open_only: bool = False, pk: int | None = None,
         return cases
     if Role.AGENT in held:
         grants = _grants(user)
+        cases = cases.filter(team_scope(user))
         if open_only or pk is not None or among is not None:
             # Open cases are few; an agent's grants pile up with every case
             # ever claimed. Each remaining case's grant is one probe of the
@@ -86,6 +93,15 @@ def visible_cases(user: User, *, open_only: bool = False, pk: int | None = None,
     return cases.none()
 
 
+def team_scope(user: User) -> Q:
+    """The cases an agent's scope holds (``workflow.in_scope``, as one
+    condition with its own subqueries: no query of its own): those routed to
+    one of their help-desk teams; for an agent in no team, those routed to
+    no team (the console's own desk)."""
+    mine = Team.members.through.objects.filter(user_id=user.pk).values("team_id")
+    return Q(team__in=mine) | Q(Q(team__isnull=True) & ~Q(Exists(mine)))
+
+
 def _grants(user: User) -> QuerySet[RecoveryCaseUserObjectPermission]:
     return RecoveryCaseUserObjectPermission.objects.filter(
         user=user, permission__codename="work_recoverycase")
@@ -93,15 +109,17 @@ def _grants(user: User) -> QuerySet[RecoveryCaseUserObjectPermission]:
 
 def listed_cases(user: User, *, open_only: bool = False) -> QuerySet[RecoveryCase]:
     """Cases the queue lists for ``user``: those they may see, and for an
-    agent every other open case too, held by a colleague: listed so they see
-    who holds it ("held by"), never opened (``mark_openable``)."""
+    agent every other open case in their scope too, held by a colleague:
+    listed so they see who holds it ("held by"), never opened
+    (``mark_openable``)."""
     held = roles_of(user)
     if held & OVERSEERS or Role.AGENT not in held:
         return visible_cases(user, open_only=open_only)
-    open_cases = RecoveryCase.objects.filter(state__in=RecoveryCase.OPEN_STATES)
+    scope = team_scope(user)  # a colleague's case is listed only within the agent's scope
+    open_cases = RecoveryCase.objects.filter(scope, state__in=RecoveryCase.OPEN_STATES)
     if open_only:
         return open_cases
-    return RecoveryCase.objects.filter(pk__in=open_cases.order_by().values("pk").union(
+    return RecoveryCase.objects.filter(scope, pk__in=open_cases.order_by().values("pk").union(
         _grants(user).values("content_object_id")))
 
 
@@ -118,6 +136,9 @@ def mark_openable(user: User, cases: list[RecoveryCase]) -> None:
                        .values_list("pk", flat=True))
     for case in cases:
         case.may_open = case.pk in openable
+        # Listed cases are within the viewer's scope (listed_cases): the
+        # rules asked of each row need not read the viewer's teams again.
+        workflow.known_scope(case, user)
         case.may_select = case.is_open and (
             (case.may_open and case.agent_id == user.pk)
             or workflow.may_reassign(case, user) is None)
@@ -125,10 +146,14 @@ def mark_openable(user: User, cases: list[RecoveryCase]) -> None:
 
 def colleagues(case: RecoveryCase | None = None) -> list[User]:
     """Active agents, by name: whom cases may be handed over or reassigned
-    to; for one ``case``, without its holder, its subject and those who
-    decided on it. (``workflow.may_hold`` has the last word.) One query."""
+    to; for one ``case``, only those who may see it (members of the team it
+    is routed to, or agents in no team for a case of the console's own
+    desk), without its holder, its subject and those who decided on it.
+    (``workflow.may_hold`` has the last word.) One query."""
     people = User.objects.filter(groups__name=Role.AGENT, is_active=True)
     if case is not None:
+        people = (people.filter(teams=case.team_id) if case.team_id is not None
+                  else people.filter(teams__isnull=True))
         people = people.exclude(pk__in=[pk for pk in (case.agent_id, case.identity.user_id)
                                         if pk is not None]).exclude(
             pk__in=Approval.objects.filter(case=case).values("approver_id"))
@@ -347,6 +372,10 @@ def case_story(case: RecoveryCase) -> dict:
         "notices": list(Notice.objects.filter(identity=case.identity,
                                               created_at__gte=case.opened_at)
                         .select_related("channel").order_by("created_at")),
+        "pressure_answer": (PressureAnswer.objects.select_related("actor")
+                            .filter(case=case).first()),
+        "issue_release": (IssueRelease.objects.select_related("supervisor", "agent")
+                          .filter(case=case).first()),
         "timeline": timeline(case, steps=[s.step for s in steps], evidence=evidence,
                              approvals=approvals, channels=[c.channel for c in channels]),
         "now": now,
@@ -514,6 +543,9 @@ OFFERS = {
     "note": workflow.may_add_note,
     "hand_over": workflow.may_hand_over,
     "reassign": workflow.may_reassign,
+    "review_lost_device": workflow.may_review_lost_device,
+    "pressure": workflow.may_answer_pressure,
+    "release_issue": workflow.may_release_issue,
 }
 
 
@@ -530,6 +562,15 @@ def escalated_cases() -> QuerySet[RecoveryCase]:
     supervisors look at first."""
     return (RecoveryCase.objects.filter(escalated_at__isnull=False, state=State.VERIFYING)
             .select_related("identity", "agent", "escalated_by").order_by("escalated_at"))
+
+
+def lost_device_cases() -> QuerySet[RecoveryCase]:
+    """Open cases whose "lost" passkey signed in and that wait for a
+    supervisor's review before anything is issued (workflow.lost_device)."""
+    return (RecoveryCase.objects.filter(state__in=RecoveryCase.OPEN_STATES,
+                                        lost_device_used_at__isnull=False,
+                                        lost_device_reviewed_at__isnull=True)
+            .select_related("identity", "agent").order_by("lost_device_used_at"))
 
 
 def case_version(case: RecoveryCase, evidence_count: int | None = None) -> str:
@@ -556,7 +597,8 @@ class AlertFilters:
 def alert_page(filters: AlertFilters, page: int | str = 1, per_page: int = 50) -> Page:
     """One page of watch alerts, newest first: a count and the page's rows
     with their person and acknowledger joined, whatever the number of alerts."""
-    alerts = Alert.objects.select_related("identity", "acknowledged_by")
+    alerts = Alert.objects.select_related("identity", "acknowledged_by", "staff") \
+        .prefetch_related("allowances__granted_by")
     if filters.kind:
         alerts = alerts.filter(kind=filters.kind)
     if filters.state == "open":
@@ -616,3 +658,46 @@ def approvals_waiting_count(user: User) -> int:
 def open_alert_count() -> int:
     """Alerts nobody has acknowledged yet."""
     return Alert.objects.filter(acknowledged_at__isnull=True).count()
+
+
+def security_admin_counts() -> dict[str, int]:
+    """What waits for security admins, in one query (the navigation's budget):
+    ``alerts`` nobody acknowledged, ``reviews`` of staff involvement nobody
+    closed."""
+    def counted(queryset, name: str):
+        return (queryset.order_by().annotate(which=Value(name)).values("which")
+                .annotate(n=Count("pk")).values_list("which", "n"))
+
+    found = dict(counted(Alert.objects.filter(acknowledged_at__isnull=True), "alerts").union(
+        counted(InvolvementReview.objects.filter(closed_at__isnull=True), "reviews"), all=True))
+    return {"alerts": found.get("alerts", 0), "reviews": found.get("reviews", 0)}
+
+
+# --- security admins and auditors: reviews after a repudiation ---------------
+
+REVIEW_STATES = ("open", "closed", "all")
+
+
+def review_page(state: str = "open", page: int | str = 1, per_page: int = 50) -> Page:
+    """One page of involvement reviews (a staff member's part in a repudiated
+    recovery), newest first, with the person, the case's person and who closed
+    it joined: a count and the page's rows, whatever the number of reviews."""
+    reviews = InvolvementReview.objects.select_related("staff", "case__identity", "closed_by")
+    if state == "open":
+        reviews = reviews.filter(closed_at__isnull=True)
+    elif state == "closed":
+        reviews = reviews.filter(closed_at__isnull=False)
+    return Paginator(reviews.order_by("-created_at", "pk"), per_page).get_page(page)
+
+
+def review_for(pk: int) -> InvolvementReview:
+    """One review with what its page shows; DoesNotExist when there is none."""
+    return InvolvementReview.objects.select_related(
+        "staff", "case__identity", "case__agent", "closed_by").get(pk=pk)
+
+
+def other_reviews_of(review: InvolvementReview, limit: int = 20) -> list[InvolvementReview]:
+    """The same person's other reviews, newest first: a pattern is worth seeing."""
+    return list(InvolvementReview.objects.filter(staff_id=review.staff_id)
+                .exclude(pk=review.pk).select_related("case__identity", "closed_by")
+                .order_by("-created_at")[:limit])

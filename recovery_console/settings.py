@@ -77,6 +77,14 @@ RATE_LIMIT_SCIM_REQUESTS_PER_CLIENT = int(os.environ.get("RATE_LIMIT_SCIM_REQUES
 RATE_LIMIT_SCIM_REQUESTS_PER_ADDRESS = int(os.environ.get(
     "RATE_LIMIT_SCIM_REQUESTS_PER_ADDRESS", "2400"))
 RATE_LIMIT_SCIM_WINDOW_SECONDS = 60
+# Identity verification providers (recovery_console.idv; the provider and its
+# credentials come from IDV_* variables, docs/identity-verification.md): the
+# timeout of each call to the provider, how long a started verification may be
+# answered, how old a signed callback may be, and the largest callback body.
+IDV_HTTP_TIMEOUT = float(os.environ.get("IDV_HTTP_TIMEOUT", "10"))
+IDV_VERIFICATION_MINUTES = int(os.environ.get("IDV_VERIFICATION_MINUTES", "60"))
+IDV_CALLBACK_MAX_AGE_SECONDS = int(os.environ.get("IDV_CALLBACK_MAX_AGE_SECONDS", "300"))
+IDV_CALLBACK_MAX_BYTES = int(os.environ.get("IDV_CALLBACK_MAX_BYTES", str(64 * 1024)))
 # LDAP sources: minutes between incremental passes, hours between full ones.
 DIRECTORY_LDAP_SYNC_MINUTES = int(os.environ.get("DIRECTORY_LDAP_SYNC_MINUTES", "15"))
 DIRECTORY_LDAP_FULL_SYNC_HOURS = int(os.environ.get("DIRECTORY_LDAP_FULL_SYNC_HOURS", "24"))
@@ -100,6 +108,8 @@ INSTALLED_APPS = [
     "recovery_console.directory.apps.DirectoryConfig",
     "recovery_console.rollout.apps.RolloutConfig",
     "recovery_console.restore.apps.RestoreConfig",
+    "recovery_console.idv.apps.IdvConfig",
+    "recovery_console.signin_events.apps.SignInEventsConfig",
     "oauth2_provider",
     "recovery_console.oidc.apps.OIDCConfig",
 ]
@@ -458,6 +468,10 @@ SWEEP_WORKERS = env_int("SWEEP_WORKERS", 2)
 RECOVERY_QUEUE_PAGE_SIZE = env_int("RECOVERY_QUEUE_PAGE_SIZE", 25)
 # The queue marks an open case "due soon" this many minutes before its deadline.
 RECOVERY_QUEUE_DUE_SOON_MINUTES = env_int("RECOVERY_QUEUE_DUE_SOON_MINUTES", 60)
+# The console's own desk (agents in no team) has no Team row: its spike alert
+# fires when this many privileged people's cases open for it within an hour
+# (0: off). Teams keep their own number (Team.privileged_per_hour).
+RECOVERY_DESK_PRIVILEGED_PER_HOUR = env_int("RECOVERY_DESK_PRIVILEGED_PER_HOUR", 3)
 # Self-service requests per client address and window: beyond, the same
 # page is shown and nothing is opened (the refusal is audited).
 RECOVERY_SELF_SERVICE_MAX_PER_ADDRESS = env_int("RECOVERY_SELF_SERVICE_MAX_PER_ADDRESS", 10)
@@ -543,4 +557,15 @@ RESTORE_LEASE_SECONDS = env_int("RESTORE_LEASE_SECONDS", 120)
 CELERY_BEAT_SCHEDULE["requeue-stalled-restores"] = {
     "task": "recovery_console.tasks.requeue_stalled_restores",
     "schedule": 60.0,
+}
+
+# Sign-in events in (recovery_console.signin_events, docs/sign-in-events.md):
+# a signed request older or newer than the tolerance is refused, its nonce is
+# kept twice as long (a future timestamp inside the window stays replayable
+# until it has passed), and a body above the limit is refused unread.
+SIGNIN_EVENTS_TOLERANCE_SECONDS = 5 * 60
+SIGNIN_EVENTS_MAX_BODY_BYTES = 64 * 1024
+CELERY_BEAT_SCHEDULE["prune-signin-event-nonces"] = {
+    "task": "recovery_console.signin_events.tasks.prune_nonces",
+    "schedule": 10 * 60.0,
 }

@@ -10,14 +10,12 @@ lifetime, whichever comes first.
 
 from __future__ import annotations
 
-import base64
 from datetime import timedelta
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.contrib.sessions.backends.base import SessionBase
-from django.utils.crypto import salted_hmac
 
-from . import clock
+from . import clock, sealing
 from .models import RecoveryCredential
 
 SESSION_KEY = "recovery_console.issued_code"
@@ -25,8 +23,7 @@ PURPOSE = "recovery_console.shown_once.issued-code"
 
 
 def _fernet() -> Fernet:
-    key = salted_hmac(PURPOSE, "fernet-key", algorithm="sha256").digest()
-    return Fernet(base64.urlsafe_b64encode(key))
+    return sealing.fernet(PURPOSE)
 
 
 def _now() -> int:

@@ -183,7 +183,8 @@ def _case_opened(data: dict, facts: Facts) -> str:
     reasons = data.get("reasons")
     reasons = " ".join(str(r) for r in reasons) if isinstance(reasons, list) else ""
     tier = f"risk tier {_tier(data['tier'])}" if data.get("tier") else ""
-    return _with(f"{opened}{', ' + tier if tier else ''}", reasons)
+    team = f", in the queue of {data['team_name']}" if data.get("team_name") else ""
+    return _with(f"{opened}{', ' + tier if tier else ''}{team}", reasons)
 
 
 @says("case_claimed")
@@ -291,6 +292,26 @@ def _case_escalated(data: dict, facts: Facts) -> str:
     return _with(f"Escalated{tiers}", _quoted(data.get("reason")))
 
 
+@says("pressure_checklist_answered")
+def _pressure_checklist(data: dict, facts: Facts) -> str:
+    labels = data.get("labels") or []
+    if not labels:
+        return _with("Pressure checklist answered: no sign of social engineering observed",
+                     _quoted(data.get("note")))
+    tiers = ""
+    if data.get("from_tier") and data.get("to_tier") and data["from_tier"] != data["to_tier"]:
+        tiers = f"; tier raised from {_tier(data['from_tier'])} to {_tier(data['to_tier'])}"
+    text = (f"Pressure signs observed: {'; '.join(str(label) for label in labels)}{tiers}; "
+            "a supervisor must approve")
+    return _with(text, _quoted(data.get("note")))
+
+
+@says("issue_released", names_actor=True)
+def _issue_released(data: dict, facts: Facts, *, actor: str = "") -> str:
+    return _with(f"Released by {actor or 'a supervisor'}: the agent was past their team's "
+                 "daily limit of recovery credentials", _quoted(data.get("reason")))
+
+
 @says("credential_issued")
 def _credential_issued(data: dict, facts: Facts) -> str:
     if data.get("channel"):
@@ -309,9 +330,11 @@ def _credential_redeemed(data: dict, facts: Facts) -> str:
 VOIDED_BECAUSE = {
     **BASIS_CAUSES,
     "case_escalated": "the case was escalated to a stricter tier",
+    "pressure_signs": "the agent observed signs of social engineering (the tier went up)",
     "case_denied": "the case was denied",
     "case_failed": "verification failed",
     "case_completed": "the case was completed",
+    "lost_device_used": "a passkey the person reported lost signed in",
 }
 
 
@@ -355,6 +378,28 @@ def _case_repudiated(data: dict, facts: Facts) -> str:
             f"frozen and their sessions ended{follow_up}")
 
 
+REVIEW_ROLES = {"opened": "opened the case", "worked": "worked it",
+                "approved": "approved the reset", "issued": "issued the recovery credential"}
+REVIEW_OUTCOMES = {"cleared": "cleared", "coaching": "coaching",
+                   "referred": "referred for disciplinary action"}
+
+
+@says("involvement_marked")
+def _involvement_marked(data: dict, facts: Facts) -> str:
+    roles = data.get("roles") if isinstance(data.get("roles"), list) else []
+    did = ", ".join(REVIEW_ROLES.get(str(r), readable(r).lower()) for r in roles)
+    who = data.get("staff_name") or facts.person(data.get("staff"))
+    return f"Marked for review after the repudiation: {who}" + (f" ({did})" if did else "")
+
+
+@says("review_closed", names_actor=True)
+def _review_closed(data: dict, facts: Facts, *, actor: str = "") -> str:
+    who = data.get("staff_name") or facts.person(data.get("staff"))
+    outcome = REVIEW_OUTCOMES.get(data.get("outcome"), readable(data.get("outcome")).lower())
+    return _with(f"Review of {who}'s part closed by {actor or 'a security admin'}: {outcome}",
+                 _quoted(data.get("note")))
+
+
 @says("rotation_recorded")
 def _rotation_recorded(data: dict, facts: Facts) -> str:
     reference = f" (reference {data['reference']})" if data.get("reference") else ""
@@ -380,6 +425,20 @@ def _reassigned(data: dict, facts: Facts, *, actor: str = "") -> str:
                  _quoted(data.get("note")))
 
 
+@says("case_routed")
+def _case_routed(data: dict, facts: Facts) -> str:
+    source = data.get("from_name") or "the console's own desk"
+    to = data.get("to_name") or "the console's own desk"
+    why = {"escalated": "at its stricter tier",
+           "pressure_signs": "at its stricter tier after signs of pressure"}.get(
+        data.get("why"), data.get("why") or "")
+    text = f"Moved from {source} to {to}{f' {why}' if why else ''}: {source} does not serve it"
+    if data.get("released_name") or data.get("released"):
+        holder = data.get("released_name") or facts.person(data.get("released"))
+        text += f"; {holder} is not in {to}, so no longer holds it"
+    return text
+
+
 # Events about other objects than a case (channels, alerts, passkeys, sign-ins,
 # audit samples): a timeline of a case never lists them today, but every event
 # the code records has its words, for any page that lists entries.
@@ -388,6 +447,8 @@ OTHER_EVENTS = {
     "channel_revoked": "Channel revoked",
     "alert_raised": "Watch-period alert raised",
     "alert_acknowledged": "Alert acknowledged",
+    "recovery_allowed": "One more recovery of the person allowed by a security admin after "
+                        "a refusal for velocity",
     "staff_sign_in": "Signed in to the console",
     "sign_in": "Signed in",
     "rate_limited": "Too many attempts: refused for a while",
@@ -446,6 +507,10 @@ DOING = {
     "case_hand_over": "Handing the case over",
     "case_reassign": "Reassigning the case",
     "alert_acknowledge": "Acknowledging alerts",
+    "review_close": "Closing the review of a person's part",
+    "recovery_allow": "Allowing one more recovery",
+    "issue_release": "Releasing the case past the agent's daily limit",
+    "pressure_checklist": "Answering the pressure checklist",
     "channel_revoke": "Revoking stale channels",
     "directory_preview": "Previewing directory changes",
     "directory_apply": "Applying directory changes",
@@ -488,6 +553,17 @@ WHY = {
     "not_needed": "this tier needs no supervisor's approval",
     "owner_approval": "they own this service account",
     "worked_case": "they worked on this case",
+    "velocity_identity": "too many recoveries of this person within the window: routed to "
+                         "security",
+    "velocity_agent": "the agent was past their team's daily limit of recovery credentials",
+    "release_not_needed": "the agent was within their daily limit",
+    "already_released": "the case was already released",
+    "checklist_answered": "the pressure checklist was already answered",
+    "checklist_missing": "the pressure checklist was not answered yet",
+    "checklist_choice": "neither signs nor “none observed” (or both) were ticked",
+    "unknown_sign": "a sign not on the checklist was ticked",
+    "not_velocity_alert": "the alert was not a refusal for velocity",
+    "already_allowed": "one more recovery was already allowed",
     "already_decided": "they had already decided on this case",
     "rotation_path": "a service account ends in a credential rotation, not a passkey",
     "passkey_path": "only service accounts end in a credential rotation",
@@ -510,6 +586,8 @@ WHY = {
     "target_holds": "the colleague already held the case",
     "target_subject": "the colleague is the person being recovered",
     "target_decided": "the colleague had decided on the case's approval",
+    "outside_team": "the case is routed to a help-desk team they are not in",
+    "target_outside_team": "the colleague is not in the help-desk team the case is routed to",
     "too_many": "too many were chosen at once",
     "unknown_alert": "a chosen alert does not exist",
     "bad_records": "the source's records could not be read",
@@ -576,6 +654,9 @@ WHY = {
     "no_identity": "the account is not an active person's (no identity)",
     "passkey_required": "a rollout wave they belong to requires a passkey (pointed to recovery)",
     "wave_not_paused": "the rollout wave was not paused",
+    "own_review": "it was the review of their own part",
+    "review_closed": "the review was already closed",
+    "bad_outcome": "no valid outcome was chosen",
     **BASIS_CAUSES,
 }
 
@@ -924,4 +1005,80 @@ WHY.update({
     "no_subject_mapping": "the directory gives no id at the provider for the person",
     "target_not_configured": "the restore target's credentials are missing on the console",
     "already_shown": "the credential had already been shown once",
+})
+
+
+# --- identity verification providers (recovery_console.idv) ------------------------
+
+IDV_PROVIDERS = {"persona": "Persona"}
+
+
+def _idv_provider(data: dict) -> str:
+    return IDV_PROVIDERS.get(data.get("provider"), "the verification provider")
+
+
+@says("idv_started")
+def _idv_started(data: dict, facts: Facts) -> str:
+    sent = (f"Identity verification started at {_idv_provider(data)}: link sent to "
+            f"{facts.channel(data.get('channel'), data.get('channel_kind', ''))}")
+    expires = _moment(data.get("expires_at"))
+    return f"{sent}{f', answered until {expires}' if expires else ''}"
+
+
+@says("idv_result_taken", nobody="the verification provider")
+def _idv_result_taken(data: dict, facts: Facts) -> str:
+    result = {"passed": "passed", "failed": "failed"}.get(data.get("result"), "decided")
+    return (f"{_idv_provider(data)} reported the identity check {result} (signed callback "
+            f"for verification {data.get('verification', '?')}): {facts.step(data.get('step'))}")
+
+
+DOING.update({"idv_start": "Starting an identity verification",
+              "idv_callback": "Taking the verification provider's callback"})
+REFUSED_NOBODY["idv_callback"] = "the verification provider (or someone posing as it)"
+WHY.update({
+    "idv_not_configured": "no identity verification provider is configured",
+    "too_many_verifications": "too many verifications were started for the step",
+    "idv_provider_error": "the verification provider did not start it",
+    "bad_signature": "the callback's signature did not match",
+    "unreadable": "the callback could not be read",
+    "stale_callback": "the callback was signed too long ago",
+    "unknown_verification": "it named no verification the console started",
+    "subject_mismatch": "it was about another person",
+    "template_mismatch": "it used another verification template",
+    "replayed_event": "its result had already been taken (a replay)",
+    "verification_replaced": "a newer verification had replaced it",
+    "verification_expired": "the verification had expired",
+    "stale_result": "the result was older than the verification",
+})
+
+
+# --- the "lost" passkey still signing in; sign-in event sources ------------------
+
+@says("lost_device_used")
+def _lost_device_used(data: dict, facts: Facts) -> str:
+    seen = "the console's portal" if data.get("via") == "console" else \
+        f"sign-in events from {data.get('via') or 'a source'}"
+    again = "again, before any review: " if data.get("again") else ""
+    return (f"A passkey reported lost signed in {again}seen by {seen}; issuing waits for a "
+            "supervisor's review")
+
+
+@says("lost_device_reviewed", names_actor=True)
+def _lost_device_reviewed(data: dict, facts: Facts, *, actor: str = "") -> str:
+    return _with(f"Lost passkey's sign-in reviewed by {actor or 'a supervisor'}",
+                 f"“{data.get('note', '')}”")
+
+
+WORDS["signin_source_created"] = Wording(lambda data, facts: "Sign-in event source registered",
+                                         SYSTEM)
+WORDS["signin_source_revoked"] = Wording(lambda data, facts: "Sign-in event source revoked",
+                                         SYSTEM)
+DOING.update({"lost_device_flag": "Flagging a lost passkey's sign-in",
+              "lost_device_review": "Reviewing a lost passkey's sign-in",
+              "signin_source_create": "Registering a sign-in event source",
+              "signin_source_revoke": "Revoking a sign-in event source"})
+WHY.update({
+    "lost_device_unreviewed": "a passkey the person reported lost signed in, and no supervisor "
+                              "had reviewed it",
+    "nothing_to_review": "no lost passkey's sign-in was waiting for review",
 })

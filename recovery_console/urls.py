@@ -5,6 +5,8 @@ from django_otp.admin import OTPAdminSite
 from . import views
 from .ops import views as ops_views
 from .restore import views as restore_views
+from .views import reviews as review_views
+from .views import velocity as velocity_views
 from .views import watch as watch_views
 
 # The admin (tiers, scripts, policies) asks for the same second factor as every staff page.
@@ -31,8 +33,13 @@ recovery_patterns = (
         path("cases/<int:pk>/rotation/", views.record_rotation, name="rotation"),
         path("cases/<int:pk>/cancel/", views.cancel, name="cancel"),
         path("cases/<int:pk>/notes/", views.add_note, name="add_note"),
+        path("cases/<int:pk>/pressure/", velocity_views.pressure_checklist,
+             name="pressure_checklist"),
+        path("cases/<int:pk>/release/", velocity_views.release_issue, name="release_issue"),
         path("cases/<int:pk>/hand-over/", views.hand_over, name="hand_over"),
         path("cases/<int:pk>/reassign/", views.reassign, name="reassign"),
+        path("cases/<int:pk>/lost-device-review/", views.review_lost_device,
+             name="review_lost_device"),
         path("queue/give-back/", views.give_back_selected, name="give_back_selected"),
         path("queue/reassign/", views.reassign_selected, name="reassign_selected"),
         path("approvals/", views.approvals, name="approvals"),
@@ -50,7 +57,11 @@ recovery_patterns = (
         path("security/alerts/", watch_views.alert_list, name="alerts"),
         path("security/alerts/acknowledge/", watch_views.alerts_acknowledge,
              name="alerts_acknowledge"),
+        path("security/alerts/<int:pk>/allow/", velocity_views.allow_recovery,
+             name="allow_recovery"),
         path("security/channels/stale/", watch_views.stale_channels, name="stale_channels"),
+        path("security/reviews/", review_views.review_list, name="reviews"),
+        path("security/reviews/<int:pk>/", review_views.review_detail, name="review"),
     ],
     "recovery",
 )
@@ -65,6 +76,8 @@ urlpatterns = [
     path("rollout/", include("recovery_console.rollout.urls")),
     path("admin/", admin.site.urls),
     path("scim/v2/", include("recovery_console.directory.scim.urls")),
+    path("idv/", include("recovery_console.idv.urls")),
+    path("events/", include("recovery_console.signin_events.urls")),
     path("oidc/", include("recovery_console.oidc.urls")),
     path("healthz", ops_views.healthz, name="healthz"),
     path("readyz", ops_views.readyz, name="readyz"),

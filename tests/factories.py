@@ -110,9 +110,12 @@ TIER_FIELDS = {
 }
 
 
-def recovery_case(tier: str = "low", agent: User | None = None, **identity_fields):
+def recovery_case(tier: str = "low", agent: User | None = None, *, pressure: bool = True,
+                  **identity_fields):
     """A case opened at the desk for a reachable identity of ``tier``, claimed
-    by ``agent`` when given (the opener is another agent)."""
+    by ``agent`` when given (the opener is another agent), who answered the
+    pressure checklist "none observed" first unless ``pressure`` is False
+    (the checklist may be answered at any point while verifying)."""
     from recovery_console import workflow
     from recovery_console.models import RecoveryCase
 
@@ -121,5 +124,7 @@ def recovery_case(tier: str = "low", agent: User | None = None, **identity_field
     assert case.tier == tier, (case.tier, case.tier_reasons)
     if agent is not None:
         workflow.claim(case, agent)
+        if pressure:
+            workflow.answer_pressure_checklist(case, agent, [], none_observed=True)
         case.refresh_from_db()
     return case

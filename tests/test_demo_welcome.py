@@ -42,6 +42,11 @@ def test_the_welcome_names_the_sign_in_and_a_person_whose_request_opens_a_case(s
     assert "Kemi Rossi, directory id mgr-01" in text
     assert text.rstrip().endswith("Ctrl-C stops web, worker, beat and the demo application.")
     assert "/oidc/.well-known/openid-configuration" in text
+    # Which team each demo agent is in: the outsourced first line never sees
+    # a privileged person.
+    assert ("  agent        First line (outsourced): employees, contractors, up to medium; "
+            "above, to Internal service desk") in text
+    assert "  agent2       Internal service desk: employees, contractors, b2b partners" in text
 
     workflow.request_self_service("kemi.rossi@example.org")
     assert resolve_self_service_requests() == ["opened"]

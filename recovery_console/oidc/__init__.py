@@ -1,4 +1,4 @@
-"""The built-in directory as an OpenID Connect provider (issue 20).
+"""The built-in directory as an OpenID Connect provider.
 
 Applications that security admins register in the admin sign people in
 through the console's portal sign-in (passkeys): authorization code flow with

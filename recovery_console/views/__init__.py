@@ -30,11 +30,13 @@ from .staff import (
     queue,
     record_rotation,
     request_approval,
+    review_lost_device,
     step_action,
     unclaim,
 )
 
 __all__ = [
+    "review_lost_device",
     "add_note", "give_back_selected", "hand_over", "reassign", "reassign_selected",
     "approvals", "attestation", "cancel", "case_detail", "claim", "decide", "enrol",
     "enrol_options", "enrol_verify", "home", "issue_credential", "open_case", "outbox",

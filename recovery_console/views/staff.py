@@ -20,6 +20,9 @@ from accounts.roles import Role, roles_of, staff_required
 from accounts.stepup import last_step_up, step_up_required
 
 from .. import clock, forms, selectors, shown_once, workflow
+from ..idv import selectors as idv_selectors
+from ..idv import workflow as idv
+from ..idv.models import IdentityVerification
 from ..models import Attestation, ChannelCode, RecoveryCase, RecoveryCredential, ScriptStep
 from ..restore import workflow as restore
 from ..workflow import WorkflowError
@@ -38,12 +41,15 @@ STEP_FORMS = {
     (Kind.ID_DOCUMENT, "record"): ("Record document check", forms.DocumentForm),
     (Kind.KNOWLEDGE, "record"): ("Record answer", forms.KnowledgeForm),
     (Kind.ATTESTATION, "request"): ("Send attestation link", forms.forms.Form),
+    (Kind.IDENTITY_VERIFICATION, "start_idv"): ("Send the verification link",
+                                                forms.IdentityVerificationForm),
 }
 
 
 # Sending again while a code or link is out replaces it: say so on the button.
 RESEND = {"send": "Send a new code (voids the one sent)",
-          "request": "Send a new link (voids the one sent)"}
+          "request": "Send a new link (voids the one sent)",
+          "start_idv": "Send a new verification link (replaces the one sent)"}
 
 
 def _run_step(case, agent, step, action, data, request):
@@ -54,6 +60,9 @@ def _run_step(case, agent, step, action, data, request):
         return workflow.check_channel_code(case, agent, step, data["code"], request=request)
     if action == "request":
         return workflow.request_attestation(case, agent, step, request=request)
+    if action == "start_idv":
+        return idv.start_identity_verification(case, agent, step, data["channel"],
+                                               request=request)
     return workflow.record_evidence(
         case, agent, step, passed=data.get("result", "passed") == "passed",
         note=data.get("note", ""), totp_code=data.get("code", ""),
@@ -65,7 +74,7 @@ def _run_step(case, agent, step, action, data, request):
 def _form(form_class, data=None, *, case, step=None):
     # Ids unique per step, so labels stay attached when several steps show forms.
     options = {"auto_id": f"id_step{step.pk}_%s"} if step else {}
-    if form_class is forms.SendCodeForm:
+    if issubclass(form_class, forms.SendCodeForm):
         return form_class(data, case=case, **options)
     return form_class(data, **options)
 
@@ -94,14 +103,18 @@ def _case_for(request: HttpRequest, pk: int) -> RecoveryCase:
     """The case, if the viewer may see it; 404 otherwise (never 403: a case
     one may not see does not exist for them)."""
     return get_object_or_404(selectors.visible_cases(request.user, pk=pk).select_related(
-        "identity__manager", "identity__sponsor", "identity__owner", "agent", "script"))
+        "identity__manager", "identity__sponsor", "identity__owner", "agent", "script",
+        "lost_device_reviewed_by"))
 
 
 def _render_case(request, case, *, bound=None, error=None, status=200) -> HttpResponse:
     story = selectors.case_story(case)
     actions = selectors.actions_for(case, request.user)
     general, by_step = _split_messages(request)
+    idv_steps = idv_selectors.step_states(case, story["steps"], story["now"])
     for entry in story["steps"]:
+        entry.idv = idv_steps.get(entry.step.pk)
+        entry.waiting = entry.waiting or bool(entry.idv and entry.idv.waiting)
         entry.feedback = by_step.get(str(entry.step.pk), [])
         entry.forms = []
         if "work" in actions and entry.ready and entry.status != "passed":
@@ -126,11 +139,29 @@ def _render_case(request, case, *, bound=None, error=None, status=200) -> HttpRe
                "restore_target": restore.target_for(case.identity, case.tier)
                if "issue" in actions else None,
                "version": selectors.case_version(case, len(story["evidence"]))}
-    for name in ("reason", "fail", "escalate"):  # one reason form each, ids apart
+    context.update(_velocity_context(request, case, actions, bound))
+    for name in ("reason", "fail", "escalate", "lost_device"):  # one reason form each, ids apart
         context[f"{name}_form"] = _bound(bound, name) or forms.ReasonForm(
             auto_id=f"id_{name}_%s")
     context.update(_holding_forms(case, actions, bound))
     return render(request, "recovery/case.html", context, status=status)
+
+
+def _velocity_context(request, case, actions, bound=None) -> dict:
+    """The pressure checklist (offered to the holding agent while verifying),
+    the supervisor's release form, and why the agent may not issue when the
+    daily limit holds the case."""
+    context = {"pressure_form": _bound(bound, "pressure") or (
+        forms.PressureChecklistForm(signs=workflow.pressure_signs())
+        if "pressure" in actions else None),
+        "release_form": _bound(bound, "release") or forms.ReasonForm(auto_id="id_release_%s"),
+        "velocity_block": ""}
+    if "issue" not in actions and case.agent_id == request.user.pk and case.state in (
+            RecoveryCase.State.APPROVED, RecoveryCase.State.CREDENTIAL_ISSUED):
+        refusal = workflow.may_issue(case, request.user)
+        if refusal is not None and refusal.reason == "velocity_agent":
+            context["velocity_block"] = refusal.message
+    return context
 
 
 def _holding_forms(case, actions, bound=None) -> dict:
@@ -154,6 +185,9 @@ def _offered(entry, action: str, form) -> bool:
         return entry.waiting or form.is_bound
     if action == "send":
         return form.is_bound or form.fields["channel"].queryset.exists()
+    if action == "start_idv":  # only with a provider configured, and a channel to send to
+        return entry.idv.available and (form.is_bound
+                                        or form.fields["channel"].queryset.exists())
     return True
 
 
@@ -249,9 +283,21 @@ def open_case(request):
             except WorkflowError as refusal:
                 form.add_error(None, refusal.message)
             else:
-                return redirect("recovery:case", case.pk)
+                return _opened(request, case)
     status = 400 if form.errors else 200
     return render(request, "recovery/open_case.html", {"form": form}, status=status)
+
+
+def _opened(request: HttpRequest, case: RecoveryCase) -> HttpResponse:
+    """After opening a case: to it, or, when it was routed to a team the
+    agent is not in (a person their team does not serve), back to the queue,
+    saying where it went (workflow.route)."""
+    if workflow.in_scope(case, request.user):
+        return redirect("recovery:case", case.pk)
+    where = case.team.name if case.team else "the console's own desk"
+    messages.info(request, f"Case {case.pk} is opened and waits in the queue of {where}: "
+                           "your team does not serve this person at this tier.")
+    return redirect("recovery:queue")
 
 
 @never_cache  # "back" shows the case as it is now, never a copy from before an issue
@@ -320,6 +366,9 @@ def _step_feedback(step, result) -> tuple[int, str]:
     if isinstance(result, ChannelCode):
         return messages.INFO, (f"Code sent to {result.channel}. Waiting for the caller to read "
                                "it back: step not passed yet.")
+    if isinstance(result, IdentityVerification):
+        return messages.INFO, (f"Verification link sent to {result.channel}. Waiting for the "
+                               "provider's result: step not passed yet.")
     if isinstance(result, Attestation):
         return messages.INFO, (f"Link sent to the {result.relation}, {result.attester.display_name}"
                                ". Waiting for their answer: step not passed yet.")
@@ -414,9 +463,21 @@ def fail(request, pk: int):
 @require_POST
 @staff_required(Role.AGENT)
 def escalate(request, pk: int):
-    return _reason_decision(request, pk, "escalate", workflow.escalate,
+    done = _reason_decision(request, pk, "escalate", workflow.escalate,
                             "Escalated: the case now follows a stricter tier's script, and "
                             "supervisors see it with your reason.")
+    return _to_queue_if_moved_away(request, pk, done)
+
+
+def _to_queue_if_moved_away(request, pk: int, done: HttpResponse) -> HttpResponse:
+    """After a decision that raised the tier: a case its help-desk team no
+    longer serves moved to another team's queue (``workflow.reroute``); an
+    agent who may no longer see it goes back to their queue, told why."""
+    if done.status_code == 302 and not selectors.visible_cases(request.user, pk=pk).exists():
+        messages.info(request, f"Case {pk} moved to another team's queue at its new tier: "
+                               "it is no longer yours.")
+        return redirect("recovery:queue")
+    return done
 
 
 @require_POST
@@ -438,6 +499,22 @@ def record_rotation(request, pk: int):
         bound=("rotation", None, form))
 
 
+@require_POST
+@staff_required(Role.SUPERVISOR)
+@step_up_required
+def review_lost_device(request, pk: int):
+    """A supervisor who stepped up reviews a "lost" passkey's sign-in, with a
+    note: issuing may go on (workflow.review_lost_device)."""
+    case = _case_for(request, pk)
+    form = forms.ReasonForm(request.POST, auto_id="id_lost_device_%s")
+    if not form.is_valid():
+        return _render_case(request, case, bound=("lost_device", None, form), status=400)
+    return _decide(request, case, lambda: workflow.review_lost_device(
+        case, request.user, form.cleaned_data["reason"], step_up=last_step_up(request),
+        request=request), done="Reviewed: the agent may issue the credential again.",
+        bound=("lost_device", None, form))
+
+
 @require_GET
 @staff_required(Role.SUPERVISOR, Role.SECURITY_ADMIN)
 def approvals(request):
@@ -455,6 +532,9 @@ def approvals(request):
         "just_decided": request.GET.get("decided", "").isdigit(),
         # Supervisors may fail or cancel an escalated case (workflow.may_fail, may_cancel).
         "escalated": selectors.escalated_cases()[:50]
+        if Role.SUPERVISOR in roles_of(request.user) else [],
+        # Supervisors review a "lost" passkey's sign-in (workflow.review_lost_device).
+        "lost_devices": selectors.lost_device_cases()[:50]
         if Role.SUPERVISOR in roles_of(request.user) else []})
 
 

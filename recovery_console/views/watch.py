@@ -11,7 +11,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.roles import Role, staff_required
 
-from .. import alerts, channels, forms, selectors, workflow
+from .. import alerts, channels, clock, forms, selectors, workflow
+from ..models import Alert
 
 security_admin_only = staff_required(Role.SECURITY_ADMIN)
 ALERTS_PER_PAGE = 50
@@ -67,6 +68,10 @@ def _alerts_page(request, *, form=None, chosen=(), status=200):
     page = selectors.alert_page(selectors.AlertFilters(**given), request.GET.get("page", 1),
                                 per_page=ALERTS_PER_PAGE)
     user = request.user
+    now = clock.now()
+    for alert in page.object_list:  # a velocity refusal may be allowed unless one is live
+        alert.may_allow = alert.kind == Alert.Kind.VELOCITY_IDENTITY and not any(
+            a.used_at is None and a.expires_at > now for a in alert.allowances.all())
     return render(request, "recovery/alerts.html", {
         "filters": filters, "page": page, "alerts": page.object_list,
         "state": given.get("state", "open"), "filter_query": _kept_query(request, "kind", "state"),

@@ -14,14 +14,22 @@ and the like; none re-implements them. The package follows the state machine:
 - ``rules``: the pure ``may_*`` checks (what a page offers is what the
   decision accepts) and the ``_require_*`` checks they share;
 - ``opening``: self-service requests, ``open_case``, ``claim``, ``unclaim``;
+- ``routing``: which help-desk team's queue holds a case: ``route`` (when
+  it opens), ``reroute`` (when its tier rises: any decision raising a tier
+  calls it), the privileged-spike alert;
 - ``handover``: ``hand_over`` (the holder to a colleague) and ``reassign``
   (a supervisor to an agent), each with a note;
 - ``notes``: ``add_note``, append-only notes on a case;
-- ``verification``: codes, evidence, attestations, verified, ``fail``,
-  ``escalate``;
+- ``verification``: codes, evidence, attestations, the pressure checklist
+  (``answer_pressure_checklist``), verified, ``fail``, ``escalate``;
 - ``approval``: ``request_approval``, ``approve``, ``deny``;
+- ``velocity``: per person (``open_case`` refuses the ``refuse_from``-th
+  recovery in the window; ``allow_recovery``) and per agent (alerts above
+  the team's norms; ``release_issue`` past its daily limit);
 - ``closing``: ``cancel``, ``expire``, ``repudiate``, ``record_rotation``,
   ``void_basis``;
+- ``reviews``: a repudiation marks the staff involved for review
+  (``mark_involvement``); a security admin closes each (``close_review``);
 - ``credential``: issue, redeem (by link or read out), the recovery session,
   ``complete``;
 - ``passkeys``: ``passkey_added`` (the owner told, the watch-period alert)
@@ -34,6 +42,9 @@ and the like; none re-implements them. The package follows the state machine:
   ``provision_scim_user``, ``provision_scim_group``, ``create_directory_client``,
   ``revoke_directory_client``;
   leaving the directory deactivates through ``closing.void_basis``;
+- ``lost_device``: a passkey reported lost still signing in
+  (``lost_passkey_signed_in``, ``flag_lost_device``) and the supervisor's
+  ``review_lost_device`` that lets issuing go on;
 - ``directory_ldap``: an LDAP source read and handed to those
   (``sync_ldap_source``, ``preview_ldap_source``).
 
@@ -46,7 +57,7 @@ the actor the decision names). A refused WebAuthn ceremony
 Anything else a decision raises is a programming error (``void_basis`` with
 an unknown cause: ValueError; a case that does not exist: DoesNotExist).
 
-Imports point one way: base <- rules <- opening, handover, notes,
+Imports point one way: base <- rules <- routing <- opening, handover, notes,
 verification, approval <-
 closing <- credential (a redemption whose basis broke is voided through
 ``closing.void_basis``; an enrolment adds ``passkeys.passkey_added``);
@@ -81,17 +92,31 @@ from .directory import (
 )
 from .directory_ldap import preview_ldap_source, sync_ldap_source
 from .handover import hand_over, reassign
+from .lost_device import (
+    flag_lost_device,
+    had_when_opened,
+    lost_passkey_signed_in,
+    open_case_of,
+    review_lost_device,
+)
 from .notes import add_note
 from .opening import claim, open_case, request_self_service, resolve_self_service_request, unclaim
 from .passkeys import passkey_added, revoke_passkey
+from .reviews import close_review, involvement, mark_involvement
+from .routing import reroute, route, serves
 from .rules import (
     BASIS_CAUSES,
     HANDED_EVENTS,
+    UNSCOPED_ROLES,
     WORK_PERMISSION,
+    in_scope,
     known_involvement,
+    known_scope,
     may_add_note,
+    may_answer_pressure,
     may_cancel,
     may_claim,
+    may_close_review,
     may_decide,
     may_escalate,
     may_fail,
@@ -99,19 +124,27 @@ from .rules import (
     may_hold,
     may_issue,
     may_reassign,
+    may_release_issue,
     may_request_approval,
+    may_review_lost_device,
     may_rotate,
     may_unclaim,
     may_work,
+    past_daily_limit,
+    pressure_answer_of,
+    pressure_signs,
     staff_name,
+    team_ids,
     worked_entries,
 )
 from .sweep import expire_due
+from .velocity import ALLOWANCE_LIFETIME, allow_recovery, release_issue
 from .verification import (
     AGENT_RECORDED_KINDS,
     DOCUMENT_TYPES,
     MAX_CODES_PER_STEP,
     answer_attestation,
+    answer_pressure_checklist,
     check_channel_code,
     escalate,
     fail,
@@ -122,19 +155,25 @@ from .verification import (
 )
 
 __all__ = [
-    "AGENT_RECORDED_KINDS", "BASIS_CAUSES", "DOCUMENT_TYPES", "HANDED_EVENTS",
-    "MAX_CODES_PER_STEP", "REDEEM_REFUSED", "WORK_PERMISSION", "IssuedCredential", "OpenedSession",
-    "WorkflowError", "add_note", "answer_attestation", "apply_directory_run", "approve", "cancel",
-    "check_channel_code", "claim", "complete", "complete_enrolment", "confirm_directory_run",
-    "create_directory_client", "deny", "discard_directory_run", "escalate", "expire", "expire_due",
-    "fail", "hand_over", "issue_credential", "known_involvement", "mark_verified", "may_add_note",
-    "may_cancel", "may_claim", "may_decide", "may_escalate", "may_fail", "may_hand_over",
-    "may_hold", "may_issue", "may_reassign", "may_request_approval", "may_rotate", "may_unclaim",
-    "may_work", "open_case", "passkey_added", "preview_directory", "preview_ldap_source",
+    "AGENT_RECORDED_KINDS", "ALLOWANCE_LIFETIME", "BASIS_CAUSES", "DOCUMENT_TYPES",
+    "HANDED_EVENTS", "IssuedCredential", "MAX_CODES_PER_STEP", "OpenedSession", "REDEEM_REFUSED",
+    "UNSCOPED_ROLES", "WORK_PERMISSION", "WorkflowError", "add_note", "allow_recovery",
+    "answer_attestation", "answer_pressure_checklist", "apply_directory_run", "approve", "cancel",
+    "check_channel_code", "claim", "close_review", "complete", "complete_enrolment",
+    "confirm_directory_run", "create_directory_client", "deny", "discard_directory_run",
+    "escalate", "expire", "expire_due", "fail", "flag_lost_device", "had_when_opened", "hand_over",
+    "in_scope", "involvement", "issue_credential", "known_involvement", "known_scope", "lost",
+    "lost_passkey_signed_in", "mark_involvement", "mark_verified", "may_add_note",
+    "may_answer_pressure", "may_cancel", "may_claim", "may_close_review", "may_decide",
+    "may_escalate", "may_fail", "may_hand_over", "may_hold", "may_issue", "may_reassign",
+    "may_release_issue", "may_request_approval", "may_review_lost_device", "may_rotate",
+    "may_unclaim", "may_work", "open_case", "open_case_of", "passkey_added", "past_daily_limit",
+    "pressure_answer_of", "pressure_signs", "preview_directory", "preview_ldap_source",
     "provision_scim_group", "provision_scim_user", "read_out_address", "reassign",
     "record_evidence", "record_rotation", "recovery_session_for", "redeem", "redeem_read_out",
-    "repudiate", "request_approval", "request_attestation", "request_self_service",
-    "resolve_self_service_request", "revoke_directory_client", "revoke_passkey",
-    "send_channel_code", "staff_name", "sync_directory", "sync_ldap_source", "unclaim",
-    "void_basis", "worked_entries",
+    "release_issue", "repudiate", "request_approval", "request_attestation",
+    "request_self_service", "reroute", "resolve_self_service_request", "review_lost_device",
+    "revoke_directory_client", "revoke_passkey", "route", "send_channel_code", "serves",
+    "staff_name", "sync_directory", "sync_ldap_source", "team_ids", "unclaim", "void_basis",
+    "worked_entries"
 ]

@@ -28,6 +28,7 @@ from ..models import (
 )
 from .base import WorkflowError, _close, _decision, _end_sessions, _lock, _owe_closing_notices
 from .opening import open_case
+from .reviews import mark_involvement
 from .rules import (
     BASIS_CAUSES,
     OUTSIDE_THE_CASE,
@@ -154,7 +155,8 @@ def repudiate(token: str, *, request: HttpRequest | None = None) -> RecoveryCase
     """The person says a completed recovery wasn't them (the link sent to
     every channel they had). Freezes the passkey it enrolled, ends every
     session of the account, raises an alert and opens a high-priority case
-    (or marks the open one so). Anyone holding the link may: it only ever
+    (or marks the open one so), and marks every staff member who took part
+    in the case for review. Anyone holding the link may: it only ever
     takes access away. Every refusal is a bad request: the link given
     cannot act (whether it never existed is not told apart)."""
     now = clock.now()
@@ -188,9 +190,13 @@ def repudiate(token: str, *, request: HttpRequest | None = None) -> RecoveryCase
     repudiation.consume(now, follow_up=follow_up)
     record("case_repudiated", target=case, actor=None, request=request,
            passkey=repudiation.passkey_id, sessions_ended=ended, follow_up=follow_up.pk)
+    # Whoever let it happen is looked at again (and their cases over-sampled).
+    marked = mark_involvement(case, now, request=request)
     alerts.raise_alert(identity, Alert.Kind.REPUDIATED,
-                       f"The recovery of case {case.pk} was repudiated; its passkey is frozen "
-                       f"and case {follow_up.pk} is high priority.", case=case, request=request)
+                       f"The recovery of case {case.pk} was repudiated; its passkey is frozen, "
+                       f"case {follow_up.pk} is high priority and {len(marked)} staff "
+                       f"member{'s are' if len(marked) != 1 else ' is'} marked for review.",
+                       case=case, request=request)
     return follow_up
 
 

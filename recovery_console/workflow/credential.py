@@ -51,6 +51,7 @@ from .rules import (
     _require_state,
     may_issue,
 )
+from .velocity import alert_agent_velocity
 
 State = RecoveryCase.State
 
@@ -96,7 +97,9 @@ def issue_credential(case: RecoveryCase, agent: User, *, channel: RecoveryChanne
     first time, without its code (``replayed``). ``replaces`` is the live
     credential the page showed (0: none): if another is live now, nothing is
     issued, so a page left open elsewhere never voids a credential just read
-    out. The holding agent only."""
+    out. The holding agent only; past their team's daily limit, only on a
+    case a supervisor released (``rules.may_issue``); above a norm, security
+    is alerted (``velocity.alert_agent_velocity``)."""
     case = _lock(case.pk)
     _enforce(may_issue(case, agent))
     if key:
@@ -150,6 +153,7 @@ def issue_credential(case: RecoveryCase, agent: User, *, channel: RecoveryChanne
     record("credential_issued", target=case, actor=agent, request=request,
            credential=credential.pk, delivery=credential.delivery,
            channel=channel.pk if channel else None, expires_at=credential.expires_at.isoformat())
+    alert_agent_velocity(case, agent, now, request)
     return IssuedCredential(credential=credential, code=code, link=link)
 
 

@@ -20,8 +20,10 @@ from audit.events import client_address, record
 
 from .. import alerts, clock, notices, populations, self_service, tokens
 from ..models import Alert, RecoveryCase, RecoveryPolicy, SelfServiceRequest, Tier
-from ..risk import RECENT_CASE_WINDOW, assess
+from ..risk import assess, window_words
+from . import velocity
 from .base import WorkflowError, _decision, _lock, _move
+from .routing import route, watch_privileged_spike
 from .rules import WORK_PERMISSION, _enforce, _require_role, may_claim, may_unclaim
 
 State = RecoveryCase.State
@@ -77,7 +79,6 @@ def _resolve_self_service(pending: SelfServiceRequest) -> str:
     return "opened"
 
 
-@_decision("case_open", actor="actor")
 def open_case(identity: Identity, *, source: str, actor: User | None = None,
               request: HttpRequest | None = None) -> RecoveryCase:
     """Open a case for ``identity``, freezing its risk tier and policy.
@@ -85,7 +86,25 @@ def open_case(identity: Identity, *, source: str, actor: User | None = None,
     Desk cases are opened by an agent; self-service cases by nobody signed in,
     and only when the tier's policy allows self-service; repudiation cases by
     the "this wasn't me" link, high priority and at least the high tier.
-    A request inside a previous recovery's watch period raises an alert."""
+    The case goes to the queue of the first help-desk team that serves it
+    (``routing.route``; none: the console's own desk). A request inside a
+    previous recovery's watch period raises an alert, and so does a spike of
+    privileged people's cases for one team (``routing.watch_privileged_spike``).
+    A second recovery within the policies' ``repeat_window`` raises the tier
+    and alerts; the ``refuse_from``-th is refused (``velocity_identity``)
+    unless a security admin allowed one more, and routed to security by an
+    alert that outlives the refusal's rollback."""
+    try:
+        return _open_case(identity, source=source, actor=actor, request=request)
+    except WorkflowError as refusal:
+        if refusal.reason == "velocity_identity":
+            velocity.route_to_security(identity, refusal, request=request)
+        raise
+
+
+@_decision("case_open", actor="actor")
+def _open_case(identity: Identity, *, source: str, actor: User | None = None,
+               request: HttpRequest | None = None) -> RecoveryCase:
     now = clock.now()
     if source == RecoveryCase.Source.DESK:
         _require_role(actor, Role.AGENT)
@@ -102,7 +121,19 @@ def open_case(identity: Identity, *, source: str, actor: User | None = None,
             f"The contract ended on {identity.contract_ends_on:%d %b %Y}: a contractor past "
             "their end date cannot be recovered. Their sponsor must renew the contract first.",
             reason="contract_ended", target=identity)
-    assessment = assess(identity, now)
+    limits = velocity.identity_velocity()
+    earlier = RecoveryCase.objects.filter(identity=identity,
+                                          opened_at__gte=now - limits.window).count()
+    over_limit = (source != RecoveryCase.Source.REPUDIATION
+                  and earlier + 1 >= limits.refuse_from)
+    if over_limit and velocity.live_allowance(identity, now) is None:
+        raise WorkflowError(
+            f"This would be recovery number {earlier + 1} for this person within "
+            f"{window_words(limits.window)}: the help desk cannot open it. Security has been "
+            "told; a security admin must allow one more recovery first.",
+            reason="velocity_identity", target=identity, number=earlier + 1,
+            window_seconds=limits.window.total_seconds())
+    assessment = assess(identity, now, limits.window)
     tier, reasons = assessment.tier, list(assessment.reasons)
     repudiated = source == RecoveryCase.Source.REPUDIATION
     if repudiated and tier in (Tier.LOW, Tier.MEDIUM):
@@ -124,19 +155,28 @@ def open_case(identity: Identity, *, source: str, actor: User | None = None,
         source=source, opened_by=actor if source == RecoveryCase.Source.DESK else None,
         opened_at=now, updated_at=now, high_priority=repudiated,
         deadline=now + timedelta(seconds=settings.RECOVERY_CASE_MAX_AGE_SECONDS),
+        team=route(identity, tier),
     )
     alerts.watch(identity, Alert.Kind.SECOND_RECOVERY,
                  f"Case {case.pk} was opened during the watch period of an earlier recovery.",
                  request=request)
-    earlier = RecoveryCase.objects.filter(identity=identity, opened_at__gte=now - RECENT_CASE_WINDOW
-                                          ).exclude(pk=case.pk).count()
+    allowed = over_limit and velocity.use_allowance(identity, case, now)
+    if over_limit and not allowed:  # the allowance was used by a concurrent opening
+        raise WorkflowError("One more recovery was allowed for this person, and it is used.",
+                            reason="velocity_identity", target=identity, number=earlier + 1,
+                            window_seconds=limits.window.total_seconds())
     if earlier:
         alerts.raise_alert(identity, Alert.Kind.REPEATED_RECOVERY,
-                           f"Case {case.pk} is recovery number {earlier + 1} in 30 days"
-                           f"{' for a frequent traveller' if identity.traveller else ''}.",
+                           f"Case {case.pk} is recovery number {earlier + 1} in "
+                           f"{window_words(limits.window)}"
+                           f"{' for a frequent traveller' if identity.traveller else ''}"
+                           f"{', allowed by a security admin' if allowed else ''}.",
                            case=case, request=request)
+    watch_privileged_spike(case, now, request=request)
     record("case_opened", target=case, actor=actor, request=request, tier=case.tier,
-           reasons=case.tier_reasons, source=source)
+           reasons=case.tier_reasons, source=source, team=case.team_id,
+           team_name=case.team.name if case.team else "",
+           **({"allowed_by_security": True} if allowed else {}))
     notices.owe_to_identity(
         identity, case=case, decision=f"case-opened:{case.pk}", event="recovery_requested",
         subject="Someone asked to recover access to your account",

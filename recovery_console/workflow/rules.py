@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import wraps
 
 from django.db.models import Q
@@ -20,8 +20,18 @@ from django.db.models import Q
 from accounts.models import Identity, RecoveryChannel, User
 from accounts.roles import Role, roles_of
 
-from .. import channels, notices, tokens
-from ..models import NOTE_MAX_LENGTH, RecoveryCase, RecoveryCredential, Repudiation, Tier
+from .. import channels, clock, notices, tokens
+from ..models import (
+    NOTE_MAX_LENGTH,
+    IssueRelease,
+    PressureAnswer,
+    PressureSign,
+    RecoveryCase,
+    RecoveryCredential,
+    Repudiation,
+    Team,
+    Tier,
+)
 from .base import WorkflowError
 
 State = RecoveryCase.State
@@ -40,9 +50,57 @@ def _require_role(user: User | None, *roles: Role) -> None:
 
 def _require_holder(case: RecoveryCase, agent: User) -> None:
     _require_role(agent, Role.AGENT)
+    _require_scope(case, agent)
     if case.agent_id != agent.pk or not _has_grant(case, agent):
         raise WorkflowError("Claim this case before working on it.", reason="not_holder",
                             status=WorkflowError.FORBIDDEN)
+
+
+# Roles that see every case, whatever team it is routed to.
+UNSCOPED_ROLES = frozenset({Role.SUPERVISOR, Role.AUDITOR, Role.SECURITY_ADMIN})
+
+
+def team_ids(user: User) -> frozenset[int]:
+    """The help-desk teams ``user`` is a member of, read once and cached on
+    the user for the request (as their roles are)."""
+    cached = getattr(user, "_team_ids", None)
+    if cached is None:
+        cached = frozenset(Team.members.through.objects.filter(user_id=user.pk)
+                           .values_list("team_id", flat=True))
+        user._team_ids = cached
+    return cached
+
+
+def in_scope(case: RecoveryCase, user: User) -> bool:
+    """Whether ``case`` is in the scope of what ``user`` may see: everything
+    for supervisors, auditors and security admins; for an agent in teams,
+    cases routed to one of their teams; for an agent in no team (the
+    console's own desk), cases routed to no team."""
+    if roles_of(user) & UNSCOPED_ROLES:
+        return True
+    known = case.__dict__.get(_SCOPED, {})
+    if user.pk in known:
+        return known[user.pk]
+    mine = team_ids(user)
+    return case.team_id in mine if mine else case.team_id is None
+
+
+_SCOPED = "_in_scope_of"
+
+
+def known_scope(case: RecoveryCase, user: User) -> None:
+    """Tell ``in_scope`` that a list page read ``case`` through the viewer's
+    scope (``selectors.team_scope``), so the rules asked of each listed case
+    read nothing more. Only on the page's copy: a decision locks and reads a
+    fresh case."""
+    case.__dict__.setdefault(_SCOPED, {})[user.pk] = True
+
+
+def _require_scope(case: RecoveryCase, user: User) -> None:
+    if not in_scope(case, user):
+        # Outside their team's scope a case does not exist for them: 404, as on the pages.
+        raise WorkflowError("No such case is open to you.", reason="outside_team",
+                            status=WorkflowError.NOT_FOUND)
 
 
 def _has_grant(case: RecoveryCase, agent: User) -> bool:
@@ -138,8 +196,10 @@ def _enforce(refusal: WorkflowError | None) -> None:
 
 @_as_refusal
 def may_claim(case: RecoveryCase, user: User) -> WorkflowError | None:
-    """An agent may take an open case nobody holds, unless it is their own recovery."""
+    """An agent may take an open case nobody holds, in their team's scope,
+    unless it is their own recovery."""
     _require_role(user, Role.AGENT)
+    _require_scope(case, user)
     _require_state(case, *RecoveryCase.OPEN_STATES, doing="claim a case")
     _require_subject_is_not(case, user, "work on")
     if case.agent_id == user.pk:
@@ -226,6 +286,119 @@ def may_issue(case: RecoveryCase, user: User) -> WorkflowError | None:
     if case.rules.path == "rotation":
         raise WorkflowError("A shared service account is never recovered with a passkey: "
                             "record its credential rotation instead.", reason="rotation_path")
+    if case.lost_device_unreviewed:
+        raise WorkflowError("A passkey the person reported lost signed in after the case "
+                            "opened: a supervisor must review it before anything is issued.",
+                            reason="lost_device_unreviewed")
+    _require_under_daily_limit(case, user)
+
+
+@_as_refusal
+def may_review_lost_device(case: RecoveryCase, user: User) -> WorkflowError | None:
+    """A supervisor may review an open case's flagged lost-device sign-in:
+    never its agent, its opener, anyone who worked it, or its subject."""
+    _require_role(user, Role.SUPERVISOR)
+    _require_state(case, *RecoveryCase.OPEN_STATES, doing="review a lost device's sign-in")
+    if not case.lost_device_unreviewed:
+        raise WorkflowError("No sign-in of a lost device waits for review on this case.",
+                            reason="nothing_to_review")
+    _require_subject_is_not(case, user, "review")
+    if user.pk in (case.agent_id, case.opened_by_id) or _has_worked(case, user):
+        raise WorkflowError("You worked on this case, so another supervisor must review it.",
+                            reason="worked_case", status=WorkflowError.FORBIDDEN)
+
+
+# --- velocity per agent ---------------------------------------------------------
+# An agent's day is the UTC calendar day (from 00:00 UTC), the same for
+# every agent whatever their time zone; the hour is the rolling last hour.
+
+def utc_day_start(now: datetime) -> datetime:
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def norms_of(case: RecoveryCase) -> Team:
+    """The velocity norms an issue on ``case`` is held to: its team's; the
+    console's own desk (no team) has a team's defaults."""
+    return case.team if case.team_id is not None else Team()
+
+
+def issued_since(agent: User, since: datetime) -> int:
+    """Recovery credentials ``agent`` issued since ``since`` (voided ones too:
+    each was a reset handed out)."""
+    return RecoveryCredential.objects.filter(issued_by=agent, created_at__gte=since).count()
+
+
+def past_daily_limit(case: RecoveryCase, agent: User) -> tuple[int, int] | None:
+    """(issued today, the limit) when ``agent`` reached the daily limit of
+    ``case``'s team, else None."""
+    limit = norms_of(case).daily_limit
+    today = issued_since(agent, utc_day_start(clock.now()))
+    return (today, limit) if today >= limit else None
+
+
+def _release_of(case: RecoveryCase) -> IssueRelease | None:
+    try:
+        return case.issue_release
+    except IssueRelease.DoesNotExist:
+        return None
+
+
+def _require_under_daily_limit(case: RecoveryCase, agent: User) -> None:
+    past = past_daily_limit(case, agent)
+    if past is None:
+        return
+    release = _release_of(case)
+    if release is not None and release.agent_id == agent.pk:
+        return
+    today, limit = past
+    raise WorkflowError(
+        f"You issued {today} recovery credentials today (UTC day), the daily limit of your "
+        f"team is {limit}: a supervisor must release this case before you issue its "
+        "credential.", reason="velocity_agent", issued_today=today, daily_limit=limit)
+
+
+@_as_refusal
+def may_release_issue(case: RecoveryCase, user: User) -> WorkflowError | None:
+    """A supervisor may release a case whose holding agent is past their
+    team's daily limit, so its credential may be issued: never the agent,
+    anyone who opened or worked the case, or its subject; once per case.
+    (The decision also wants a reason and a fresh step-up.)"""
+    _require_role(user, Role.SUPERVISOR)
+    _require_state(case, State.APPROVED, State.CREDENTIAL_ISSUED, doing="release an issue")
+    _require_subject_is_not(case, user, "release")
+    if case.agent_id is None or past_daily_limit(case, case.agent) is None:
+        raise WorkflowError("The case's agent is within their daily limit: no release is "
+                            "needed.", reason="release_not_needed")
+    if user.pk in (case.agent_id, case.opened_by_id) or _has_worked(case, user):
+        raise WorkflowError("You worked on this case, so another supervisor must release it.",
+                            reason="worked_case", status=WorkflowError.FORBIDDEN)
+    release = _release_of(case)
+    if release is not None and release.agent_id == case.agent_id:
+        raise WorkflowError("This case is already released.", reason="already_released")
+
+
+# --- the pressure checklist ------------------------------------------------------
+
+def pressure_signs() -> list[PressureSign]:
+    return list(PressureSign.objects.filter(active=True))
+
+
+def pressure_answer_of(case: RecoveryCase) -> PressureAnswer | None:
+    try:
+        return case.pressure_answer
+    except PressureAnswer.DoesNotExist:
+        return None
+
+
+@_as_refusal
+def may_answer_pressure(case: RecoveryCase, user: User) -> WorkflowError | None:
+    """The holding agent answers the case's pressure checklist once, while
+    it is verifying."""
+    _require_holder(case, user)
+    _require_state(case, State.VERIFYING, doing="answer the pressure checklist")
+    if pressure_answer_of(case) is not None:
+        raise WorkflowError("The pressure checklist of this case is already answered.",
+                            reason="checklist_answered")
 
 
 @_as_refusal
@@ -253,6 +426,7 @@ def may_add_note(case: RecoveryCase, user: User) -> WorkflowError | None:
     they hold or nobody holds (the open cases they may see). Never on their
     own recovery."""
     _require_role(user, Role.AGENT, Role.SUPERVISOR)
+    _require_scope(case, user)
     if Role.SUPERVISOR not in roles_of(user) and case.agent_id is not None:
         _require_holder(case, user)
     _require_state(case, *RecoveryCase.OPEN_STATES, doing="add a note")
@@ -279,8 +453,9 @@ def may_reassign(case: RecoveryCase, user: User) -> WorkflowError | None:
 @_as_refusal
 def may_hold(case: RecoveryCase, user: User) -> WorkflowError | None:
     """Who a case may be handed over or reassigned to: an active agent who
-    does not hold it already, is not its subject, and did not approve or
-    deny it (the approver never also restores access)."""
+    may see it (in the team it is routed to, or in no team for a case of the
+    console's own desk), does not hold it already, is not its subject, and
+    did not approve or deny it (the approver never also restores access)."""
     name = staff_name(user)
     if not user.is_active:
         raise WorkflowError(f"{name}'s account is not active.", reason="target_inactive",
@@ -288,6 +463,11 @@ def may_hold(case: RecoveryCase, user: User) -> WorkflowError | None:
     if Role.AGENT not in roles_of(user):
         raise WorkflowError(f"{name} is not an agent: only an agent can hold a case.",
                             reason="target_not_agent", status=WorkflowError.BAD_REQUEST)
+    if not in_scope(case, user):
+        where = f"the team {case.team}" if case.team_id else "the console's own desk"
+        raise WorkflowError(f"{name} cannot see this case: it is routed to {where}, and they "
+                            "are not one of its agents.", reason="target_outside_team",
+                            status=WorkflowError.BAD_REQUEST)
     if case.agent_id == user.pk:
         raise WorkflowError(f"{name} already holds this case.", reason="target_holds")
     if case.identity.user_id is not None and case.identity.user_id == user.pk:
@@ -406,3 +586,19 @@ def _basis_refusal(case: RecoveryCase, credential: RecoveryCredential,
                                   used_at__gte=credential.created_at).exists():
         return "repudiated"
     return None
+
+
+# --- repudiation feeds back: reviews of the staff involved -------------------
+
+@_as_refusal
+def may_close_review(review, user: User) -> WorkflowError | None:
+    """Only a security admin closes a review of someone's part in a
+    repudiated recovery (an ``InvolvementReview``), once, and never the
+    review of their own part."""
+    _require_role(user, Role.SECURITY_ADMIN)
+    if review.staff_id == user.pk:
+        raise WorkflowError("You cannot review your own part in a repudiated recovery: "
+                            "another security admin must.", reason="own_review",
+                            status=WorkflowError.FORBIDDEN)
+    if review.closed_at is not None:
+        raise WorkflowError("This review is already closed.", reason="review_closed")

@@ -19,6 +19,8 @@ from ..models import (
     Attestation,
     ChannelCode,
     Evidence,
+    PressureAnswer,
+    PressureSign,
     RecoveryCase,
     RecoveryPolicy,
     ScriptStep,
@@ -34,15 +36,19 @@ from .base import (
     _site_link,
     _void_live_secrets,
 )
+from .routing import reroute
 from .rules import (
     _check_channel,
     _enforce,
     _require_holder,
     _require_reason,
     _require_state,
+    may_answer_pressure,
     may_escalate,
     may_fail,
     may_work,
+    pressure_answer_of,
+    pressure_signs,
 )
 
 State = RecoveryCase.State
@@ -330,6 +336,8 @@ def _verify_if_complete(case: RecoveryCase, actor: User | None, now: datetime,
         return
     if not any(s.pk in passed and s.kind != Kind.KNOWLEDGE for s in steps):
         return
+    if _checklist_missing(case):
+        return
     _move(case, State.VERIFIED, now, verified_at=now)
     record("case_verified", target=case, actor=actor, request=request)
     if case.rules.approvals_required == 0:
@@ -347,9 +355,88 @@ def mark_verified(case: RecoveryCase, agent: User, *,
     _require_holder(case, agent)
     _require_state(case, State.VERIFYING, doing="mark the case verified")
     _verify_if_complete(case, agent, clock.now(), request)
+    if case.state == State.VERIFYING and _checklist_missing(case):
+        raise WorkflowError("Answer the pressure checklist at the end of the script first.",
+                            reason="checklist_missing")
     if case.state == State.VERIFYING:
         raise WorkflowError("Some required steps have not passed yet.", reason="steps_missing")
     return case
+
+
+def _checklist_missing(case: RecoveryCase) -> bool:
+    """The script ends with the pressure checklist: while any sign is asked,
+    a case is verified only once its agent answered it."""
+    return pressure_answer_of(case) is None and PressureSign.objects.filter(active=True).exists()
+
+
+@_decision("pressure_checklist", actor="agent")
+def answer_pressure_checklist(case: RecoveryCase, agent: User, signs: list[str], *,
+                              none_observed: bool = False, note: str = "",
+                              request: HttpRequest | None = None) -> PressureAnswer:
+    """The holding agent answers the pressure checklist the script ends with:
+    the social-engineering signs they observed (codes of active signs), or
+    none observed; a note is optional. Answered once, while verifying. Any
+    sign raises the tier one step (its policy and script frozen on the case
+    again, as ``escalate`` does, codes and links out voided) and requires at
+    least one supervisor's approval whatever the tier; the answer is kept as
+    evidence and audited with the signs. The case is verified if its steps
+    had all passed."""
+    case = _lock(case.pk)
+    _enforce(may_answer_pressure(case, agent))
+    asked = {sign.code: sign for sign in pressure_signs()}
+    chosen = list(dict.fromkeys(signs))
+    unknown = [code for code in chosen if code not in asked]
+    if unknown:
+        raise WorkflowError("Tick only signs of the checklist.", reason="unknown_sign",
+                            status=WorkflowError.BAD_REQUEST, signs=unknown)
+    if bool(chosen) == bool(none_observed):
+        raise WorkflowError("Tick the signs you observed, or “none observed” (not both).",
+                            reason="checklist_choice", status=WorkflowError.BAD_REQUEST)
+    note = note.strip()
+    if len(note) > PressureAnswer._meta.get_field("note").max_length:
+        raise WorkflowError("The note is too long (500 characters at most).",
+                            reason="note_length", status=WorkflowError.BAD_REQUEST)
+    now = clock.now()
+    ticked = [{"code": code, "label": asked[code].label} for code in chosen]
+    answer = PressureAnswer.objects.create(case=case, actor=agent, signs=ticked, note=note,
+                                           created_at=now)
+    before = case.tier
+    if ticked:
+        _raise_for_pressure(case, agent, ticked, now, request)
+    record("pressure_checklist_answered", target=case, actor=agent, request=request,
+           answer=answer.pk, signs=[sign["code"] for sign in ticked],
+           labels=[sign["label"] for sign in ticked], note=note, from_tier=before,
+           to_tier=case.tier)
+    if ticked:
+        # One tier up may be past what the case's help-desk team serves.
+        reroute(case, agent, "pressure_signs", request=request)
+        notices.owe_to_monitoring(
+            case=case, decision=f"pressure-signs:{case.pk}", event="recovery_pressure_signs",
+            identity=case.identity, subject="Social-engineering signs on a recovery call",
+            body=f"Case {case.pk}: the agent observed "
+                 f"{'; '.join(sign['label'] for sign in ticked)}. Tier {before} -> {case.tier}; "
+                 "a supervisor must approve.")
+    if case.agent_id == agent.pk:  # moved to another team, it waits for one of theirs
+        _verify_if_complete(case, agent, now, request)
+    return answer
+
+
+def _raise_for_pressure(case: RecoveryCase, agent: User, ticked: list[dict], now: datetime,
+                        request: HttpRequest | None) -> None:
+    applied = populations.rules_for(case.identity)
+    tier = max(Tier.one_up(case.tier), applied.minimum_tier, key=Tier.rank)
+    policy = RecoveryPolicy.objects.select_related("script").get(tier=tier)
+    snapshot = populations.snapshot_for(applied, policy)
+    snapshot["approvals_required"] = max(1, snapshot["approvals_required"])
+    script = populations.script_for(applied, policy)
+    if script.pk != case.script_id:
+        _void_live_secrets(case, now, "pressure_signs", actor=agent, request=request)
+    _move(case, case.state, now, tier=tier, policy=policy, policy_snapshot=snapshot,
+          script=script, tier_reasons=[
+              *case.tier_reasons,
+              f"Pressure signs observed by {agent.username}: "
+              f"{'; '.join(sign['label'] for sign in ticked)}. One tier up; a supervisor "
+              "must approve."])
 
 
 @_decision("case_fail", actor="actor")
@@ -386,7 +473,9 @@ def escalate(case: RecoveryCase, agent: User, reason: str, *,
     goes on with the stricter script; codes and links already out are voided.
     It is marked escalated: supervisors see it, with the reason, on their
     approvals page, may fail or cancel it, and approve or deny it once it is
-    verified. Security monitoring is told. A restricted case is only marked."""
+    verified. Security monitoring is told. A restricted case is only marked.
+    A case its help-desk team no longer serves at the new tier moves on
+    (``routing.reroute``); a holder who may not see it there loses it."""
     case = _lock(case.pk)
     _enforce(may_escalate(case, agent))
     _require_reason(reason, limit=500)
@@ -403,6 +492,7 @@ def escalate(case: RecoveryCase, agent: User, reason: str, *,
           escalated_at=now, escalated_by=agent, escalation_reason=reason.strip())
     record("case_escalated", target=case, actor=agent, request=request, reason=reason.strip(),
            from_tier=before, to_tier=tier, script=case.script_id)
+    reroute(case, agent, "escalated", request=request)
     notices.owe_to_monitoring(
         case=case, decision=f"case-escalated:{case.pk}:{tier}", event="recovery_escalated",
         identity=case.identity, subject="Recovery case escalated",

@@ -61,8 +61,17 @@ def pass_code_step(case: RecoveryCase, agent) -> None:
     workflow.check_channel_code(case, agent, step, code_sent(case))
 
 
+def no_pressure(case: RecoveryCase, agent) -> None:
+    """Answer the pressure checklist the script ends with: none observed."""
+    case.refresh_from_db()
+    if case.state == "verifying" and workflow.pressure_answer_of(case) is None:
+        workflow.answer_pressure_checklist(case, agent, [], none_observed=True)
+
+
 def verify(case: RecoveryCase, agent) -> RecoveryCase:
-    """Pass every required step of the case's script."""
+    """Pass every required step of the case's script (and answer the
+    pressure checklist: none observed)."""
+    no_pressure(case, agent)
     for step in case.script.steps.filter(required=True).order_by("position"):
         if step.kind == "channel_code":
             pass_code_step(case, agent)

@@ -21,6 +21,7 @@ from recovery_console.models import (
     Notice,
     RecoveryCase,
     RecoveryCredential,
+    RecoveryPolicy,
     RecoverySession,
 )
 from tests import admin_forms
@@ -300,6 +301,8 @@ def test_a_credential_of_a_case_closed_behind_its_back_never_stops_a_newer_case(
     """Its own case is closed (by a path that forgot to void): it is refused,
     and the identity's next recovery, with its own credential, goes on."""
     RecoveryCase.objects.filter(pk=world.case.pk).update(state=State.CANCELLED)  # no voiding
+    # A third recovery in 30 days: allowed here (velocity has its own tests).
+    RecoveryPolicy.objects.update(refuse_from=4)
     newer = workflow.open_case(world.identity, source=RecoveryCase.Source.DESK,
                                actor=staff("agent"))
     workflow.claim(newer, world.agent)

@@ -51,11 +51,20 @@ def check_code_on_phone(page, case, phone):
     page.get_by_role("button", name="Check code").click()
 
 
+def no_pressure_signs(page, case):
+    """The agent answers the pressure checklist the script ends with: none observed."""
+    page.goto(f"/cases/{case.pk}/")
+    page.get_by_label("None observed").check()
+    page.get_by_role("button", name="Record the checklist").click()
+    page.get_by_text("Pressure checklist recorded.").wait_for()
+
+
 def claim_and_check_email_code(page, case):
     """The agent claims ``case`` and verifies the caller by a code to their email."""
     email = case.identity.channels.get(kind="email")
     page.goto(f"/cases/{case.pk}/")
     page.get_by_role("button", name="Claim this case").click()
+    no_pressure_signs(page, case)
     page.get_by_label("Registered channel", exact=True).select_option(label=str(email))
     page.get_by_role("button", name="Send code").click()
     (code,) = from_outbox(page, r"Your verification code is (\d{6})")
@@ -96,6 +105,7 @@ def test_high_risk_recovery_with_attestation_supervisor_approval_and_new_passkey
     shot(page, "queue")
     page.get_by_role("button", name=f"Claim case {case.pk}").click()
     page.get_by_role("heading", name=f"Case #{case.pk}").wait_for()
+    no_pressure_signs(page, case)
     check_code_on_phone(page, case, phone)
     page.get_by_role("button", name="Send attestation link").click()
     shot(page, "case")

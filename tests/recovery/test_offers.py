@@ -17,7 +17,7 @@ from django.test import Client
 from django.urls import reverse
 
 from recovery_console import selectors, workflow
-from recovery_console.models import RecoveryCase, ScriptStep
+from recovery_console.models import RecoveryCase, ScriptStep, Team
 from tests.factories import TOTPDeviceFactory, reachable_identity, recovery_case, staff
 from tests.sessions import sign_in_client
 
@@ -31,7 +31,9 @@ PEOPLE = ("holder", "other_agent", "supervisor", "gave_back", "approved_already"
 ACTION_OF_URL = {"claim": "claim", "unclaim": "unclaim", "request-approval": "request_approval",
                  "issue": "issue", "rotation": "rotate", "cancel": "cancel", "fail": "fail",
                  "escalate": "escalate", "steps": "work", "notes": "note",
-                 "hand-over": "hand_over", "reassign": "reassign"}
+                 "hand-over": "hand_over", "reassign": "reassign",
+                 "lost-device-review": "review_lost_device", "pressure": "pressure",
+                 "release": "release_issue"}
 
 
 def try_each(case, user, colleague) -> set[str]:
@@ -52,6 +54,12 @@ def try_each(case, user, colleague) -> set[str]:
         "note": lambda: workflow.add_note(case, user, "Caller rings back at 3."),
         "hand_over": lambda: workflow.hand_over(case, user, colleague, "Over to you."),
         "reassign": lambda: workflow.reassign(case, user, colleague, "Balancing the queue."),
+        "review_lost_device": lambda: workflow.review_lost_device(
+            case, user, "Called back on the number on file.", step_up=step_up_now()),
+        "pressure": lambda: workflow.answer_pressure_checklist(case, user, [],
+                                                               none_observed=True),
+        "release_issue": lambda: workflow.release_issue(case, user, "Checked the case.",
+                                                        step_up=step_up_now()),
     }
     accepted = set()
     for name, attempt in attempts.items():
@@ -154,12 +162,25 @@ def scenarios(people) -> dict[str, RecoveryCase]:
     made["approved"] = verify(held(opened()), holder)
     made["issued"] = verify(held(opened()), holder)
     workflow.issue_credential(made["issued"], holder)
+    made["lost_device"] = verify(held(opened()), holder)
+    workflow.flag_lost_device(made["lost_device"], "The old phone signed in.", via="console")
     made["governance_awaiting"] = governance()
     made["governance_approved"] = governance()
     workflow.approve(made["governance_approved"], people["security_admin"], "Owner attested.",
                      step_up=step_up_now())
+    # The holder is past the daily limit of the case's team: a supervisor releases it.
+    made["past_daily_limit"] = verify(held(opened()), holder)
     made["cancelled"] = held(opened())
     workflow.cancel(made["cancelled"], holder, "Duplicate.")
+    # Every case in one team's queue, and the agents in it (a team's case is
+    # worked by its members only); that one in a team with a daily limit of 0.
+    agents = [user for user in people.values() if user.groups.filter(name="agent").exists()]
+    desk = Team.objects.create(name="Desk")
+    tight = Team.objects.create(name="Tight desk", daily_limit=0)
+    for team in (desk, tight):
+        team.members.add(*agents)
+    RecoveryCase.objects.filter(pk__in=[case.pk for case in made.values()]).update(team=desk)
+    RecoveryCase.objects.filter(pk=made["past_daily_limit"].pk).update(team=tight)
     for case in made.values():
         case.refresh_from_db()
     return made
@@ -167,11 +188,15 @@ def scenarios(people) -> dict[str, RecoveryCase]:
 
 def test_every_action_offered_is_accepted_and_every_accepted_one_is_offered(people):
     cases = scenarios(people)
+    # Fresh from the database: what the users held cached before the teams existed.
+    people = {name: type(user).objects.get(pk=user.pk) for name, user in people.items()}
     assert {c.state for c in cases.values()} >= {
         "verifying", "verified", "awaiting_approval", "approved", "credential_issued",
         "cancelled"}
     clients = {name: sign_in_client(Client(), user) for name, user in people.items()}
     colleague = staff("agent")
+    for team in Team.objects.all():  # whom a supervisor may reassign a team's case to
+        team.members.add(colleague)
     mismatches, accepted_anything = [], set()
     for label, case in cases.items():
         subject = case.identity.user

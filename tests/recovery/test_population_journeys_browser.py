@@ -11,7 +11,14 @@ from recovery_console.models import CredentialRotation, RecoveryCase
 from tests.conftest import VirtualAuthenticator
 from tests.factories import reachable_identity, staff
 
-from .test_journeys_browser import attest, check_code_on_phone, redeem_and_enrol, shot, sign_in
+from .test_journeys_browser import (
+    attest,
+    check_code_on_phone,
+    no_pressure_signs,
+    redeem_and_enrol,
+    shot,
+    sign_in,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("recovery_reference_data")]
@@ -30,6 +37,7 @@ def test_contractor_recovery_with_the_sponsors_attestation(page, new_page, dev_o
     page.get_by_role("button", name=f"Claim case {case.pk}").click()
     page.get_by_role("heading", name=f"Case #{case.pk}").wait_for()
     page.get_by_text("Contractors: their sponsor must attest at every tier").wait_for()
+    no_pressure_signs(page, case)
     check_code_on_phone(page, case, phone)
     page.get_by_role("button", name="Send attestation link").click()
     shot(page, "contractor-case")
@@ -64,6 +72,7 @@ def test_service_account_rotation_with_owner_and_security_admin_approval(
     page.get_by_role("button", name=f"Claim case {case.pk}").click()
     page.get_by_role("heading", name=f"Case #{case.pk}").wait_for()
     page.get_by_text("Shared service accounts are never recovered").wait_for()
+    no_pressure_signs(page, case)
     page.get_by_role("button", name="Send attestation link").click()
 
     owner_page = new_page()

@@ -238,3 +238,25 @@ def test_a_security_admin_edits_population_rules_in_the_admin(client):
     rule = PopulationRule.objects.get(population="contractor")
     assert client.get(reverse("admin:recovery_populationrule_change",
                               args=[rule.pk])).status_code == 200
+
+
+def test_a_change_to_a_population_rule_in_the_admin_is_audited_with_its_author(client):
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    admin = staff("security_admin", is_staff=True)
+    client.force_login(admin)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = admin.totpdevice_set.get().persistent_id
+    session.save()
+    rule = PopulationRule.objects.get(population="contractor")
+    response = client.post(reverse("admin:recovery_populationrule_change", args=[rule.pk]), {
+        "population": rule.population, "minimum_tier": "high",
+        "self_service_allowed": "", "attestation_required": "on" if rule.attestation_required
+        else "", "script": "", "approvals_min": rule.approvals_min,
+        "approver_role": rule.approver_role, "credential_lifetime_max": "",
+        "path": rule.path, "explanation": rule.explanation})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    rule.refresh_from_db()
+    assert rule.minimum_tier == "high"
+    entry = LogEntry.objects.get_for_object(rule).latest("timestamp")
+    assert entry.actor == admin and entry.changes_dict["minimum_tier"][1] == "high"

@@ -26,6 +26,7 @@ from recovery_console.models import (
     Notice,
     RecoveryCase,
     Repudiation,
+    Team,
 )
 from tests.sessions import sign_in_client
 
@@ -161,13 +162,17 @@ def test_todays_queue_has_open_cases_in_the_states_agents_and_supervisors_meet(s
     assert {c.tier for c in new} == {"low", "medium", "high", "restricted"}
     assert {c.state for c in open_cases} >= {State.NEW, State.VERIFYING,
                                               State.AWAITING_APPROVAL, State.APPROVED}
-    agent = User.objects.get(username="agent")
-    sign_in_client(client, agent)
-    page = client.get(reverse("recovery:queue")).content.decode()
-    for case in new:
-        assert case.identity.display_name in page
-    for case in open_cases.filter(agent=agent):
-        assert case.identity.display_name in page
+    # Each agent's queue holds the open cases of their team: the new ones,
+    # and those they hold.
+    for agent in User.objects.filter(username__in=["agent", "agent2"]):
+        sign_in_client(client, agent)
+        page = client.get(reverse("recovery:queue")).content.decode()
+        mine = agent.teams.get()
+        for case in new.filter(team=mine):
+            assert case.identity.display_name in page
+        for case in open_cases.filter(agent=agent):
+            assert case.identity.display_name in page
+            assert case.team == mine
     supervisor = User.objects.get(username="supervisor")
     sign_in_client(client, supervisor)
     page = client.get(reverse("recovery:approvals")).content.decode()
@@ -244,3 +249,24 @@ def test_the_demo_rollout_has_a_wave_at_each_stage_played_through_its_decisions(
     sign_in_client(client, User.objects.get(username="secadmin"))
     page = client.get(f"/rollout/waves/{waves[1].pk}/")
     assert page.status_code == 200 and "Enforce" in page.content.decode()
+
+
+def test_the_demo_has_an_outsourced_first_line_that_sees_no_privileged_person(seeded, client):
+    first, internal = (Team.objects.get(name="First line (outsourced)"),
+                       Team.objects.get(name="Internal service desk"))
+    assert (first.serves, first.highest_tier, first.escalates_to) == (
+        ["employee", "contractor"], "medium", internal)
+    assert list(first.members.values_list("username", flat=True)) == ["agent"]
+    assert list(internal.members.values_list("username", flat=True)) == ["agent2"]
+    privileged = RecoveryCase.objects.filter(identity__privileged=True)
+    assert privileged.exists() and not privileged.filter(team=first).exists()
+    assert not RecoveryCase.objects.filter(team=None).exists()  # every case has its team
+    sign_in_client(client, User.objects.get(username="agent"))
+    page = client.get(reverse("recovery:queue"), {"status": "all"}).content.decode()
+    for case in privileged:
+        assert case.identity.display_name not in page
+        assert client.get(reverse("recovery:case", args=[case.pk])).status_code == 404
+    sign_in_client(client, User.objects.get(username="agent2"))
+    page = client.get(reverse("recovery:queue")).content.decode()
+    for case in privileged.filter(state__in=RecoveryCase.OPEN_STATES):
+        assert case.identity.display_name in page

@@ -378,8 +378,10 @@ def _acting_role(row) -> str | None:
 # CSRF cannot apply (tests/directory/test_scim_clients.py shows it exempt and
 # the admin still protected). The OpenID provider's token and userinfo endpoints
 # likewise take an application's own credentials or an access token, never the
-# person's cookie (its authorization endpoint, which does, keeps CSRF).
-COOKIELESS = {"oauth2_provider:token", "oauth2_provider:user-info"}
+# person's cookie (its authorization endpoint, which does, keeps CSRF). The
+# sign-in events endpoint authenticates each request by its HMAC signature
+# (tests/signin_events), and a session counts for nothing there.
+COOKIELESS = {"oauth2_provider:token", "oauth2_provider:user-info", "signin_events:receive"}
 STATE_CHANGING = [row for row in TABLE if row.name != "admin" and _acting_role(row)
                   and not row.name.startswith("scim:") and row.name not in COOKIELESS]
 
@@ -554,6 +556,8 @@ def recover_through_http(agent, identity, seen: list[str]):
     go(desk, "post", step_url(case), {"action": "send", "channel": channel_of(case).pk})
     channel_code = code_sent(case)
     go(desk, "post", step_url(case), {"action": "check", "code": channel_code})
+    go(desk, "post", reverse("recovery:pressure_checklist", args=[case.pk]),
+       {"none_observed": "on"})
     go(desk, "get", opened["Location"])
     issued_page = go(desk, "get", go(desk, "post", reverse("recovery:issue", args=[case.pk]))
                      ["Location"])

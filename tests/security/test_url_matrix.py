@@ -29,6 +29,7 @@ from recovery_console.models import (
     CaseNote,
     ChannelCode,
     Evidence,
+    InvolvementReview,
     Notice,
     RecoveryCase,
     RecoveryCredential,
@@ -146,6 +147,17 @@ TABLE = [
         roles(403, anonymous=LOGIN, agent=400, other_agent=404), METHOD_FIRST, ("case",)),
     Row("recovery:reassign", roles(405), roles(403, anonymous=LOGIN, supervisor=400),
         METHOD_FIRST, ("case",)),
+    # A supervisor (fresh step-up) reviews a lost passkey's sign-in; an empty
+    # POST is bad input.
+    Row("recovery:review_lost_device", roles(405), roles(403, anonymous=LOGIN, supervisor=400),
+        METHOD_FIRST, ("case",)),
+    # Velocity and pressure: the holding agent answers the pressure
+    # checklist (the world's case has its answer: 409); a supervisor releases
+    # a case past its agent's daily limit (an empty reason is bad input).
+    Row("recovery:pressure_checklist", roles(405),
+        roles(403, anonymous=LOGIN, agent=409, other_agent=404), METHOD_FIRST, ("case",)),
+    Row("recovery:release_issue", roles(405), roles(403, anonymous=LOGIN, supervisor=400),
+        METHOD_FIRST, ("case",)),
     # The queue's bulk actions: agents give back, supervisors reassign.
     Row("recovery:give_back_selected", roles(405),
         roles(403, anonymous=LOGIN, agent=400, other_agent=400), METHOD_FIRST),
@@ -175,8 +187,19 @@ TABLE = [
         roles(403, anonymous=LOGIN, security_admin=405), GUARD_FIRST),
     Row("recovery:alerts_acknowledge", roles(403, anonymous=LOGIN, security_admin=405),
         roles(403, anonymous=LOGIN, security_admin=400), GUARD_FIRST),
+    # A security admin allows one more recovery of a person refused for
+    # velocity (an empty reason is bad input).
+    Row("recovery:allow_recovery", roles(405),
+        roles(403, anonymous=LOGIN, security_admin=400), METHOD_FIRST, ("alert",)),
     Row("recovery:stale_channels", roles(403, anonymous=LOGIN, security_admin=200),
         roles(403, anonymous=LOGIN, security_admin=400), GUARD_FIRST),
+    # Reviews of staff involved in a repudiated recovery: security admins and
+    # auditors read them; only a security admin closes one (an empty POST is
+    # bad input; the auditor's POST is refused by the decision, audited).
+    Row("recovery:reviews", roles(403, anonymous=LOGIN, security_admin=200, auditor=200),
+        roles(403, anonymous=LOGIN, security_admin=405, auditor=405), GUARD_FIRST),
+    Row("recovery:review", roles(403, anonymous=LOGIN, security_admin=200, auditor=200),
+        roles(403, anonymous=LOGIN, security_admin=400, auditor=403), GUARD_FIRST, ("review",)),
     # Passkey rollout: security admins edit cohorts, plans and waves. An empty
     # POST is bad input, except the pilot sample (naming nobody is a choice)
     # and ending an exception (nothing to give).
@@ -250,6 +273,12 @@ TABLE = [
                          ("group", ("scim_id",)), ("config", ()),
                          ("resource_types", ()), ("resource_type", ("scim_type",)),
                          ("schemas", ()), ("schema", ("scim_schema",)))),
+    # The identity verification provider's signed callback (no session, no CSRF):
+    # POST only; with no provider configured (the world's case) nobody is answered.
+    Row("idv:callback", roles(405), roles(404), METHOD_FIRST, public=True),
+    # Sign-in events in: the HMAC signature is the only credential (a session
+    # counts for nothing); an unsigned form POST is the wrong content type.
+    Row("signin_events:receive", roles(405), roles(415), METHOD_FIRST, public=True),
     # The built-in OpenID provider (its own answers, RFC 6749 / OpenID Connect):
     # the authorization endpoint signs in through the portal; without a client_id
     # it refuses on a page (400), and a POST (no consent form is ever shown) is 400.
@@ -322,6 +351,7 @@ def fingerprint() -> tuple:
         tuple(PasskeyCredential.objects.order_by("pk").values_list("pk", "revoked_at")),
         tuple(RecoveryChannel.objects.order_by("pk").values_list("pk", "revoked_at")),
         tuple(Alert.objects.order_by("pk").values_list("pk", "acknowledged_at")),
+        tuple(InvolvementReview.objects.order_by("pk").values_list("pk", "closed_at")),
         *(model.objects.count() for model in (
             Evidence, CaseNote, Approval, ChannelCode, Attestation, RecoveryCredential,
             RecoverySession, Notice, SamplingReport, Finding, LogEntry)),

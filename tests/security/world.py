@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from audit.sampling import SampleRequest, draw_sample
 from recovery_console import workflow
-from recovery_console.models import Alert, RecoveryCase, ScriptStep
+from recovery_console.models import Alert, InvolvementReview, RecoveryCase, ScriptStep
 from tests.factories import recovery_case, staff
 from tests.recovery.support import approved, attestation_token, pass_code_step, step_of
 from tests.sessions import passkey_for, sign_in_client
@@ -37,6 +37,7 @@ class World:
     chart: str = "months"  # a dashboard chart (its CSV)
     readiness_chart: str = "recency"  # a readiness report chart (its CSV)
     alert: object = None
+    review: object = None  # an open review of the agent's part in a repudiated recovery
     wave: object = None  # a passkey rollout wave, in pilot, not paused
     unknown_token: str = "no-such-link-token"
     unknown_id: int = 0  # an id no row has (a wave, an invitation): 404 past the guards
@@ -86,6 +87,7 @@ def build_world() -> World:
     world.sampled_case_id = world.report.sampled.get().case_id
     world.alert = Alert.objects.create(identity=case.identity, case=low, kind="new_network",
                                        detail="Redeemed from an address not seen before.")
+    world.review = InvolvementReview.objects.create(case=low, staff=agent, roles=["worked"])
     _rollout(world)
     for role, user in world.users.items():
         device = world.passkey if role == "end_user" else None

@@ -20,7 +20,7 @@ from accounts.management.commands.seed_demo import sign_in_instructions
 from accounts.models import Identity
 from recovery_console.celery import app
 from recovery_console.management.commands.seed_recovery_demo import SELF_SERVICE_PERSON
-from recovery_console.models import RecoveryCase
+from recovery_console.models import PopulationRule, RecoveryCase, Team
 
 
 def web_answers(url: str) -> bool:
@@ -36,6 +36,22 @@ def worker_answers() -> bool:
         return bool(app.control.ping(timeout=1))
     except Exception:  # the broker is not there yet: not ready, whatever the reason
         return False
+
+
+def team_lines() -> list[str]:
+    """Which help-desk team each demo agent is in, and what the team serves."""
+    teams = list(Team.objects.prefetch_related("members").select_related("escalates_to"))
+    if not teams:
+        return []
+    labels = dict(PopulationRule.Population.choices)
+    lines = ["Help-desk teams (an agent sees, searches and works only their team's cases):"]
+    for team in teams:
+        agents = ", ".join(sorted(m.username for m in team.members.all())) or "nobody"
+        serves = ", ".join(labels.get(p, p).lower() for p in team.serves) or "nobody"
+        onward = f"; above, to {team.escalates_to}" if team.escalates_to else ""
+        lines.append(f"  {agents:<12} {team.name}: {serves}, up to "
+                     f"{team.get_highest_tier_display().lower()}{onward}")
+    return lines
 
 
 class Command(BaseCommand):
@@ -71,7 +87,7 @@ class Command(BaseCommand):
 
     def lines(self, site: str) -> list[str]:
         lines = [self.style.SUCCESS(f"Recovery Console is ready: {site}/"),
-                 *sign_in_instructions(site)]
+                 *sign_in_instructions(site), *team_lines()]
         person = Identity.objects.select_related("user").filter(
             directory_id=SELF_SERVICE_PERSON).first()
         if person is not None:

@@ -49,10 +49,13 @@ from recovery_console.management.commands._demo_rollout import DemoRollout
 from recovery_console.models import (
     Alert,
     Notice,
+    PopulationRule,
     RecoveryCase,
     RecoveryCredential,
     RecoverySession,
     ScriptStep,
+    Team,
+    Tier,
 )
 from recovery_console.oidc.demo import register_demo_application
 
@@ -85,6 +88,7 @@ class Command(BaseCommand):
             raise CommandError("Run `manage.py seed_demo` first: the demo staff are missing."
                                ) from missing
         imported = self._directory_import(desk.secadmin)
+        demo_teams(desk)
         demo = DemoHistory(desk, now)
         played = 0
         if not RecoveryCase.objects.exclude(state__in=RecoveryCase.OPEN_STATES).exists():
@@ -172,6 +176,26 @@ def _hr_export(people) -> bytes:
             live.get("email", ""), live.get("phone", ""), person.directory_phone,
             "active" if person.is_active else "disabled"])
     return out.getvalue().encode()
+
+
+FIRST_LINE, INTERNAL_DESK = "First line (outsourced)", "Internal service desk"
+
+
+def demo_teams(desk: Desk) -> tuple[Team, Team]:
+    """The demo's two help-desk teams: an outsourced first line that serves
+    employees and contractors up to medium (it never sees a privileged
+    person, a partner or a service account) and escalates to the internal
+    service desk, which serves everyone at every tier. ``agent`` is in the
+    first line, ``agent2`` at the internal desk."""
+    internal, _ = Team.objects.update_or_create(name=INTERNAL_DESK, defaults={
+        "serves": list(PopulationRule.Population.values), "highest_tier": Tier.RESTRICTED,
+        "routing_order": 20})
+    first, _ = Team.objects.update_or_create(name=FIRST_LINE, defaults={
+        "serves": [PopulationRule.Population.EMPLOYEE, PopulationRule.Population.CONTRACTOR],
+        "highest_tier": Tier.MEDIUM, "escalates_to": internal, "routing_order": 10})
+    first.members.set([desk.agent])
+    internal.members.set([desk.agent2])
+    return first, internal
 
 
 @dataclass
@@ -367,6 +391,7 @@ class DemoHistory:
         t = yield t
         self._lost_passkey(identity, t)
         case = self._open(identity, agent, source)
+        agent = self._worker(case, agent)
         if alert_handled:
             t = yield t + self._minutes(3, 6)
             for alert in Alert.objects.filter(identity=identity, acknowledged_at__isnull=True):
@@ -382,6 +407,7 @@ class DemoHistory:
     def rotated(self, identity: Identity, agent: User, t: datetime) -> Story:
         t = yield t
         case = self._open(identity, agent)
+        agent = self._worker(case, agent)
         t = yield t + self._minutes(1, 5)
         workflow.claim(case, agent)
         t = yield from self._verify(case, agent, t)
@@ -396,6 +422,7 @@ class DemoHistory:
         t = yield t
         self._lost_passkey(identity, t)
         case = self._open(identity, agent)
+        agent = self._worker(case, agent)
         t = yield t + self._minutes(2, 10)
         workflow.claim(case, agent)
         t = yield from self._verify(case, agent, t)
@@ -409,6 +436,7 @@ class DemoHistory:
         t = yield t
         self._lost_passkey(identity, t)
         case = self._open(identity, agent)
+        agent = self._worker(case, agent)
         t = yield t + self._minutes(2, 8)
         workflow.claim(case, agent)
         step = case.script.steps.get(kind=Kind.CHANNEL_CODE)
@@ -426,6 +454,7 @@ class DemoHistory:
         t = yield t
         self._lost_passkey(identity, t)
         case = self._open(identity, agent)
+        agent = self._worker(case, agent)
         t = yield t + self._minutes(2, 8)
         workflow.claim(case, agent)
         t = yield from self._verify(case, agent, t, attester_confirms=False)
@@ -435,6 +464,7 @@ class DemoHistory:
         t = yield t
         self._lost_passkey(identity, t)
         case = self._open(identity, agent)
+        agent = self._worker(case, agent)
         t = yield t + self._minutes(2, 8)
         workflow.claim(case, agent)
         t = yield from self._verify(case, agent, t, stop_at=Kind.CALLBACK)
@@ -452,6 +482,8 @@ class DemoHistory:
         t = yield t
         self._lost_passkey(identity, t)
         case = self._open(identity, agent)
+        worker = self._worker(case, agent)
+        by, agent = (worker if by == agent else by), worker
         t = yield t + self._minutes(2, 8)
         workflow.claim(case, agent)
         t = yield t + self._minutes(3, 25)
@@ -464,6 +496,7 @@ class DemoHistory:
         t = yield t
         self._lost_passkey(identity, t)
         case = self._open(identity, agent, Source.DESK if agent else Source.SELF_SERVICE)
+        agent = self._worker(case, agent)
         if agent is not None:
             t = yield t + self._minutes(2, 8)
             workflow.claim(case, agent)
@@ -481,6 +514,7 @@ class DemoHistory:
         t = yield t
         self._lost_passkey(identity, t)
         case = self._open(identity, agent)
+        agent = self._worker(case, agent)
         t = yield t + self._minutes(2, 8)
         workflow.claim(case, agent)
         t = yield from self._verify(case, agent, t)
@@ -503,6 +537,7 @@ class DemoHistory:
         t = yield t
         self._lost_passkey(identity, t)
         case = self._open(identity, agent)
+        agent = self._worker(case, agent)
         t = yield t + timedelta(minutes=4)
         workflow.claim(case, agent)
         yield t + timedelta(minutes=3)
@@ -514,6 +549,7 @@ class DemoHistory:
         t = yield t
         self._lost_passkey(identity, t)
         case = self._open(identity, agent)
+        agent = self._worker(case, agent)
         t = yield t + timedelta(minutes=3)
         workflow.claim(case, agent)
         t = yield from self._verify(case, agent, t, stop_at=Kind.ATTESTATION)
@@ -526,6 +562,7 @@ class DemoHistory:
         t = yield t
         self._lost_passkey(identity, t)
         case = self._open(identity, agent)
+        agent = self._worker(case, agent)
         t = yield t + timedelta(minutes=4)
         workflow.claim(case, agent)
         t = yield from self._verify(case, agent, t)
@@ -539,11 +576,20 @@ class DemoHistory:
         t = yield t
         self._lost_passkey(identity, t)
         case = self._open(identity, agent)
+        agent = self._worker(case, agent)
         t = yield t + timedelta(minutes=5)
         workflow.claim(case, agent)
         yield from self._verify(case, agent, t)
 
     # --- the decisions of a story ----------------------------------------------
+
+    def _worker(self, case: RecoveryCase, agent: User | None) -> User | None:
+        """Who works ``case``: the story's agent when it is routed to their
+        team, else the demo agent of the team it is routed to (the first line
+        opens a privileged person's case; the internal desk works it)."""
+        if agent is None or workflow.in_scope(case, agent):
+            return agent
+        return next(a for a in (self.desk.agent, self.desk.agent2) if workflow.in_scope(case, a))
 
     def _open(self, identity: Identity, agent: User | None,
               source: str = Source.DESK) -> RecoveryCase:
@@ -557,7 +603,8 @@ class DemoHistory:
         """Pass the required steps of the case's script in order, as the agent
         and the caller would; returns the moment of the last step. (An optional
         step placed after the last required one cannot be recorded: the case is
-        verified as soon as the required ones pass.)"""
+        verified as soon as the required ones pass and the pressure checklist,
+        last, is answered.)"""
         for step in case.script.steps.filter(required=True).order_by("position"):
             if step.kind == stop_at:
                 break
@@ -585,6 +632,12 @@ class DemoHistory:
                     case, agent, step, document_type="passport",
                     document_last4=f"{self.rng.randint(0, 9999):04d}",
                     note="Photo and name match, seen on a video call.")
+        else:  # the script ends with the pressure checklist (when any sign is asked)
+            case.refresh_from_db()
+            if workflow.may_answer_pressure(case, agent) is None and workflow.pressure_signs():
+                t = yield t + self._minutes(1, 2)
+                workflow.answer_pressure_checklist(case, agent, [], none_observed=True,
+                                                   note="Calm caller; answered every question.")
         return t
 
     def _approve(self, case: RecoveryCase, agent: User, approvers, t: datetime) -> Story:
