@@ -34,6 +34,9 @@ def sign_in(page, user, lands_on="Reset queue"):
     page.get_by_label("Authenticator code").fill(current_totp(user))
     page.get_by_role("button", name="Sign in", exact=True).click()
     page.get_by_role("heading", name=lands_on).wait_for()
+    # The heading is there once the HTML is parsed; the page's deferred
+    # scripts (keyboard shortcuts, focus) have run only once it has loaded.
+    page.wait_for_load_state("load")
 
 
 def from_outbox(page, pattern):
