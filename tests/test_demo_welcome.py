@@ -46,7 +46,7 @@ def test_the_welcome_names_the_sign_in_and_a_person_whose_request_opens_a_case(s
     # a privileged person.
     assert ("  agent        First line (outsourced): employees, contractors, up to medium; "
             "above, to Internal service desk") in text
-    assert "  agent2       Internal service desk: employees, contractors, b2b partners" in text
+    assert "  agent2       Internal service desk: employees, contractors, B2B partners" in text
 
     workflow.request_self_service("kemi.rossi@example.org")
     assert resolve_self_service_requests() == ["opened"]

@@ -47,7 +47,8 @@ def team_lines() -> list[str]:
     lines = ["Help-desk teams (an agent sees, searches and works only their team's cases):"]
     for team in teams:
         agents = ", ".join(sorted(m.username for m in team.members.all())) or "nobody"
-        serves = ", ".join(labels.get(p, p).lower() for p in team.serves) or "nobody"
+        # "Employees" reads "employees" mid-line; "B2B partners" keeps its capitals.
+        serves = ", ".join(_mid_line(labels.get(p, p)) for p in team.serves) or "nobody"
         onward = f"; above, to {team.escalates_to}" if team.escalates_to else ""
         lines.append(f"  {agents:<12} {team.name}: {serves}, up to "
                      f"{team.get_highest_tier_display().lower()}{onward}")
@@ -130,3 +131,8 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         while True:
             signal.pause()
+
+
+def _mid_line(label: str) -> str:
+    first = label.split(" ", 1)[0]
+    return label if first.isupper() else label[:1].lower() + label[1:]
