@@ -10,6 +10,8 @@ from django.utils import timezone
 
 from accounts.validators import validate_no_control_characters
 
+from ..machine_clients import MachineClient
+
 ONE_LINE = [validate_no_control_characters]
 KINDS = ("employee", "contractor", "partner", "service_account")  # accounts.Identity.Kind
 LEVELS = ("low", "medium", "high")  # accounts.Identity.Sensitivity
@@ -321,24 +323,16 @@ class SyncRun(models.Model):
         return self.status in (self.Status.PREVIEWED, self.Status.WAITING)
 
 
-class DirectoryClient(models.Model):
+class DirectoryClient(MachineClient):
     """A SCIM client (Entra ID, Okta, another provisioning service) that may
     write one source's identities, and only those, with its bearer token.
     The token is shown once when a security admin creates the client; only
     its keyed hash (``tokens.digest``) is kept."""
 
-    name = models.CharField(max_length=100, unique=True, validators=ONE_LINE)
     source = models.ForeignKey(DirectorySource, on_delete=models.PROTECT, related_name="clients",
                                limit_choices_to={"kind": DirectorySource.Kind.SCIM},
                                help_text="The source this client writes: its scope.")
     token_digest = models.CharField(max_length=64, unique=True, editable=False)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, editable=False,
-                                   on_delete=models.PROTECT, related_name="+")
-    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
-    revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   editable=False, on_delete=models.PROTECT, related_name="+")
-    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]

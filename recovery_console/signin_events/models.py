@@ -3,32 +3,25 @@ that make each signed request single use, and the events themselves."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
 from accounts.validators import validate_no_control_characters
 
+from ..machine_clients import MachineClient
+
 ONE_LINE = [validate_no_control_characters]
 
 
-class EventSource(models.Model):
+class EventSource(MachineClient):
     """An identity provider or SIEM relay that posts sign-in events. Its
     signing secret is shown once when a security admin registers it and kept
     only sealed (the endpoint must recompute the HMAC, so a one-way hash
     cannot serve); revoking it refuses its next request."""
 
-    name = models.CharField(max_length=100, unique=True, validators=ONE_LINE)
     # What the sender names itself by in the signature header (k=): public.
     key_id = models.CharField(max_length=40, unique=True, editable=False)
     secret_sealed = models.TextField(editable=False)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, editable=False,
-                                   on_delete=models.PROTECT, related_name="+")
-    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
-    revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   editable=False, on_delete=models.PROTECT, related_name="+")
-    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]
