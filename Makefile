@@ -5,11 +5,32 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint check-deploy clean
 
-$(STAMP): pyproject.toml
+# Every dependency, direct and transitive, is installed from the lock files at the version
+# and with the hashes they name (pip refuses a file whose hash differs); the project itself
+# is then installed without dependencies and without fetching a build environment.
+LOCK := requirements-dev.lock
+$(STAMP): $(LOCK) pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet --require-hashes -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+.PHONY: lock audit
+
+## make lock: compile requirements.lock (what the console runs on) and requirements-dev.lock
+## (that plus the tools and test libraries) from pyproject.toml, with every file's hash.
+## After changing a pin in pyproject.toml; `make lock UPGRADE=1` moves every unpinned
+## transitive dependency to its newest release too.
+PIP_COMPILE = $(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links --no-emit-trusted-host $(if $(UPGRADE),--upgrade)
+lock: $(STAMP)
+	$(PIP_COMPILE) -o requirements.lock pyproject.toml
+	$(PIP_COMPILE) --extra dev -c requirements.lock -o requirements-dev.lock pyproject.toml
+
+## make audit: pip-audit against both lock files (run by CI). Fails on any known
+## vulnerability; says which dependencies the advisory source could not answer for.
+audit: $(STAMP)
+	$(PY) scripts/audit_dependencies.py requirements.lock requirements-dev.lock
 
 ## make run: the whole console on embedded defaults (SQLite, file broker) with demo data.
 ## Its last lines, once the web server answers, say how to sign in and whom to recover
