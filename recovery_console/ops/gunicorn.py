@@ -1,9 +1,20 @@
 """gunicorn settings (``gunicorn -c python:recovery_console.ops.gunicorn``).
 
 No access log: the request-id middleware writes one JSON line per request
-with secret-bearing paths redacted, which gunicorn's access log would not."""
+with secret-bearing paths redacted, which gunicorn's access log would not.
+
+Metrics: the workers write theirs to ``PROMETHEUS_MULTIPROC_DIR`` (default
+``$VAR_DIR/prometheus``, as in production settings, so that the Celery
+workers of the same host share it); whichever worker answers a scrape adds up
+the files of all. When gunicorn starts, the files of processes that are no
+longer running are removed; those of a Celery worker still running on this
+host stay, since it keeps writing to them."""
 
 import os
+from pathlib import Path
+
+_var_dir = Path(os.environ.get("VAR_DIR", Path(__file__).resolve().parents[2] / "var"))
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_var_dir / "prometheus"))
 
 bind = f"{os.environ.get('BIND_ADDRESS', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -31,3 +42,31 @@ logconfig_dict = {
         "gunicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
     },
 }
+
+
+def on_starting(server) -> None:
+    """Start the metrics folder afresh: what dead processes counted goes."""
+    folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in folder.glob("*.db"):
+        pid = path.stem.rpartition("_")[2]
+        if not (pid.isdigit() and _running(int(pid))):
+            path.unlink(missing_ok=True)
+
+
+def child_exit(server, worker) -> None:
+    # Imported here: the client picks its mode when first imported, and the
+    # workers forked from this process must find the folder already set.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
