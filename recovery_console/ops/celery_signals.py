@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import contextvars
+import logging
 import os
 import time
 
@@ -19,13 +20,15 @@ from celery import signals
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
-from prometheus_client import multiprocess
+from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+from prometheus_client.multiprocess import MultiProcessCollector
 
-from . import metrics
+from . import metrics, metrics_folder
 from .logs import correlation_id_var, request_id_var
 from .metrics import AUDIT_CHAIN_KEY
 
 AUDIT_VERIFY_TASK = "audit.tasks.verify_audit_chain"
+log = logging.getLogger(__name__)
 _task_tokens: dict[str, tuple[contextvars.Token, contextvars.Token]] = {}
 _task_started: dict[str, float] = {}
 
@@ -80,6 +83,24 @@ def _sweeps() -> set[str]:
 @signals.task_failure.connect
 def count_task_failure(sender=None, **kwargs) -> None:
     metrics.TASK_FAILURES.labels(getattr(sender, "name", None) or "unknown").inc()
+
+
+@signals.worker_init.connect
+def serve_worker_metrics(**kwargs) -> None:
+    """On a host with Celery workers and no gunicorn (``WORKER_METRICS_PORT``),
+    the worker's main process serves the metrics its pool's processes write."""
+    port, folder = settings.WORKER_METRICS_PORT, os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not port:
+        return
+    if not folder:
+        log.warning("WORKER_METRICS_PORT is set but PROMETHEUS_MULTIPROC_DIR is not: "
+                    "the worker serves no metrics")
+        return
+    metrics_folder.start_afresh(folder)
+    registry = CollectorRegistry(auto_describe=False)
+    MultiProcessCollector(registry, path=folder)
+    start_http_server(port, addr=settings.WORKER_METRICS_ADDRESS, registry=registry)
+    log.info("serving the worker's metrics on %s:%s", settings.WORKER_METRICS_ADDRESS, port)
 
 
 @signals.worker_process_shutdown.connect

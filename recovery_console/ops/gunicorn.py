@@ -13,6 +13,8 @@ host stay, since it keeps writing to them."""
 import os
 from pathlib import Path
 
+from recovery_console.ops.metrics_folder import start_afresh
+
 _var_dir = Path(os.environ.get("VAR_DIR", Path(__file__).resolve().parents[2] / "var"))
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_var_dir / "prometheus"))
 
@@ -45,13 +47,7 @@ logconfig_dict = {
 
 
 def on_starting(server) -> None:
-    """Start the metrics folder afresh: what dead processes counted goes."""
-    folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
-    folder.mkdir(parents=True, exist_ok=True)
-    for path in folder.glob("*.db"):
-        pid = path.stem.rpartition("_")[2]
-        if not (pid.isdigit() and _running(int(pid))):
-            path.unlink(missing_ok=True)
+    start_afresh(os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
 
 def child_exit(server, worker) -> None:
@@ -60,13 +56,3 @@ def child_exit(server, worker) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True

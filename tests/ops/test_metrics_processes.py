@@ -24,6 +24,9 @@ from tests.services import free_port, wait_for_port
 pytestmark = pytest.mark.django_db(transaction=True)
 TOKEN = "scrape-me-across-processes-0123"
 REPO = Path(__file__).resolve().parents[2]
+CELERY_WORKER = [sys.executable, "-m", "celery", "-A", "recovery_console", "worker",
+                 "--pool=prefork", "--concurrency=2", "--without-gossip", "--without-mingle",
+                 "--without-heartbeat", "--loglevel=WARNING"]
 
 
 def database_url(tmp_path: Path) -> str:
@@ -85,11 +88,15 @@ def get(port: int, path: str, headers: dict | None = None) -> tuple[int, str]:
         conn.close()
 
 
-def scrape(port: int) -> dict:
-    status, text = get(port, "/metrics", {"Authorization": f"Bearer {TOKEN}"})
-    assert status == 200, text
+def samples_of(text: str) -> dict:
     return {(s.name, frozenset(s.labels.items())): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def scrape(port: int, token: str | None = TOKEN) -> dict:
+    status, text = get(port, "/metrics", {"Authorization": f"Bearer {token}"} if token else {})
+    assert status == 200, text
+    return samples_of(text)
 
 
 def workers_of(master: subprocess.Popen) -> set[int]:
@@ -138,10 +145,7 @@ def test_one_scrape_adds_up_the_requests_every_gunicorn_worker_answered(server_e
 
 def test_a_celery_worker_on_the_same_host_shows_in_the_web_scrape(server_env, tmp_path):
     app.control.purge()  # tasks queued by earlier tests, never run
-    worker = [sys.executable, "-m", "celery", "-A", "recovery_console", "worker",
-              "--pool=prefork", "--concurrency=2", "--without-gossip", "--without-mingle",
-              "--without-heartbeat", "--loglevel=WARNING"]
-    with running(worker, server_env, tmp_path / "celery.log"), \
+    with running(CELERY_WORKER, server_env, tmp_path / "celery.log"), \
             gunicorn(server_env, tmp_path / "gunicorn.log") as (port, _):
         for _ in range(3):
             record_beat_heartbeat.delay()
@@ -164,3 +168,25 @@ def test_a_celery_worker_on_the_same_host_shows_in_the_web_scrape(server_env, tm
             time.sleep(0.5)
         assert {key: samples.get(key, 0) for key in expected} == expected
         assert ("recovery_celery_task_failures_total", heartbeat) not in samples
+
+
+def test_a_worker_host_without_gunicorn_serves_its_own_task_metrics(server_env, tmp_path):
+    app.control.purge()
+    port = free_port()
+    folder = Path(server_env["PROMETHEUS_MULTIPROC_DIR"])
+    stale = folder / "histogram_999999999.db"  # left by a process long gone
+    stale.write_bytes(b"\0" * 16)
+    env = {**server_env, "WORKER_METRICS_PORT": str(port)}
+    with running(CELERY_WORKER, env, tmp_path / "celery.log"):
+        wait_for_port(port, timeout=60)
+        assert not stale.exists(), "the worker kept a dead process's metrics"
+        sync_directory_source.delay(999_999_999)  # no such source: the task raises
+        key = ("recovery_celery_task_failures_total",
+               frozenset({"task": "recovery_console.tasks.sync_directory_source"}.items()))
+        deadline, samples = time.monotonic() + 60, {}
+        while time.monotonic() < deadline and not samples.get(key):
+            samples = scrape(port, token=None)
+            time.sleep(0.5)
+        assert samples.get(key) == 1
+        # The database figures are the web's: a worker host has none to give.
+        assert not any(name.startswith("recovery_cases") for name, _ in samples)
