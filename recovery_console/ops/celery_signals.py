@@ -99,7 +99,12 @@ def serve_worker_metrics(**kwargs) -> None:
     metrics_folder.start_afresh(folder)
     registry = CollectorRegistry(auto_describe=False)
     MultiProcessCollector(registry, path=folder)
-    start_http_server(port, addr=settings.WORKER_METRICS_ADDRESS, registry=registry)
+    try:
+        start_http_server(port, addr=settings.WORKER_METRICS_ADDRESS, registry=registry)
+    except OSError as taken:  # another worker of this host serves the same folder
+        log.info("worker metrics not served by this worker (%s): the port's owner serves "
+                 "the folder all of them write to", taken.strerror)
+        return
     log.info("serving the worker's metrics on %s:%s", settings.WORKER_METRICS_ADDRESS, port)
 
 

@@ -51,8 +51,8 @@ def on_starting(server) -> None:
 
 
 def child_exit(server, worker) -> None:
-    # Imported here: the client picks its mode when first imported, and the
-    # workers forked from this process must find the folder already set.
+    # Imported here, not above the folder's setting: the client picks its mode
+    # once, when first imported, and the workers inherit this process's modules.
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)

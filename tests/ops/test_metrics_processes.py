@@ -171,22 +171,27 @@ def test_a_celery_worker_on_the_same_host_shows_in_the_web_scrape(server_env, tm
 
 
 def test_a_worker_host_without_gunicorn_serves_its_own_task_metrics(server_env, tmp_path):
+    """Two workers on the host: the first serves the folder both write to, the
+    second finds the port taken and keeps working."""
     app.control.purge()
     port = free_port()
     folder = Path(server_env["PROMETHEUS_MULTIPROC_DIR"])
     stale = folder / "histogram_999999999.db"  # left by a process long gone
     stale.write_bytes(b"\0" * 16)
     env = {**server_env, "WORKER_METRICS_PORT": str(port)}
-    with running(CELERY_WORKER, env, tmp_path / "celery.log"):
+    with running(CELERY_WORKER, env, tmp_path / "celery-1.log"):
         wait_for_port(port, timeout=60)
         assert not stale.exists(), "the worker kept a dead process's metrics"
-        sync_directory_source.delay(999_999_999)  # no such source: the task raises
-        key = ("recovery_celery_task_failures_total",
-               frozenset({"task": "recovery_console.tasks.sync_directory_source"}.items()))
-        deadline, samples = time.monotonic() + 60, {}
-        while time.monotonic() < deadline and not samples.get(key):
-            samples = scrape(port, token=None)
-            time.sleep(0.5)
-        assert samples.get(key) == 1
+        with running(CELERY_WORKER, env, tmp_path / "celery-2.log") as second:
+            for _ in range(4):
+                sync_directory_source.delay(999_999_999)  # no such source: the task raises
+            key = ("recovery_celery_task_failures_total",
+                   frozenset({"task": "recovery_console.tasks.sync_directory_source"}.items()))
+            deadline, samples = time.monotonic() + 60, {}
+            while time.monotonic() < deadline and samples.get(key, 0) < 4:
+                samples = scrape(port, token=None)
+                time.sleep(0.5)
+            assert samples.get(key) == 4
+            assert second.poll() is None, "the second worker stopped"
         # The database figures are the web's: a worker host has none to give.
         assert not any(name.startswith("recovery_cases") for name, _ in samples)
