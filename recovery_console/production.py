@@ -6,7 +6,14 @@ import os
 from django.core.exceptions import ImproperlyConfigured
 
 from .settings import *  # noqa: F403
-from .settings import env_bool, env_int
+from .settings import VAR_DIR, env_bool, env_int
+
+# Prometheus multi-process mode: every gunicorn and Celery worker process on
+# this host writes its counters and histograms to files in one folder, and a
+# scrape of any web worker adds them up. Set before any metric exists (the
+# client reads it once); gunicorn's config removes dead processes' files.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "prometheus"))
+os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 DEBUG = False
 

@@ -116,6 +116,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "recovery_console.ops.metrics.RequestMetricsMiddleware",
     "recovery_console.ops.logs.RequestIdMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -539,6 +540,10 @@ READYZ_TIMEOUT_SECONDS = env_int("READYZ_TIMEOUT_SECONDS", 2)
 BEAT_HEARTBEAT_MAX_AGE_SECONDS = env_int("BEAT_HEARTBEAT_MAX_AGE_SECONDS", 180)
 METRICS_TIME_TO_VERIFY_WINDOW_SECONDS = env_int(
     "METRICS_TIME_TO_VERIFY_WINDOW_SECONDS", 7 * 24 * 60 * 60)
+# A host running Celery workers but no gunicorn: the worker serves its
+# processes' metrics itself on this port (0: not served; see docs/operations.md).
+WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 0)
+WORKER_METRICS_ADDRESS = os.environ.get("WORKER_METRICS_ADDRESS", "127.0.0.1")
 # Probes and scrapers talk plain HTTP to each instance, behind the TLS proxy.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 

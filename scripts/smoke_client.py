@@ -3,10 +3,12 @@
     python scripts/smoke_client.py BASE_URL wait-ready [SECONDS]
     python scripts/smoke_client.py BASE_URL wait-unready [SECONDS]
     python scripts/smoke_client.py BASE_URL journey USERNAME TOTP_CODE
+    python scripts/smoke_client.py BASE_URL metrics PROMETHEUS_MULTIPROC_DIR
 
 Talks to gunicorn as a TLS-terminating proxy would (X-Forwarded-Proto: https),
 keeping cookies by hand: the production cookies are Secure and __Host-.
-Standard library only; exits non-zero with a reason on the first failure.
+The standard library, and prometheus_client to read what /metrics says;
+exits non-zero with a reason on the first failure.
 """
 
 from __future__ import annotations
@@ -14,11 +16,19 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.parser import text_string_to_metric_families
 
 DEMO_PASSWORD = "demo-password-1234"  # noqa: S105 - seed_demo's published demo password
 
@@ -117,6 +127,72 @@ def journey(browser: Browser, username: str, totp: str) -> None:
     print("smoke: /metrics answers the scraper")
 
 
+HEALTHZ_COUNT = ("recovery_http_request_duration_seconds_count",
+                 frozenset({"view": "healthz", "method": "GET", "status": "2xx"}.items()))
+HEARTBEAT_COUNT = ("recovery_celery_task_duration_seconds_count",
+                   frozenset({"task": "recovery_console.tasks.record_beat_heartbeat"}.items()))
+
+
+def scrape(browser: Browser) -> dict:
+    status, _, text = browser.request(
+        "/metrics", https=False,
+        headers={"Authorization": f"Bearer {os.environ.get('METRICS_TOKEN', '')}"})
+    if status != 200:
+        fail(f"/metrics answered {status}")
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def healthz_by_process(folder: Path) -> dict[str, float]:
+    """Each process's own count of /healthz requests, read from its file in
+    the multi-process folder by the library (one file at a time)."""
+    counts = {}
+    for path in folder.glob("histogram_*.db"):
+        with tempfile.TemporaryDirectory() as alone:
+            shutil.copy(path, alone)
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path=alone)
+            samples = {(s.name, frozenset(s.labels.items())): s.value
+                       for family in registry.collect() for s in family.samples}
+        if samples.get(HEALTHZ_COUNT):
+            counts[path.stem] = samples[HEALTHZ_COUNT]
+    return counts
+
+
+def metrics(browser: Browser, folder: Path) -> None:
+    """Requests answered by both gunicorn workers add up in every scrape,
+    and the Celery worker's tasks show there too (one folder per host)."""
+    before, sent = scrape(browser).get(HEALTHZ_COUNT, 0), 0
+
+    def healthz(_) -> int:
+        return Browser(browser.base).request("/healthz", https=False)[0]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for _ in range(20):  # until both workers have answered some
+            statuses = list(pool.map(healthz, range(16)))
+            if statuses != [200] * 16:
+                fail(f"/healthz answered {sorted(set(statuses))}")
+            sent += 16
+            if len(healthz_by_process(folder)) >= 2:
+                break
+    by_process = healthz_by_process(folder)
+    if len(by_process) < 2:
+        fail(f"one web worker answered every request: {by_process}")
+    totals = {scrape(browser).get(HEALTHZ_COUNT, 0) for _ in range(6)}
+    if totals != {before + sent}:
+        fail(f"scrapes counted {sorted(totals)} /healthz requests, not {before + sent}")
+    if sum(by_process.values()) != before + sent:
+        fail(f"the workers' own counts {by_process} do not add up to {before + sent}")
+    print(f"smoke: {sent} requests, answered by {len(by_process)} web workers "
+          f"({', '.join(str(int(n)) for n in by_process.values())}), add up in every scrape")
+    deadline = time.monotonic() + 60
+    while not scrape(browser).get(HEARTBEAT_COUNT) and time.monotonic() < deadline:
+        time.sleep(1)
+    if not scrape(browser).get(HEARTBEAT_COUNT):
+        fail("the Celery worker's heartbeat task is not in the web scrape")
+    print("smoke: the Celery worker's task durations show in the web scrape")
+
+
 def main(argv: list[str]) -> None:
     base, command, *args = argv
     browser = Browser(base)
@@ -131,6 +207,8 @@ def main(argv: list[str]) -> None:
             fail("Redis is down but /readyz does not say the cache and broker are")
     elif command == "journey":
         journey(browser, *args)
+    elif command == "metrics":
+        metrics(browser, Path(args[0]))
     else:
         fail(f"unknown command {command}")
 

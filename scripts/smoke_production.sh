@@ -6,7 +6,8 @@
 # production settings, against PostgreSQL (a scratch database, SMOKE_DB, created
 # and dropped here) and a throwaway redis-server of its own on a free port from
 # 6390 up. Signs in over HTTP with password + TOTP, loads the queue, checks
-# /readyz, then stops *its own* Redis, expects /readyz to turn red, restarts it
+# /readyz, checks that /metrics adds up the requests both gunicorn workers
+# answered (and shows the Celery worker's tasks), then stops *its own* Redis, expects /readyz to turn red, restarts it
 # and expects green again. The shared Redis on 6379 is never touched.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -128,6 +129,7 @@ HONCHO_PID=$!
 client() { "$PY" scripts/smoke_client.py "http://127.0.0.1:$PORT" "$@"; }
 client wait-ready 120
 client journey agent "$("$PY" manage.py demo_totp agent)"
+client metrics "$WORK/var/prometheus"
 grep -q '"logger": "recovery_console.request"' "$WORK/stack.log" \
   || { say "FAILED: no JSON request log line from gunicorn"; exit 1; }
 say "the stack writes JSON log lines"

@@ -2,7 +2,8 @@
 
 - Logging is left to Django's LOGGING (JSON lines), not reconfigured by Celery.
 - Each log line of a task carries the task id as its request id.
-- Task failures are counted in the cache for the metrics page.
+- Task durations and failures, and the sweeps' durations, go to the
+  Prometheus metrics of the worker process (``ops.metrics``).
 - The audit chain's daily verdict is kept in the cache for the metrics page.
 - Beat sends a heartbeat as soon as it starts, so readiness turns green
   without waiting a whole schedule interval.
@@ -11,16 +12,25 @@
 from __future__ import annotations
 
 import contextvars
+import logging
+import os
+import time
 
 from celery import signals
+from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
+from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+from prometheus_client.multiprocess import MultiProcessCollector
 
+from . import metrics, metrics_folder
 from .logs import correlation_id_var, request_id_var
-from .metrics import AUDIT_CHAIN_KEY, TASK_FAILURE_NAMES_KEY, TASK_FAILURES_KEY
+from .metrics import AUDIT_CHAIN_KEY
 
 AUDIT_VERIFY_TASK = "audit.tasks.verify_audit_chain"
+log = logging.getLogger(__name__)
 _task_tokens: dict[str, tuple[contextvars.Token, contextvars.Token]] = {}
+_task_started: dict[str, float] = {}
 
 
 @signals.setup_logging.connect
@@ -50,18 +60,60 @@ def remember_audit_verdict(summary: str) -> None:
                                 "at": timezone.now().isoformat()}, timeout=None)
 
 
+@signals.task_prerun.connect
+def start_task_clock(task_id=None, **kwargs) -> None:
+    _task_started[task_id] = time.perf_counter()
+
+
+@signals.task_postrun.connect
+def observe_task_duration(task_id=None, task=None, **kwargs) -> None:
+    started = _task_started.pop(task_id, None)
+    if started is None or task is None:
+        return
+    seconds = time.perf_counter() - started
+    metrics.TASK_SECONDS.labels(task.name).observe(seconds)
+    if task.name in _sweeps():
+        metrics.SWEEP_SECONDS.labels(task.name).observe(seconds)
+
+
+def _sweeps() -> set[str]:
+    return {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+
+
 @signals.task_failure.connect
 def count_task_failure(sender=None, **kwargs) -> None:
-    name = getattr(sender, "name", None) or "unknown"
-    key = TASK_FAILURES_KEY + name
-    cache.add(key, 0, timeout=None)
+    metrics.TASK_FAILURES.labels(getattr(sender, "name", None) or "unknown").inc()
+
+
+@signals.worker_init.connect
+def serve_worker_metrics(**kwargs) -> None:
+    """On a host with Celery workers and no gunicorn (``WORKER_METRICS_PORT``),
+    the worker's main process serves the metrics its pool's processes write."""
+    port, folder = settings.WORKER_METRICS_PORT, os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not port:
+        return
+    if not folder:
+        log.warning("WORKER_METRICS_PORT is set but PROMETHEUS_MULTIPROC_DIR is not: "
+                    "the worker serves no metrics")
+        return
+    metrics_folder.start_afresh(folder)
+    registry = CollectorRegistry(auto_describe=False)
+    MultiProcessCollector(registry, path=folder)
     try:
-        cache.incr(key)
-    except ValueError:  # evicted between add and incr
-        cache.set(key, 1, timeout=None)
-    names = cache.get(TASK_FAILURE_NAMES_KEY) or set()
-    if name not in names:
-        cache.set(TASK_FAILURE_NAMES_KEY, names | {name}, timeout=None)
+        start_http_server(port, addr=settings.WORKER_METRICS_ADDRESS, registry=registry)
+    except OSError as taken:  # another worker of this host serves the same folder
+        log.info("worker metrics not served by this worker (%s): the port's owner serves "
+                 "the folder all of them write to", taken.strerror)
+        return
+    log.info("serving the worker's metrics on %s:%s", settings.WORKER_METRICS_ADDRESS, port)
+
+
+@signals.worker_process_shutdown.connect
+def forget_live_figures(**kwargs) -> None:
+    """A prefork child leaving: its counters stay in the folder (they still
+    count), its live gauges, if any were ever added, must not."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(os.getpid())
 
 
 @signals.beat_init.connect

@@ -1,9 +1,22 @@
 """gunicorn settings (``gunicorn -c python:recovery_console.ops.gunicorn``).
 
 No access log: the request-id middleware writes one JSON line per request
-with secret-bearing paths redacted, which gunicorn's access log would not."""
+with secret-bearing paths redacted, which gunicorn's access log would not.
+
+Metrics: the workers write theirs to ``PROMETHEUS_MULTIPROC_DIR`` (default
+``$VAR_DIR/prometheus``, as in production settings, so that the Celery
+workers of the same host share it); whichever worker answers a scrape adds up
+the files of all. When gunicorn starts, the files of processes that are no
+longer running are removed; those of a Celery worker still running on this
+host stay, since it keeps writing to them."""
 
 import os
+from pathlib import Path
+
+from recovery_console.ops.metrics_folder import start_afresh
+
+_var_dir = Path(os.environ.get("VAR_DIR", Path(__file__).resolve().parents[2] / "var"))
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_var_dir / "prometheus"))
 
 bind = f"{os.environ.get('BIND_ADDRESS', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -31,3 +44,15 @@ logconfig_dict = {
         "gunicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
     },
 }
+
+
+def on_starting(server) -> None:
+    start_afresh(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+
+
+def child_exit(server, worker) -> None:
+    # Imported here, not above the folder's setting: the client picks its mode
+    # once, when first imported, and the workers inherit this process's modules.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

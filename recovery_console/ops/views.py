@@ -44,4 +44,5 @@ def prometheus(request: HttpRequest) -> HttpResponse:
                                 content_type="text/plain")
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
-    return HttpResponse(metrics.render(), content_type=metrics.CONTENT_TYPE)
+    body, content_type = metrics.render(request.headers.get("Accept", ""))
+    return HttpResponse(body, content_type=content_type)
