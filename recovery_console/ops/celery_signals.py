@@ -1,6 +1,7 @@
 """Celery signal handlers, imported by every worker and beat (CELERY_IMPORTS).
 
-- Logging is left to Django's LOGGING (JSON lines), not reconfigured by Celery.
+- Logging is left to Django's LOGGING (JSON lines), not reconfigured by Celery;
+  warnings are logged.
 - Each log line of a task carries the task id as its request id.
 - Task failures are counted in the cache for the metrics page.
 - The audit chain's daily verdict is kept in the cache for the metrics page.
@@ -11,6 +12,7 @@
 from __future__ import annotations
 
 import contextvars
+import logging
 
 from celery import signals
 from django.core.cache import cache
@@ -25,7 +27,10 @@ _task_tokens: dict[str, tuple[contextvars.Token, contextvars.Token]] = {}
 
 @signals.setup_logging.connect
 def keep_django_logging(**kwargs) -> None:
-    """Connected, so Celery leaves the root logger as Django's LOGGING set it."""
+    """Connected, so Celery leaves the root logger as Django's LOGGING set it.
+    Python's warnings (Celery's own among them) become log lines too, so the
+    worker's standard error holds nothing but JSON lines."""
+    logging.captureWarnings(True)
 
 
 @signals.task_prerun.connect
