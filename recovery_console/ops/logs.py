@@ -1,5 +1,6 @@
-"""Structured logs: one JSON object per line, with the request id and the
-case correlation id of whatever the process is doing at the time.
+"""Structured logs: one JSON object per line (python-json-logger's formatter),
+with the request id and the case correlation id of whatever the process is
+doing at the time.
 
 Links that carry secrets (``/recover/<handle>/``, ``/attest/<token>/``) are
 redacted from every message, wherever it comes from (Django's own "Not
