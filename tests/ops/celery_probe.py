@@ -12,3 +12,12 @@ log = logging.getLogger("recovery_console.probe")
 def write_log_line(text: str) -> str:
     log.warning("probe says %s", text)
     return "written"
+
+
+class PlantedError(RuntimeError):
+    """What ``fail_with`` raises."""
+
+
+@app.task(name="tests.ops.celery_probe.fail_with")
+def fail_with(text: str) -> None:
+    raise PlantedError(text)

@@ -17,9 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from recovery_console.celery import app
 from recovery_console.ops.errors import scrub_text
+from tests.services import wait_for
 
 from . import sentry_probe as probe
+from .test_process_logs import celery_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "42"
@@ -116,6 +119,22 @@ def test_an_unhandled_view_exception_is_reported_without_any_secret():
     raw = b"".join(received).decode("utf-8")
     leaked = [secret for secret in probe.PLANTED
               if secret in raw or json.dumps(secret)[1:-1] in raw]
+    assert not leaked, f"secrets in the report: {leaked}"
+
+
+def test_a_failing_celery_task_is_reported_with_its_task_id_and_without_any_secret(tmp_path):
+    planted = (f"code {probe.CODE} for {probe.EMAIL} at {probe.PHONE} from {probe.IPV4} via "
+               f"/recover/{probe.HANDLE}/ with {probe.TOKEN}")
+    with sentry_service() as (dsn, received), \
+            celery_worker(tmp_path / "worker.err", SENTRY_DSN=dsn) as queue:
+        task_id = app.send_task("tests.ops.celery_probe.fail_with", args=[planted],
+                                queue=queue).id
+        assert wait_for(lambda: any(events(envelope) for envelope in received), timeout=30)
+    failure = next(e for envelope in received for e in events(envelope) if e.get("exception"))
+    assert failure["exception"]["values"][-1]["type"] == "PlantedError"
+    assert failure["tags"]["request_id"] == f"task-{task_id}"
+    raw = b"".join(received).decode("utf-8")
+    leaked = [secret for secret in probe.PLANTED if secret in raw]
     assert not leaked, f"secrets in the report: {leaked}"
 
 

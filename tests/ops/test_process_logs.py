@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -58,24 +59,31 @@ def stop(process: subprocess.Popen) -> None:
             process.wait(timeout=10)
 
 
-@pytest.fixture
-def celery_worker_process(tmp_path):
-    """A Celery worker process (prefork, one child) on a queue of its own;
-    yields the queue and the file its standard error goes to."""
+@contextmanager
+def celery_worker(stderr: Path, **env):
+    """A Celery worker process (prefork, one child) on a queue of its own,
+    with the console's app and the probe tasks; yields the queue. Its
+    standard error goes to ``stderr``."""
     queue = f"log-probe-{uuid.uuid4().hex[:12]}"
-    stderr = tmp_path / "worker.err"
     with stderr.open("w") as err:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
             [sys.executable, "-W", AS_ROOT, "-m", "celery", "-A", "tests.ops.celery_probe",
              "worker", "--pool=prefork", "--concurrency=1", "-Q", queue, "-n", f"{queue}@%h",
              "--without-heartbeat", "--without-mingle", "--without-gossip"],
-            cwd=ROOT, env=process_env(), stdout=subprocess.DEVNULL, stderr=err)
+            cwd=ROOT, env=process_env(**env), stdout=subprocess.DEVNULL, stderr=err)
     try:
         ready = wait_for_line(stderr, lambda e: e["message"].endswith(" ready."))
         assert ready, stderr.read_text()
-        yield queue, stderr
+        yield queue
     finally:
         stop(process)
+
+
+@pytest.fixture
+def celery_worker_process(tmp_path):
+    stderr = tmp_path / "worker.err"
+    with celery_worker(stderr) as queue:
+        yield queue, stderr
 
 
 def test_a_celery_worker_and_its_tasks_write_json_lines_with_the_task_id(
