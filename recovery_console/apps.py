@@ -56,6 +56,9 @@ class RecoveryConfig(AppConfig):
         from auditlog.registry import auditlog
 
         from . import basis, models  # noqa: F401  (basis connects its receivers)
+        from .ops.errors import start_error_reporting
+
+        start_error_reporting()
 
         auditlog.register(models.VerificationScript)
         auditlog.register(models.ScriptStep)

@@ -451,6 +451,14 @@ LOGGING = {
     },
 }
 
+# --- Error reporting (recovery_console.ops.errors) ---------------------------
+# Off unless SENTRY_DSN is set (any Sentry-compatible service); reports are
+# scrubbed of codes, tokens, links and addresses before they leave.
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+SENTRY_ENVIRONMENT = os.environ.get("SENTRY_ENVIRONMENT", "")
+SENTRY_RELEASE = os.environ.get("SENTRY_RELEASE", "")
+SENTRY_TRACES_SAMPLE_RATE = os.environ.get("SENTRY_TRACES_SAMPLE_RATE", "0")
+
 # --- Recovery workflow -------------------------------------------------------
 
 # Recovery credentials, channel codes and link tokens are stored only as

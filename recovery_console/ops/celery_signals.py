@@ -1,6 +1,7 @@
 """Celery signal handlers, imported by every worker and beat (CELERY_IMPORTS).
 
-- Logging is left to Django's LOGGING (JSON lines), not reconfigured by Celery.
+- Logging is left to Django's LOGGING (JSON lines), not reconfigured by Celery;
+  warnings are logged.
 - Each log line of a task carries the task id as its request id.
 - Task durations and failures, and the sweeps' durations, go to the
   Prometheus metrics of the worker process (``ops.metrics``).
@@ -35,7 +36,10 @@ _task_started: dict[str, float] = {}
 
 @signals.setup_logging.connect
 def keep_django_logging(**kwargs) -> None:
-    """Connected, so Celery leaves the root logger as Django's LOGGING set it."""
+    """Connected, so Celery leaves the root logger as Django's LOGGING set it.
+    Python's warnings (Celery's own among them) become log lines too, so the
+    worker's standard error holds nothing but JSON lines."""
+    logging.captureWarnings(True)
 
 
 @signals.task_prerun.connect

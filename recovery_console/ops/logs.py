@@ -1,5 +1,6 @@
-"""Structured logs: one JSON object per line, with the request id and the
-case correlation id of whatever the process is doing at the time.
+"""Structured logs: one JSON object per line (python-json-logger's formatter),
+with the request id and the case correlation id of whatever the process is
+doing at the time.
 
 Links that carry secrets (``/recover/<handle>/``, ``/attest/<token>/``) are
 redacted from every message, wherever it comes from (Django's own "Not
@@ -20,7 +21,8 @@ import logging
 import re
 import time
 import uuid
-from datetime import UTC, datetime
+
+import pythonjsonlogger.json
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None)
@@ -34,9 +36,6 @@ _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{7,99}$")
 # /recover/ are not.
 _SECRET_PATHS = re.compile(
     r"/(recover/not-me|recover|attest|my/enrol)/(?!(?:enrol|done)(?:/|$))[^/\s?#\"']+")
-# Extra attributes worth keeping when a caller (or Django) passes them.
-_EXTRA_FIELDS = ("method", "path", "status", "status_code", "duration_ms", "task_id",
-                 "task_name", "remote_addr")
 
 
 # C0, DEL, C1 (U+0085 NEL and U+009B CSI among them), and the Unicode line and
@@ -86,32 +85,55 @@ class ContextFilter(logging.Filter):
         if getattr(record, "correlation_id", None) is None:
             record.correlation_id = (correlation_id_var.get()
                                      or getattr(request, "correlation_id", None))
+        # Celery's own lines about a task ("received", "succeeded", "raised")
+        # carry it as data; the worker writes some outside the task's run.
+        task = getattr(record, "data", None)
+        if isinstance(task, dict) and task.get("id"):
+            record.request_id = record.request_id or f"task-{task['id']}"
+            record.task_id = getattr(record, "task_id", None) or task["id"]
+            record.task_name = getattr(record, "task_name", None) or task.get("name")
         return True
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, ids, extras."""
+# Attributes a record may carry that are worth writing; others (Django's
+# request object, Celery's task data) stay out of the line.
+_EXTRA_FIELDS = ("method", "path", "status", "status_code", "duration_ms", "task_id",
+                 "task_name", "remote_addr")
+# The fields of a line, in this order, under the names operators know.
+_FIELDS = ("time", "level", "logger", "message", "request_id", "correlation_id",
+           *_EXTRA_FIELDS, "exception", "stack")
 
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": redact(record.getMessage()),
-        }
-        for name in ("request_id", "correlation_id"):
-            value = getattr(record, name, None)
-            if value:
-                entry[name] = value
-        for name in _EXTRA_FIELDS:
-            value = getattr(record, name, None)
-            if value is not None:
-                entry[name] = redact(value) if isinstance(value, str) else value
-        if record.exc_info:
-            entry["exception"] = redact(self.formatException(record.exc_info))
-        if record.stack_info:
-            entry["stack"] = redact(self.formatStack(record.stack_info))
-        return one_line_json(entry, default=str, ensure_ascii=False)
+
+class _Encoder(pythonjsonlogger.json.JsonEncoder):
+    def format_datetime_obj(self, o) -> str:
+        return o.isoformat(timespec="milliseconds")
+
+
+def _redacted(value):
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {_redacted(key): _redacted(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(item) for item in value]
+    return value
+
+
+class JsonFormatter(pythonjsonlogger.json.JsonFormatter):
+    """python-json-logger's formatter, writing the console's fields: time,
+    level, logger, message, the ids, known extras, exception and stack. Every
+    string is redacted, and the line is serialised by ``one_line_json``."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(
+            ["levelname", "name", "message"], timestamp="time",
+            rename_fields={"levelname": "level", "name": "logger", "exc_info": "exception",
+                           "stack_info": "stack"},
+            json_encoder=_Encoder, json_serializer=one_line_json, json_ensure_ascii=False)
+
+    def process_log_record(self, log_data: dict) -> dict:
+        return {name: _redacted(log_data[name]) for name in _FIELDS
+                if log_data.get(name) not in (None, "") or name == "message"}
 
 
 class PlainFormatter(logging.Formatter):

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import re
 
 import pytest
 
@@ -79,3 +80,36 @@ def test_the_formatter_writes_one_json_object_with_the_exception():
 ])
 def test_links_that_carry_secrets_are_redacted(text, expected):
     assert redact(text) == expected
+
+
+def test_secret_links_are_redacted_in_every_field_of_a_line():
+    import sys
+
+    try:
+        raise ValueError("no credential at /recover/h4ndle-in-exception/")
+    except ValueError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "refused %s",
+                                   ("/attest/t0ken-in-message/",), sys.exc_info())
+    record.path = "/recover/not-me/t0ken-in-path/"
+    record.task_name = {"links": ["/my/enrol/t0ken-in-extra/"]}
+    record.stack_info = "Stack (most recent call last):\n  /attest/t0ken-in-stack/"
+    line = JsonFormatter().format(record)
+    entry = json.loads(line)
+    assert entry["message"] == "refused /attest/[redacted]/"
+    assert entry["path"] == "/recover/not-me/[redacted]/"
+    assert entry["task_name"] == {"links": ["/my/enrol/[redacted]/"]}
+    assert "/recover/[redacted]/" in entry["exception"]
+    assert "/attest/[redacted]/" in entry["stack"]
+    assert "t0ken" not in line and "h4ndle" not in line
+
+
+def test_a_line_holds_the_known_fields_only_in_their_order():
+    record = logging.LogRecord("recovery_console.request", logging.INFO, __file__, 1,
+                               "GET / 200", (), None)
+    record.request_id, record.correlation_id = "req-00000001", None
+    record.request = object()  # Django passes its request object along
+    record.status, record.duration_ms, record.shoe_size = 200, 1.5, 44
+    entry = json.loads(JsonFormatter().format(record))
+    assert list(entry) == ["time", "level", "logger", "message", "request_id", "status",
+                           "duration_ms"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", entry["time"])

@@ -67,6 +67,35 @@ def test_every_field_of_a_json_log_record_stays_on_one_line():
     assert f"ValueError: bad {HOSTILE}" in entry["exception"]
 
 
+# Every code point of those classes: C0 (U+0000-U+001F), DEL, C1
+# (U+0080-U+009F) and the two Unicode separators.
+EVERY_BREAKER = "".join(map(chr, [*range(0x00, 0x20), 0x7f, *range(0x80, 0xa0), 0x2028, 0x2029]))
+
+
+def test_every_control_and_separator_code_point_is_escaped_in_every_part_of_a_json_line():
+    try:
+        raise ValueError(EVERY_BREAKER)
+    except ValueError:
+        record = logging.LogRecord(f"logger{EVERY_BREAKER}", logging.ERROR, __file__, 1,
+                                   "%s", (EVERY_BREAKER,), sys.exc_info())
+    record.path = EVERY_BREAKER
+    record.task_name = {EVERY_BREAKER: [EVERY_BREAKER]}
+    line = JsonFormatter().format(record)
+    assert len(EVERY_BREAKER) == 32 + 1 + 32 + 2
+    assert not [hex(ord(char)) for char in EVERY_BREAKER if char in line]
+    entry = assert_one_line(line)
+    assert entry["message"] == entry["path"] == EVERY_BREAKER
+    assert entry["logger"] == f"logger{EVERY_BREAKER}"
+    assert entry["task_name"] == {EVERY_BREAKER: [EVERY_BREAKER]}
+    assert entry["exception"].endswith(f"ValueError: {EVERY_BREAKER}")
+
+
+def test_every_control_and_separator_code_point_is_escaped_in_a_plain_line():
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "%s", (EVERY_BREAKER,), None)
+    formatted = PlainFormatter("%(levelname)s %(message)s").format(record)
+    assert not [hex(ord(char)) for char in EVERY_BREAKER if char in formatted]
+
+
 def test_the_plain_formatter_escapes_the_line_and_marks_every_traceback_line():
     try:
         raise ValueError(f"bad {HOSTILE}")
