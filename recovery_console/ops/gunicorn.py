@@ -31,3 +31,20 @@ logconfig_dict = {
         "gunicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
     },
 }
+
+
+def post_fork(server, worker):
+    """Each worker traces on its own (when an OTLP endpoint is set): started
+    after the fork, so no batch thread or exporter connection is shared, and
+    before the worker loads the application, so Django's middleware has the
+    tracing middleware."""
+    from recovery_console.ops import tracing
+
+    tracing.start()
+
+
+def worker_exit(server, worker):
+    """Spans still queued in the worker are exported before it exits."""
+    from recovery_console.ops import tracing
+
+    tracing.shutdown()
