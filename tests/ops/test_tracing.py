@@ -333,3 +333,45 @@ def test_gunicorn_workers_export_their_spans_over_otlp_when_an_endpoint_is_set(c
         assert values["http.status_code"] == 404
         assert values["http.target"] == f"/no-such-page-{number}"
         assert len(span[1].trace_id) == 16
+
+
+def test_beat_and_a_prefork_worker_export_one_trace_across_the_broker(collector, tmp_path):
+    """Beat sends its heartbeat task as it starts; a pool process of a real
+    prefork worker runs it. Each process exports its own spans, the worker's
+    as its pool process exits; the run span is a child of beat's publish span."""
+    from django.core.cache import cache
+
+    from recovery_console.tasks import BEAT_HEARTBEAT_KEY
+
+    app.control.purge()
+    env = {name: value for name, value in os.environ.items() if not name.startswith("OTEL_")}
+    env.update(OTEL_EXPORTER_OTLP_ENDPOINT=collector.url, OTEL_SERVICE_NAME="console-jobs",
+               DJANGO_SETTINGS_MODULE="recovery_console.settings")
+    celery = str(Path(sys.executable).parent / "celery")
+    started = []
+    try:
+        for arguments in (["worker", "--pool=prefork", "--concurrency=1", "-n", "traced@%h"],
+                          ["beat", "--schedule", str(tmp_path / "beat-schedule")]):
+            started.append(subprocess.Popen(  # noqa: S603
+                [celery, "-A", "recovery_console", *arguments, "--loglevel=WARNING"],
+                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                start_new_session=True))
+        assert wait_for(lambda: cache.get(BEAT_HEARTBEAT_KEY), timeout=60), \
+            "the worker never ran beat's heartbeat"
+    finally:
+        for process in started:
+            process.send_signal(signal.SIGTERM)
+        errors = [process.communicate(timeout=60)[1] for process in started]
+    assert [process.returncode for process in started] == [0, 0], errors
+
+    heartbeat = "recovery_console.tasks.record_beat_heartbeat"
+    received = [span for resource, span in collector.spans()
+                if resource["service.name"] == "console-jobs"]
+    [published] = [span for span in received if span.name == f"apply_async/{heartbeat}"]
+    [ran] = [span for span in received if span.name == f"run/{heartbeat}"]
+    assert published.kind == published.SPAN_KIND_PRODUCER
+    assert ran.kind == ran.SPAN_KIND_CONSUMER
+    assert ran.trace_id == published.trace_id
+    assert ran.parent_span_id == published.span_id
+    assert attributes(ran)["messaging.message.id"] == \
+        attributes(published)["messaging.message.id"]
