@@ -326,6 +326,9 @@ def test_gunicorn_workers_export_their_spans_over_otlp_when_an_endpoint_is_set(c
     received = [(resource, span) for resource, span in collector.spans()
                 if span.kind == span.SPAN_KIND_SERVER]
     assert {resource["service.name"] for resource, _ in received} == {"recovery-console"}
+    # The exporter's own posts are not traced.
+    assert not any("/v1/traces" in str(value) for _, span in collector.spans()
+                   for value in attributes(span).values())
     by_request = {attributes(span)[tracing.REQUEST_ID_ATTRIBUTE]: span for _, span in received}
     assert sorted(by_request) == [f"traced-request-{number:04d}" for number in range(4)]
     for number, span in enumerate(sorted(by_request.items())):
