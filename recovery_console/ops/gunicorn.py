@@ -56,3 +56,20 @@ def child_exit(server, worker) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def post_fork(server, worker):
+    """Each worker traces on its own (when an OTLP endpoint is set): started
+    after the fork, so no batch thread or exporter connection is shared, and
+    before the worker loads the application, so Django's middleware has the
+    tracing middleware."""
+    from recovery_console.ops import tracing
+
+    tracing.start()
+
+
+def worker_exit(server, worker):
+    """Spans still queued in the worker are exported before it exits."""
+    from recovery_console.ops import tracing
+
+    tracing.shutdown()
