@@ -13,7 +13,7 @@ from django_otp import match_token
 
 from audit.events import client_address, record
 
-from . import throttle
+from . import ratelimit
 from .models import Identity, PasskeyCredential, User
 from .roles import is_staff_member
 from .stepup import mark_signed_in
@@ -76,7 +76,7 @@ def _password_and_code(request: HttpRequest, username: str, password: str, otp_t
     attempt is counted before anything is compared, every refusal audited
     (``otherwise``: the reason when the account is not one ``may`` allows)."""
     address = client_address(request)
-    if not throttle.count_attempt(username, address):
+    if not ratelimit.attempt(ratelimit.SIGN_IN, username, address):
         _refuse(request, username, "throttled")
         raise SignInRefused(BLOCKED)
     user = authenticate(request, username=username, password=password)
@@ -92,7 +92,7 @@ def _password_and_code(request: HttpRequest, username: str, password: str, otp_t
     if reason:
         _refuse(request, username, reason, user=user)
         raise SignInRefused(GENERIC_FAILURE)
-    throttle.forgive_attempt(username, address)
+    ratelimit.forgive(ratelimit.SIGN_IN, username, address)
     return user, device
 
 

@@ -1,31 +1,34 @@
 """Rate limits: attempts counted per subject and per client address.
 
-A subject is what is being guessed at: an account (sign-in), a case (channel
-code checks), a recovery credential (redemption), a person asked about
-(self-service requests). Each attempt is counted twice, against the subject
-and against the client address (``audit.events.client_address``), before
-anything is compared, so concurrent guesses cannot all slip in under a limit.
+A subject is what is being guessed at: an account (sign-in and step-up), a
+case (channel code checks), a recovery credential (redemption), a person asked
+about (self-service requests), a SCIM client. Each attempt is counted twice,
+against the subject and against the client address
+(``audit.events.client_address``), before anything is compared, so
+concurrent guesses cannot all slip in under a limit.
 
-Counters live in the shared cache (Redis in production) in fixed windows: a
-counter's key names its window and expires with it, so once the window has
-passed the count starts from nothing. A flood of attempts slows an attacker
-but never locks the real person out of their account or case for good.
+The counting is django-ratelimit's (``get_usage``): fixed windows in the
+shared cache (Redis in production), an atomic add-then-increment, a key that
+names its window and expires a little after it, so once the window has passed
+the count starts from nothing. A flood of attempts slows an attacker but
+never locks the real person out of their account or case for good. What no
+limiter does is kept here: the two counters per attempt, taking back an
+attempt that succeeded (counted as "forgiven" in the same window), and the
+audited refusal of ``rate_limited``.
 
 The numbers come from settings (names below), with the defaults given here.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import models
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
+from django_ratelimit.core import get_usage
 
 from audit.events import client_address, record
 
@@ -64,62 +67,46 @@ SCIM = Limit("scim", ("RATE_LIMIT_SCIM_REQUESTS_PER_CLIENT", 1200),
              ("RATE_LIMIT_SCIM_WINDOW_SECONDS", 60))
 
 
-def now() -> float:
-    """Seconds since the epoch; tests travel in time by replacing this."""
-    return timezone.now().timestamp()
+def _count(limit: Limit, counter: str, value: str, most: int, *, add: bool) -> int:
+    """The counter's value in its window for ``value``, after adding one if
+    ``add``; 0 when the cache did not answer. The key is the normalised value,
+    so the request (only read to find a key) is not needed."""
+    key = value.strip().lower()
+    usage = get_usage(None, group=f"{limit.name}:{counter}", key=lambda _group, _request: key,
+                      rate=(most, max(limit.value("window"), 1)), increment=add)
+    return usage["count"] if usage else 0
 
 
-def _counters(limit: Limit, subject: str, address: str | None) -> list[tuple[str, int, int]]:
-    """(cache key, limit, seconds left in the window) for each counter."""
-    window = max(limit.value("window"), 1)
-    at = now()
-    index, left = int(at // window), window - int(at % window)
+def _scopes(limit: Limit, subject: str, address: str | None) -> list[tuple[str, str, int]]:
     scopes = [("subject", subject, limit.value("per_subject"))]
     if address:
         scopes.append(("address", address, limit.value("per_address")))
-    counters = []
-    for scope, value, most in scopes:
-        digest = hashlib.sha256(value.strip().lower().encode()).hexdigest()[:32]
-        counters.append((f"ratelimit:{limit.name}:{scope}:{digest}:{window}:{index}", most, left))
-    return counters
-
-
-def blocked(limit: Limit, subject: str, address: str | None) -> bool:
-    """Whether the subject or the address already used up this window."""
-    return any((cache.get(key) or 0) >= most for key, most, _ in _counters(limit, subject, address))
+    return scopes
 
 
 def attempt(limit: Limit, subject: str, address: str | None) -> bool:
     """Count one attempt against the subject and the address; False when
-    either is over its limit for this window (the attempt must not go on)."""
+    either is over its limit for this window (the attempt must not go on),
+    or when the cache could not count it."""
     allowed = True
-    for key, most, left in _counters(limit, subject, address):
-        if cache.add(key, 1, timeout=left):
-            count = 1
-        else:
-            try:
-                count = cache.incr(key)
-            except ValueError:  # the window ended in between
-                cache.add(key, 1, timeout=left)
-                count = 1
-        allowed = allowed and count <= most
+    for scope, value, most in _scopes(limit, subject, address):
+        tried = _count(limit, scope, value, most, add=True)
+        forgiven = _count(limit, f"{scope}:forgiven", value, most, add=False)
+        allowed = allowed and 0 < tried and tried - forgiven <= most
     return allowed
 
 
 def forgive(limit: Limit, subject: str, address: str | None) -> None:
     """Take back one attempt that succeeded (a real sign-in is no failure)."""
-    for key, _most, _left in _counters(limit, subject, address):
-        try:
-            if cache.decr(key) <= 0:
-                cache.delete(key)
-        except ValueError:
-            pass
+    for scope, value, most in _scopes(limit, subject, address):
+        _count(limit, f"{scope}:forgiven", value, most, add=True)
 
 
 def count(limit: Limit, subject: str) -> int:
-    """Attempts against ``subject`` in the current window."""
-    key, _most, _left = _counters(limit, subject, None)[0]
-    return cache.get(key) or 0
+    """Attempts against ``subject`` in the current window, less those forgiven."""
+    most = limit.value("per_subject")
+    tried = _count(limit, "subject", subject, most, add=False)
+    return max(tried - _count(limit, "subject:forgiven", subject, most, add=False), 0)
 
 
 def rate_limited(limit: Limit, *, subject: Callable[..., str | None],

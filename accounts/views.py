@@ -16,7 +16,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from audit.events import client_address, record
 from recovery_console import workflow
 
-from . import throttle, webauthn
+from . import ratelimit, webauthn
 from .auth import SignInRefused, sign_in_staff, sign_in_with_passkey
 from .forms import StaffSignInForm, StepUpForm, TimeZoneForm
 from .roles import is_staff_member, staff_required
@@ -115,15 +115,14 @@ def step_up(request):
 
 def _check_totp_for_step_up(request, token: str):
     user, address = request.user, client_address(request)
-    if throttle.is_blocked(user.username, address):
+    if not ratelimit.attempt(ratelimit.SIGN_IN, user.username, address):
         record("step_up_refused", target=user, request=request, reason="throttled")
         return None
-    throttle.count_attempt(user.username, address)
     device = match_token(user, token)
     if not isinstance(device, TOTPDevice):
         record("step_up_refused", target=user, request=request, reason="bad_second_factor")
         return None
-    throttle.forgive_attempt(user.username, address)
+    ratelimit.forgive(ratelimit.SIGN_IN, user.username, address)
     record("step_up", target=user, request=request, method="totp")
     return device
 

@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts import throttle
+from accounts import ratelimit
 from tests.factories import PASSWORD, UserFactory, current_totp, staff
 
 pytestmark = pytest.mark.django_db
@@ -51,7 +51,7 @@ def test_wrong_totp_is_refused_counted_audited_and_signs_nobody_in(client):
     response = sign_in(client, agent, token=wrong)
     assert response.status_code == 400
     assert GENERIC in response.content.decode()
-    assert throttle.failures(agent.username) == 1
+    assert ratelimit.count(ratelimit.SIGN_IN, agent.username) == 1
     agent.refresh_from_db()
     assert agent.last_login is None
     assert audit_events("sign_in_refused").get().additional_data["reason"] == "bad_second_factor"
@@ -72,7 +72,7 @@ def test_unknown_user_gets_the_same_answer_and_is_counted(client):
                                      "otp_token": "123456"})
     assert response.status_code == 400
     assert GENERIC in response.content.decode()
-    assert throttle.failures("nobody") == 1
+    assert ratelimit.count(ratelimit.SIGN_IN, "nobody") == 1
     entry = audit_events("sign_in_refused").get()
     assert entry.additional_data == {"event": "sign_in_refused", "username": "nobody",
                                      "reason": "bad_credentials"}
@@ -84,7 +84,7 @@ def test_malformed_code_is_a_form_error_and_not_a_sign_in_attempt(client):
     response = sign_in(client, agent, token="12ab")
     assert response.status_code == 400
     assert "Enter the 6-digit code" in response.content.decode()
-    assert throttle.failures(agent.username) == 0
+    assert ratelimit.count(ratelimit.SIGN_IN, agent.username) == 0
     assert_signed_out(client)
 
 
@@ -124,7 +124,7 @@ def test_after_too_many_failures_even_the_right_code_is_refused(client, settings
 def test_successful_sign_in_does_not_count_against_the_account(client):
     agent = staff("agent")
     sign_in(client, agent)
-    assert throttle.failures(agent.username) == 0
+    assert ratelimit.count(ratelimit.SIGN_IN, agent.username) == 0
 
 
 def test_a_person_without_a_staff_role_cannot_sign_in_to_the_console(client):

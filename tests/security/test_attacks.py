@@ -17,9 +17,11 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from datetime import timedelta
 from types import SimpleNamespace
 
+import django_ratelimit.core
 import pytest
 from auditlog.models import LogEntry
 from django.conf import settings
@@ -106,9 +108,10 @@ def travel(monkeypatch, to):
 
 
 def later_window(monkeypatch, limit):
-    """Move the rate limiter's clock one whole window on."""
-    start = ratelimit.now()
-    monkeypatch.setattr(ratelimit, "now", lambda: start + limit.value("window"))
+    """Move the rate limiter's clock (django-ratelimit's) one whole window on."""
+    start = time.time()
+    monkeypatch.setattr(django_ratelimit.core, "time",
+                        SimpleNamespace(time=lambda: start + limit.value("window")))
 
 
 # --- separation of duties -----------------------------------------------------
