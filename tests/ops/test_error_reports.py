@@ -129,7 +129,7 @@ def test_a_failing_celery_task_is_reported_with_its_task_id_and_without_any_secr
             celery_worker(tmp_path / "worker.err", SENTRY_DSN=dsn) as queue:
         task_id = app.send_task("tests.ops.celery_probe.fail_with", args=[planted],
                                 queue=queue).id
-        assert wait_for(lambda: any(events(envelope) for envelope in received), timeout=30)
+        assert wait_for(lambda: any(events(envelope) for envelope in received), timeout=90)
     failure = next(e for envelope in received for e in events(envelope) if e.get("exception"))
     assert failure["exception"]["values"][-1]["type"] == "PlantedError"
     assert failure["tags"]["request_id"] == f"task-{task_id}"

@@ -39,7 +39,7 @@ def json_lines(path: Path) -> list[dict]:
     return [assert_one_line(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def wait_for_line(path: Path, predicate, timeout: float = 30.0) -> dict | None:
+def wait_for_line(path: Path, predicate, timeout: float = 90.0) -> dict | None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = [entry for entry in json_lines(path) if predicate(entry)]
@@ -109,14 +109,15 @@ def test_a_celery_worker_and_its_tasks_write_json_lines_with_the_task_id(
 
 @pytest.fixture
 def gunicorn_process(tmp_path):
-    """gunicorn with the console's settings file (two workers); yields its
-    port and the file its standard error goes to."""
+    """gunicorn with the console's settings file; yields its port and the
+    file its standard error goes to."""
     port, stderr = free_port(), tmp_path / "gunicorn.err"
     with stderr.open("w") as err:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
             [sys.executable, "-m", "gunicorn", "-c", "python:recovery_console.ops.gunicorn",
              "recovery_console.wsgi"],
-            cwd=ROOT, env=process_env(PORT=str(port), WEB_CONCURRENCY="2"),
+            cwd=ROOT, env=process_env(PORT=str(port), WEB_CONCURRENCY="1",
+                                      WEB_TIMEOUT_SECONDS="120"),
             stdout=subprocess.DEVNULL, stderr=err)
     try:
         wait_for_port(port, timeout=30)
@@ -128,7 +129,8 @@ def gunicorn_process(tmp_path):
 def get(url: str, **headers) -> int:
     request = urllib.request.Request(url, headers=headers)  # noqa: S310 - a local http URL
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        # The first request waits for the worker to load the console (slow on a busy machine).
+        with urllib.request.urlopen(request, timeout=90) as response:  # noqa: S310
             return response.status
     except urllib.error.HTTPError as refused:
         return refused.code
