@@ -29,6 +29,11 @@ if _worker and os.environ.get("RECOVERY_TEST_WORKER") != _worker:
             head, db = redis_url.rstrip("/") + "/", 0
         os.environ["REDIS_URL"] = f"{head}{db - index if db - index >= 0 else db + index}"
 
+# A developer's own error reporter or trace collector never receives the suite's
+# deliberate failures; the tests that check them set these for the process they start.
+for _name in ("SENTRY_DSN", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+    os.environ.pop(_name, None)
+
 from recovery_console.settings import *  # noqa: E402,F403
 
 if _worker and DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
