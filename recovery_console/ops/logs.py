@@ -98,7 +98,7 @@ class ContextFilter(logging.Filter):
 # Attributes a record may carry that are worth writing; others (Django's
 # request object, Celery's task data) stay out of the line.
 _EXTRA_FIELDS = ("method", "path", "status", "status_code", "duration_ms", "task_id",
-                 "task_name", "remote_addr")
+                 "task_name", "remote_addr", "trace_id", "span_id")
 # The fields of a line, in this order, under the names operators know.
 _FIELDS = ("time", "level", "logger", "message", "request_id", "correlation_id",
            *_EXTRA_FIELDS, "exception", "stack")

@@ -30,6 +30,7 @@ from opentelemetry.trace import SpanKind
 from recovery_console.celery import app
 from recovery_console.models import ChannelCode, Notice
 from recovery_console.ops import tracing
+from recovery_console.ops.logs import JsonFormatter
 from tests.factories import recovery_case
 from tests.recovery.support import channel_of, step_of
 from tests.services import free_port, wait_for, wait_for_port, worker
@@ -158,6 +159,11 @@ def test_a_request_its_queries_and_the_tasks_it_sends_are_one_trace(
     assert logged.request_id == "desk-call-20261130-0001"
     assert logged.trace_id == format(trace_id, "032x")
     assert logged.span_id == format(server.context.span_id, "016x")
+    # The JSON line an operator reads carries them, to search the trace by.
+    line = json.loads(JsonFormatter().format(logged))
+    assert (line["request_id"], line["trace_id"], line["span_id"]) == (
+        "desk-call-20261130-0001", format(trace_id, "032x"),
+        format(server.context.span_id, "016x"))
 
 
 @pytest.mark.django_db
