@@ -10,6 +10,7 @@ starts (gunicorn, Celery workers) see the same ones.
 
 import os
 import re
+import sys
 from pathlib import Path
 
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "")
@@ -30,9 +31,12 @@ if _worker and os.environ.get("RECOVERY_TEST_WORKER") != _worker:
         os.environ["REDIS_URL"] = f"{head}{db - index if db - index >= 0 else db + index}"
 
 # A developer's own error reporter or trace collector never receives the suite's
-# deliberate failures; the tests that check them set these for the process they start.
-for _name in ("SENTRY_DSN", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
-    os.environ.pop(_name, None)
+# deliberate failures. Only in the test run itself: the tests that check them start
+# processes of their own (with these settings) and set the variables for those.
+if "pytest" in sys.modules:
+    for _name in ("SENTRY_DSN", "OTEL_EXPORTER_OTLP_ENDPOINT",
+                  "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        os.environ.pop(_name, None)
 
 from recovery_console.settings import *  # noqa: E402,F403
 

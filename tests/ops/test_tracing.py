@@ -84,6 +84,7 @@ def queries(found):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("recovery_reference_data")
 def test_a_request_its_queries_and_the_tasks_it_sends_are_one_trace(
         spans, request_log, client, agent):
     case = recovery_case("low", agent=agent)
