@@ -30,8 +30,8 @@ from .metrics import AUDIT_CHAIN_KEY
 
 AUDIT_VERIFY_TASK = "audit.tasks.verify_audit_chain"
 log = logging.getLogger(__name__)
-_task_tokens: dict[str, tuple[contextvars.Token, contextvars.Token]] = {}
-_task_started: dict[str, float] = {}
+# What a running task's prerun left for its postrun: the log ids to reset, its start.
+_running: dict[str, tuple[contextvars.Token, contextvars.Token, float]] = {}
 
 
 @signals.setup_logging.connect
@@ -43,17 +43,26 @@ def keep_django_logging(**kwargs) -> None:
 
 
 @signals.task_prerun.connect
-def stamp_task_logs(task_id=None, task=None, **kwargs) -> None:
-    _task_tokens[task_id] = (request_id_var.set(f"task-{task_id}"),
-                             correlation_id_var.set(None))
+def task_started(task_id=None, task=None, **kwargs) -> None:
+    """The task's log lines carry its id; its clock starts."""
+    _running[task_id] = (request_id_var.set(f"task-{task_id}"),
+                         correlation_id_var.set(None), time.perf_counter())
 
 
 @signals.task_postrun.connect
-def unstamp_task_logs(task_id=None, task=None, retval=None, state=None, **kwargs) -> None:
-    tokens = _task_tokens.pop(task_id, None)
-    if tokens:
-        correlation_id_var.reset(tokens[1])
-        request_id_var.reset(tokens[0])
+def task_ended(task_id=None, task=None, retval=None, state=None, **kwargs) -> None:
+    """Its duration observed (and a sweep's), its log ids reset, the audit
+    chain's verdict kept."""
+    started = _running.pop(task_id, None)
+    if started:
+        request_token, correlation_token, clock = started
+        if task is not None:
+            seconds = time.perf_counter() - clock
+            metrics.TASK_SECONDS.labels(task.name).observe(seconds)
+            if task.name in _sweeps():
+                metrics.SWEEP_SECONDS.labels(task.name).observe(seconds)
+        correlation_id_var.reset(correlation_token)
+        request_id_var.reset(request_token)
     if task is not None and task.name == AUDIT_VERIFY_TASK and state == "SUCCESS":
         remember_audit_verdict(str(retval))
 
@@ -62,22 +71,6 @@ def remember_audit_verdict(summary: str) -> None:
     """``audit.tasks.verify_audit_chain`` returns "intact: ..." or "broken: ..."."""
     cache.set(AUDIT_CHAIN_KEY, {"intact": summary.startswith("intact"),
                                 "at": timezone.now().isoformat()}, timeout=None)
-
-
-@signals.task_prerun.connect
-def start_task_clock(task_id=None, **kwargs) -> None:
-    _task_started[task_id] = time.perf_counter()
-
-
-@signals.task_postrun.connect
-def observe_task_duration(task_id=None, task=None, **kwargs) -> None:
-    started = _task_started.pop(task_id, None)
-    if started is None or task is None:
-        return
-    seconds = time.perf_counter() - started
-    metrics.TASK_SECONDS.labels(task.name).observe(seconds)
-    if task.name in _sweeps():
-        metrics.SWEEP_SECONDS.labels(task.name).observe(seconds)
 
 
 def _sweeps() -> set[str]:
