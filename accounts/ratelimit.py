@@ -36,12 +36,15 @@ from audit.events import client_address, record
 @dataclass(frozen=True)
 class Limit:
     """At most ``per_subject`` and ``per_address`` attempts per ``window``
-    seconds; each is a (setting name, default) pair read at every use."""
+    seconds; each is a (setting name, default) pair read at every use. Only a
+    limit that ``forgives`` takes back attempts that succeeded (and pays for
+    reading what it forgave on every attempt)."""
 
     name: str
     per_subject: tuple[str, int]
     per_address: tuple[str, int]
     window: tuple[str, int]
+    forgives: bool = False
 
     def value(self, field: str) -> int:
         setting, default = getattr(self, field)
@@ -50,7 +53,7 @@ class Limit:
 
 SIGN_IN = Limit("sign-in", ("SIGN_IN_MAX_FAILURES_PER_ACCOUNT", 5),
                 ("SIGN_IN_MAX_FAILURES_PER_ADDRESS", 20),
-                ("SIGN_IN_FAILURE_WINDOW_SECONDS", 15 * 60))
+                ("SIGN_IN_FAILURE_WINDOW_SECONDS", 15 * 60), forgives=True)
 CODE_CHECK = Limit("code-check", ("RATE_LIMIT_CODE_CHECKS_PER_CASE", 10),
                    ("RATE_LIMIT_CODE_CHECKS_PER_ADDRESS", 60),
                    ("RATE_LIMIT_CODE_CHECK_WINDOW_SECONDS", 15 * 60))
@@ -91,13 +94,16 @@ def attempt(limit: Limit, subject: str, address: str | None) -> bool:
     allowed = True
     for scope, value, most in _scopes(limit, subject, address):
         tried = _count(limit, scope, value, most, add=True)
-        forgiven = _count(limit, f"{scope}:forgiven", value, most, add=False)
+        forgiven = (_count(limit, f"{scope}:forgiven", value, most, add=False)
+                    if limit.forgives else 0)
         allowed = allowed and 0 < tried and tried - forgiven <= most
     return allowed
 
 
 def forgive(limit: Limit, subject: str, address: str | None) -> None:
     """Take back one attempt that succeeded (a real sign-in is no failure)."""
+    if not limit.forgives:
+        raise ValueError(f"the {limit.name} limit takes back no attempt")
     for scope, value, most in _scopes(limit, subject, address):
         _count(limit, f"{scope}:forgiven", value, most, add=True)
 
@@ -106,6 +112,8 @@ def count(limit: Limit, subject: str) -> int:
     """Attempts against ``subject`` in the current window, less those forgiven."""
     most = limit.value("per_subject")
     tried = _count(limit, "subject", subject, most, add=False)
+    if not limit.forgives:
+        return tried
     return max(tried - _count(limit, "subject:forgiven", subject, most, add=False), 0)
 
 

@@ -132,3 +132,12 @@ def test_a_window_setting_below_one_second_counts_per_second_instead_of_failing(
     assert ratelimit.count(ratelimit.SIGN_IN, "someone") == 1
     at.time = lambda: 1_800_000_001.0
     assert ratelimit.count(ratelimit.SIGN_IN, "someone") == 0
+
+
+def test_only_the_sign_in_limit_takes_back_an_attempt():
+    """A redemption, a code check or a SCIM request that succeeded still counts:
+    those limits cap every attempt, and taking one back is refused outright."""
+    ratelimit.attempt(ratelimit.REDEEM, "credential-1", "192.0.2.9")
+    with pytest.raises(ValueError, match="redeem"):
+        ratelimit.forgive(ratelimit.REDEEM, "credential-1", "192.0.2.9")
+    assert ratelimit.count(ratelimit.REDEEM, "credential-1") == 1
