@@ -103,7 +103,7 @@ def sign_in_with_passkey(request: HttpRequest, passkey: PasskeyCredential) -> Us
 
 
 def _start_session(request: HttpRequest, user: User, device, method: str) -> None:
-    login(request, user, backend="django.contrib.auth.backends.ModelBackend")  # new session key
+    login(request, user, backend="accounts.backends.StaffBackend")  # new session key
     otp_login(request, device)
     mark_signed_in(request, device)
     event = "staff_sign_in" if is_staff_member(user) else "sign_in"

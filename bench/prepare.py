@@ -43,7 +43,7 @@ def signed_in_cookie(user: User | None) -> str:
         device = TOTPDevice.objects.get(user=user)
         now = timezone.now().isoformat()
         store["_auth_user_id"] = str(user.pk)
-        store["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+        store["_auth_user_backend"] = "accounts.backends.StaffBackend"
         store["_auth_user_hash"] = user.get_session_auth_hash()
         store[DEVICE_ID_SESSION_KEY] = device.persistent_id
         store[SIGNED_IN_AT] = now

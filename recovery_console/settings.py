@@ -124,7 +124,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django_otp.middleware.OTPMiddleware",
+    "accounts.backends.StaffOTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "accounts.middleware.SessionLifetimeMiddleware",
@@ -202,7 +202,7 @@ CELERY_BROKER_DIR = VAR_DIR / "celery"
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "recovery_console.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "rc",
             # A Redis that hangs must not hang every request that touches the cache.
@@ -239,7 +239,7 @@ else:
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
+    "accounts.backends.StaffBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
@@ -262,6 +262,9 @@ OTP_TOTP_ISSUER = "Recovery Console"
 
 # Staff sessions: short idle timeout (restarted by activity, saved at most
 # once a SESSION_REFRESH_SECONDS) and cookies that scripts cannot read.
+# Read from the cache (Redis in production), written through to the database:
+# a staff page reads its session without a query, and a flushed cache loses none.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_AGE = env_int("STAFF_IDLE_TIMEOUT_SECONDS", 15 * 60)
 SESSION_REFRESH_SECONDS = 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True

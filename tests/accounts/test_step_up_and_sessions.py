@@ -1,10 +1,14 @@
 """Sensitive actions ask for a fresh check; staff sessions end on time."""
 
+import pickle  # nosec B403 - reads the test's own cache file
+import time
 from datetime import timedelta
+from importlib import import_module
 
 import pytest
 from django.conf import settings
 from django.contrib.sessions.models import Session
+from django.core.cache import caches
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -86,11 +90,29 @@ def _stored(client):
     return Session.objects.get(session_key=client.cookies[settings.SESSION_COOKIE_NAME].value)
 
 
+def _cached_seconds_left(client) -> float:
+    """How long the session cache keeps this session's copy."""
+    cache = caches[settings.SESSION_CACHE_ALIAS]
+    store = import_module(settings.SESSION_ENGINE).SessionStore(
+        client.cookies[settings.SESSION_COOKIE_NAME].value)
+    key = cache.make_key(store.cache_key)
+    if hasattr(cache, "_cache"):  # Redis
+        return cache._cache.get_client(key).ttl(key)
+    with open(cache._key_to_file(store.cache_key), "rb") as f:  # the file cache
+        return pickle.load(f) - time.time()  # noqa: S301 - the test's own cache file
+
+
 def test_a_session_idle_for_fifteen_minutes_is_over(client):
     assert settings.SESSION_COOKIE_AGE == 15 * 60
     sign_in_client(client, staff("agent"))
     assert client.get(reverse("recovery:queue")).status_code == 200
+    # Pages read the session from the cache, which keeps it as long as the row.
+    assert 15 * 60 - 5 < _cached_seconds_left(client) <= 15 * 60
     Session.objects.filter(pk=_stored(client).pk).update(expire_date=timezone.now())
+    # Fifteen minutes on, the cache has let its copy go; the row says it is over.
+    store = import_module(settings.SESSION_ENGINE).SessionStore(
+        client.cookies[settings.SESSION_COOKIE_NAME].value)
+    caches[settings.SESSION_CACHE_ALIAS].delete(store.cache_key)
     response = client.get(reverse("recovery:queue"))
     assert response.status_code == 302 and response.url.startswith(reverse("accounts:sign_in"))
 
@@ -110,3 +132,4 @@ def test_activity_restarts_the_idle_timeout_with_at_most_one_write_a_minute(clie
         expire_date=timezone.now() + timedelta(seconds=30))
     assert client.get(reverse("recovery:queue")).status_code == 200
     assert _stored(client).expire_date > timezone.now() + timedelta(minutes=14)
+    assert _cached_seconds_left(client) > 14 * 60
