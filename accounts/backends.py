@@ -13,6 +13,7 @@ from functools import cache
 from django.apps import apps
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils.functional import SimpleLazyObject
 from django_otp import DEVICE_ID_SESSION_KEY
@@ -59,9 +60,10 @@ def _sql(device_model: type[Device] | None) -> str:
         device = "1 = 0"
     else:
         table = quote(device_model._meta.db_table)
-        device = (f"EXISTS (SELECT 1 FROM {table} d WHERE d.{quote('id')} = %s "  # nosec B608
+        device = (f"EXISTS (SELECT 1 FROM {table} d WHERE d.{quote('id')} = %s "  # noqa: S608  # nosec B608
                   f"AND d.{quote('user_id')} = u.{quote('id')} AND d.{quote('confirmed')})")
-    return (f"SELECT {columns}, g.{quote('name')} AS staff_role, "  # nosec B608 - names from the models
+    # Every name comes from the models; every value is a parameter.
+    return (f"SELECT {columns}, g.{quote('name')} AS staff_role, "  # noqa: S608  # nosec B608
             f"{device} AS session_device_ok FROM {quote(user.db_table)} u "
             f"LEFT JOIN {quote(link.db_table)} m ON m.{quote('user_id')} = u.{quote('id')} "
             f"LEFT JOIN {quote(group.db_table)} g ON g.{quote('id')} = m.{quote('group_id')} "
@@ -76,7 +78,7 @@ class StaffBackend(ModelBackend):
     def get_user(self, user_id):
         try:
             pk = User._meta.pk.to_python(user_id)
-        except Exception:  # noqa: BLE001 - a session's id that is no id is no user
+        except (ValidationError, TypeError, ValueError):  # a session's id that is no id
             return None
         persistent_id = _session_device.get()
         device_model, device_pk = _device_model(persistent_id)
@@ -88,8 +90,8 @@ class StaffBackend(ModelBackend):
         user._staff_roles = frozenset(row.staff_role for row in rows if row.staff_role)
         if persistent_id is not None:
             # Loaded only if a page reads it; that it stands is known already.
-            user._session_device = SimpleLazyObject(
-                lambda: Device.from_persistent_id(persistent_id)) if user.session_device_ok else None
+            user._session_device = None if not user.session_device_ok else SimpleLazyObject(
+                lambda: Device.from_persistent_id(persistent_id))
         return user if self.user_can_authenticate(user) else None
 
 
