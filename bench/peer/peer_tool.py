@@ -89,7 +89,6 @@ def load(tickets: int) -> dict:
     (COPY), then VACUUM ANALYZE as the console's generator does."""
     from django.contrib.auth.models import User
     from django.db import connection, transaction
-
     from helpdesk.models import Queue
 
     rng = random.Random(9)  # noqa: S311 - generated data, not secrets
