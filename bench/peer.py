@@ -122,14 +122,14 @@ def seconds_for(in_process: dict | None, base: int) -> int:
 
 
 def summary(runs: list[dict]) -> dict:
-    """Median of each figure over the rounds; errors and requests summed."""
+    """Median of each figure over the rounds (latencies over the rounds that got an
+    answer; a round without one counts as 0 req/s); errors and requests summed."""
     answered = [r for r in runs if r["requests"]]
     out = {key: round(statistics.median(r[key] for r in answered), 2) if answered else None
-           for key in ("rps", "p50_ms", "p95_ms", "p99_ms", "max_ms")}
+           for key in ("p50_ms", "p95_ms", "p99_ms", "max_ms")}
+    out["rps"] = round(statistics.median(r["rps"] for r in runs), 2)
     for key in ("requests", "non_2xx_3xx", "socket_errors", "timeouts", "status_3xx"):
         out[key] = sum(r.get(key, 0) for r in runs)
-    if not answered:
-        out["rps"] = 0.0
     return out
 
 

@@ -116,7 +116,7 @@ def _served(page: dict) -> str:
     if not page["requests"]:
         return f"no answer ({page['socket_errors']} timed out or cut)"
     cell = f"{page['p50_ms']:.1f} / {page['p95_ms']:.1f} / {page['p99_ms']:.1f}"
-    failed = page["socket_errors"] + page["non_2xx_3xx"]
+    failed = page["socket_errors"] + page["non_2xx_3xx"] + page.get("status_3xx", 0)
     return cell + (f" ({failed} of {page['requests'] + page['socket_errors']} failed or "
                    "timed out)" if failed else "")
 
@@ -135,8 +135,8 @@ def _peer_pages(r: dict) -> dict:
         both = {key: a[key] + b[key] if a[key] is not None and b[key] is not None else None
                 for key in ("p50_ms", "p95_ms", "p99_ms")}
         both["rps"] = 1 / (1 / a["rps"] + 1 / b["rps"]) if a["rps"] and b["rps"] else 0.0
-        both.update({key: a[key] + b[key] for key in ("requests", "socket_errors",
-                                                       "non_2xx_3xx")})
+        both.update({key: a.get(key, 0) + b.get(key, 0)
+                     for key in ("requests", "socket_errors", "non_2xx_3xx", "status_3xx")})
         pair[clients] = both
     pages["list_both"] = {**pair, "bytes": (html["bytes"] or 0) + (data["bytes"] or 0)}
     return pages

@@ -92,6 +92,16 @@ def test_rounds_are_summarised_by_their_median_and_errors_are_added_up():
     assert measured["requests"] == 300 and measured["socket_errors"] == 2
 
 
+def test_a_round_without_an_answer_counts_as_no_throughput_not_as_a_missing_round():
+    rounds = [wrk_result(0, 0, requests=0, socket_errors=8), wrk_result(30, 50),
+              wrk_result(20, 80)]
+
+    measured = summary(rounds)
+
+    assert measured["rps"] == 20 and measured["socket_errors"] == 8
+    assert measured["p50_ms"] == 65  # over the two rounds that were answered
+
+
 def test_the_peer_is_served_with_the_consoles_gunicorn_values(monkeypatch, tmp_path):
     # The console's file picks a metrics folder when it is read: give it one.
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
