@@ -169,8 +169,11 @@ def peer_tables(results: dict[str, dict]) -> list[str]:
            "off; same Django, gunicorn settings, PostgreSQL and persistent connections as "
            "the console; DEBUG off), measured in turns with the console's pages: console "
            "queue, its ticket list, the JSON call that fills it, console case page, its "
-           f"ticket page; {any_peer['rounds']} rounds, medians. Ratio: the console's "
-           "8-client req/s divided by the peer page's (above 1: the console serves more).", ""]
+           f"ticket page; {any_peer['rounds']} rounds, medians. The console's rows here are "
+           "from these turns (not the tables above), so both sides saw the same machine. "
+           "Ratio: the console's 8-client req/s divided by the peer page's (above 1: the "
+           "console serves more). HTML + JSON: latencies added (for p95 and p99 an upper "
+           "bound), throughput of the pair; KiB: one response as served.", ""]
     for size, r in measured.items():
         d = r["peer"]["data"]
         out.append(f"- {size}: {d['tickets']:,} tickets ({d['open']:,} open or reopened), "
