@@ -97,6 +97,8 @@ smoke: $(STAMP)
 ## make bench: benchmarks against the local PostgreSQL (scratch databases bench_1k, bench_10k,
 ## bench_100k, dropped and recreated) and Redis DB 9, with gunicorn in production settings and
 ## wrk on loopback (apt-get install -y wrk); writes BENCHMARKS.md. About 25 minutes: not in CI.
-## BENCH_SIZES=1000,10000 for a shorter run.
+## BENCH_SIZES=1000,10000 for a shorter run. The peer row (django-helpdesk, installed from the
+## package registry into var/bench-peer-venv, its database bench_peer_<size>) adds a few minutes
+## per size; BENCH_PEER=0 skips it.
 bench: $(STAMP)
 	PYTHON=$(CURDIR)/$(PY) $(PY) -m bench.run

@@ -7,7 +7,8 @@ and the tables of BENCHMARKS.md (bench/report.py).
 
 Environment: BENCH_SIZES (default 1000,10000,100000), BENCH_PG_URL
 (postgres://postgres@127.0.0.1:5432), BENCH_REDIS_URL (redis://127.0.0.1:6379/9),
-BENCH_WORKERS (4), BENCH_SECONDS (10), PYTHON (this interpreter).
+BENCH_WORKERS (4), BENCH_SECONDS (10), PYTHON (this interpreter), BENCH_PEER (1: the
+peer row, django-helpdesk, after the console's pages; 0 skips it; bench/peer.py).
 """
 
 from __future__ import annotations
@@ -99,17 +100,21 @@ def load() -> str:
 
 
 class Gunicorn:
-    def __init__(self, env: dict, port: int):
+    """The console under gunicorn (or, given ``command``, ``cwd`` and a ``ready`` path
+    that answers 200 once it serves, another project: bench/peer.py)."""
+
+    def __init__(self, env: dict, port: int, command: list[str] | None = None,
+                 cwd: Path = ROOT, ready: str = "/healthz"):
         self.log = open(Path(tempfile.gettempdir()) / f"bench-gunicorn-{port}.log", "w")  # noqa: SIM115
         self.process = subprocess.Popen(  # noqa: S603  # nosec B603
-            [str(Path(PY).parent / "gunicorn"), "-c", "python:recovery_console.ops.gunicorn",
-             "recovery_console.wsgi"],
-            cwd=ROOT, env={**env, "PORT": str(port), "WEB_CONCURRENCY": WORKERS},
+            command or [str(Path(PY).parent / "gunicorn"), "-c",
+                        "python:recovery_console.ops.gunicorn", "recovery_console.wsgi"],
+            cwd=cwd, env={**env, "PORT": str(port), "WEB_CONCURRENCY": WORKERS},
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         self.url = f"http://127.0.0.1:{port}"
         for _ in range(100):
             try:
-                urllib.request.urlopen(f"{self.url}/healthz", timeout=1)  # noqa: S310  # nosec
+                urllib.request.urlopen(f"{self.url}{ready}", timeout=1)  # noqa: S310  # nosec
                 return
             except OSError:
                 time.sleep(0.2)
@@ -126,11 +131,11 @@ class Gunicorn:
         self.log.close()
 
 
-def wrk(url: str, spec: dict, connections: int, seconds: int) -> dict:
+def wrk(url: str, spec: dict, connections: int, seconds: int, timeout: int = 10) -> dict:
     threads = min(2, connections)
     host = url.removeprefix("http://")
     out = subprocess.run([  # noqa: S603 S607  # nosec B603 B607
-        "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
+        "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", f"{timeout}s",
         "-H", f"Cookie: {spec['cookie']}", "-H", "X-Forwarded-Proto: https",
         "-H", f"Origin: https://{host}", "-s", str(ROOT / "bench" / "wrk.lua"), url,
         "--", spec["file"], str(threads)], capture_output=True, text=True, check=True)
@@ -181,6 +186,11 @@ def bench_size(n: int) -> dict:
             loaded = wrk(server.url, spec, CONNECTIONS, SECONDS)
             result["pages"][page] = {"one_client": alone, "concurrent": loaded}
             say(page, f"{loaded['rps']:.0f} req/s, p99 {loaded['p99_ms']} ms")
+        from . import peer  # it builds on this module
+
+        if peer.enabled():
+            result["peer"] = peer.measure(label(n), result["counts"]["cases"], server.url,
+                                          pages)
         result["actions"] = {}
         for action, count in ACTION_OBJECTS.items():
             # Warm every worker on objects of its own (a first request per worker

@@ -59,10 +59,10 @@ function done(summary, latency, requests)
   io.write(string.format(
     '{"requests": %d, "seconds": %.3f, "rps": %.2f, "p50_ms": %.2f, "p95_ms": %.2f, ' ..
     '"p99_ms": %.2f, "max_ms": %.2f, "non_2xx_3xx": %d, "socket_errors": %d, ' ..
-    '"status_2xx": %d, "status_3xx": %d, "status_other": %d}\n',
+    '"timeouts": %d, "status_2xx": %d, "status_3xx": %d, "status_other": %d}\n',
     summary.requests, seconds, summary.requests / seconds,
     latency:percentile(50) / 1000, latency:percentile(95) / 1000,
     latency:percentile(99) / 1000, latency.max / 1000, summary.errors.status,
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    c2, c3, cx))
+    summary.errors.timeout, c2, c3, cx))
 end
