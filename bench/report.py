@@ -42,6 +42,19 @@ def tables(results: dict[str, dict]) -> str:
         out.append(f"| {title} | " + " | ".join(cells) + " |")
     out.append("| baseline req/s (1 indexed query) | " + " | ".join(
         f"{r['pages']['baseline']['concurrent']['rps']:.0f}" for r in results.values()) + " |")
+    out += ["", "### Pages: throughput ratio to the signed-in baseline", "",
+            "What a staff page costs beyond signing in: its throughput over that of the "
+            "one-query view behind the staff sign-in, in the same run.", "",
+            "| page | " + " | ".join(sizes) + " |", "|---|" + "---|" * len(sizes)]
+    for page, title in PAGES[1:]:
+        cells = []
+        for r in results.values():
+            if page not in r["pages"] or "baseline_staff" not in r["pages"]:
+                cells.append("—")
+                continue
+            signed_in = r["pages"]["baseline_staff"]["concurrent"]["rps"]
+            cells.append(f"{r['pages'][page]['concurrent']['rps'] / signed_in:.2f}")
+        out.append(f"| {title} | " + " | ".join(cells) + " |")
     out += ["", "### Pages: server time and queries", "",
             "One client (wrk, 1 connection, through gunicorn): median / p95 / p99 ms; "
             f"{8} clients: req/s and p99; in process (Django test client, no network): median ms "
