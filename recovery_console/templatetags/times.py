@@ -10,10 +10,14 @@ A template builtin (settings.TEMPLATES): no ``{% load %}`` needed.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime
+from functools import lru_cache
 
 from django import template
 from django.utils import dateformat, timezone
+from django.utils.dates import MONTHS_3
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
@@ -43,10 +47,33 @@ def _aware(value: datetime) -> datetime:
     return timezone.make_aware(value, UTC) if timezone.is_naive(value) else value
 
 
+# The format characters the console's pages use, as ``dateformat`` writes them.
+_FAST = {
+    "j": lambda d: str(d.day),
+    "M": lambda d: MONTHS_3[d.month].title(),
+    "Y": lambda d: "%04d" % d.year,
+    "H": lambda d: "%02d" % d.hour,
+    "i": lambda d: "%02d" % d.minute,
+    "s": lambda d: "%02d" % d.second,
+}
+
+
+@lru_cache(maxsize=64)
+def _formatter(fmt: str) -> Callable[[date], str]:
+    """``dateformat.format(·, fmt)`` for a format made of ``_FAST``
+    characters and literal text (parsed once: a page formats dozens of
+    moments with the same few formats); ``dateformat`` itself for any other."""
+    pieces = re.split(dateformat.re_formatchars.pattern, fmt)
+    if "\\" in fmt or any(p not in _FAST for p in pieces[1::2]):
+        return lambda moment: dateformat.format(moment, fmt)
+    parts = [_FAST[p] if i % 2 else p for i, p in enumerate(pieces) if p]
+    return lambda moment: "".join(p if isinstance(p, str) else p(moment) for p in parts)
+
+
 def local_text(value: datetime, fmt: str = DEFAULT_FORMAT) -> str:
     """``value`` in the viewer's zone as ``fmt``, with the zone's label."""
     local = timezone.localtime(_aware(value))
-    text = dateformat.format(local, fmt)
+    text = _formatter(fmt)(local)
     return f"{text} {zone_label(local)}" if _TIME_OF_DAY & set(fmt) else text
 
 

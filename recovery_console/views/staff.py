@@ -253,6 +253,7 @@ def queue(request):
     for case in page.object_list:
         case.may_claim = workflow.may_claim(case, request.user) is None
         case.time_left = selectors.deadline(case, now, soon) if case.is_open else None
+    queue_table.link_rows(page.object_list)
     query = request.GET.copy()
     query.pop("page", None)
     bulk = any(case.may_select for case in page.object_list)
