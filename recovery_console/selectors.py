@@ -123,17 +123,29 @@ def listed_cases(user: User, *, open_only: bool = False) -> QuerySet[RecoveryCas
         _grants(user).values("content_object_id")))
 
 
+def _agent_only(user: User) -> bool:
+    """An agent who sees cases as an agent (no overseeing role)."""
+    held = roles_of(user)
+    return Role.AGENT in held and not held & OVERSEERS
+
+
 def mark_openable(user: User, cases: list[RecoveryCase]) -> None:
     """Set on each listed case ``may_open``, whether ``user`` may see it
     (``visible_cases``), and ``may_select``, whether the queue's bulk actions
     may take it: an open case the agent holds, to give back (held and
-    granted: ``may_unclaim``'s rule), or any a supervisor may reassign. One
-    query for an agent's page, none for overseers; each decision checks again."""
+    granted: ``may_unclaim``'s rule), or any a supervisor may reassign. For
+    an agent, each case carries ``granted`` (read with it by ``queue``): no
+    query of its own; each decision checks again."""
     if roles_of(user) & OVERSEERS:
         openable = {case.pk for case in cases}
+    elif _agent_only(user):
+        # Listed cases are within the agent's scope (listed_cases), where
+        # visible_cases shows them the unclaimed open cases and those they
+        # were granted.
+        openable = {case.pk for case in cases
+                    if (case.agent_id is None and case.is_open) or case.granted}
     else:
-        openable = set(visible_cases(user, among=[case.pk for case in cases])
-                       .values_list("pk", flat=True))
+        openable = set()
     for case in cases:
         case.may_open = case.pk in openable
         # Listed cases are within the viewer's scope (listed_cases): the
@@ -257,10 +269,11 @@ def _search(cases: QuerySet[RecoveryCase], text: str,
 
 def queue(user: User, filters: QueueFilters, page: int | str = 1, per_page: int = 25) -> Page:
     """One page of the reset queue (urgent first, then oldest, unless sorted
-    otherwise), among the cases ``user`` may see. Three queries whatever the
-    number of cases: a count, the page's ids (sorted on the cases table alone)
-    and those cases with their identity and agent joined; for an agent a
-    fourth, which of them they may open (the others are held by colleagues)."""
+    otherwise), among the cases ``user`` may see. Two queries whatever the
+    number of cases: a count, and the page's cases with their identity and
+    agent joined, picked by their ids sorted and sliced on the cases table
+    alone (a subquery); for an agent, each with whether they were granted it
+    (``mark_openable``)."""
     is_open = filters.status == "open" or filters.status in RecoveryCase.OPEN_STATES
     cases = listed_cases(user, open_only=is_open)
     if filters.status not in ("open", "all"):
@@ -277,16 +290,18 @@ def queue(user: User, filters: QueueFilters, page: int | str = 1, per_page: int 
         # An agent's list holds colleagues' cases they may not open (listed_cases).
         visible = None if roles_of(user) & OVERSEERS else visible_cases(user, open_only=is_open)
         cases = _search(cases, filters.search, visible)
-    ids = cases.order_by(*_queue_order(filters.sort)).values_list("pk", flat=True)
-    found = Paginator(ids, per_page).get_page(page)
-    rows = RecoveryCase.objects.filter(pk__in=list(found.object_list)).select_related(
+    order = _queue_order(filters.sort)
+    found = Paginator(cases.order_by(*order).values_list("pk", flat=True), per_page).get_page(page)
+    rows = RecoveryCase.objects.filter(pk__in=found.object_list).select_related(
         "identity", "agent").only(
         "pk", "tier", "state", "source", "opened_at", "deadline", "agent_id", "high_priority",
         "escalated_at",
         "identity__display_name", "identity__directory_id", "identity__kind", "identity__user",
         "agent__username", "agent__first_name", "agent__last_name",
-    ).in_bulk()
-    found.object_list = [rows[pk] for pk in found.object_list if pk in rows]
+    ).order_by(*order)
+    if _agent_only(user):
+        rows = rows.annotate(granted=Exists(_grants(user).filter(content_object=OuterRef("pk"))))
+    found.object_list = list(rows)
     mark_openable(user, found.object_list)
     return found
 
