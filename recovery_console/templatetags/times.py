@@ -67,7 +67,7 @@ def _formatter(fmt: str) -> Callable[[date], str]:
     if "\\" in fmt or any(p not in _FAST for p in pieces[1::2]):
         return lambda moment: dateformat.format(moment, fmt)
     parts = [_FAST[p] if i % 2 else p for i, p in enumerate(pieces) if p]
-    return lambda moment: "".join(p if isinstance(p, str) else p(moment) for p in parts)
+    return lambda moment: "".join([p if isinstance(p, str) else p(moment) for p in parts])
 
 
 @lru_cache(maxsize=64)

@@ -2,8 +2,10 @@
 count that does not grow with the number of cases."""
 
 import pytest
+from django.forms import Select
 from django.urls import reverse
 
+from recovery_console import forms
 from recovery_console.models import RecoveryCase
 from tests.factories import recovery_case, staff
 from tests.sessions import sign_in_client
@@ -158,3 +160,16 @@ def test_queue_is_paginated_and_keeps_its_filters(client, settings):
     assert "tier=low&amp;page=2" in first.content.decode()
     second = client.get(QUEUE, {"tier": "low", "page": 2})
     assert [c.pk for c in second.context["cases"]] == [cases[2].pk]
+
+
+@pytest.mark.parametrize("query", [{}, {"status": "all", "tier": "high"}, {"assigned": "mine"},
+                                   {"kind": "contractor", "status": "verifying"},
+                                   {"status": "bogus", "tier": "nope"}, {"status": ""}])
+def test_the_queue_filters_read_as_django_renders_them_whatever_was_chosen(query):
+    # Each choice's HTML is kept once rendered; a value that is no choice never is.
+    for _ in range(2):
+        kept = forms.QueueFilterForm(query)
+        kept.is_valid()
+        for name in ("status", "tier", "assigned", "kind"):
+            field = kept[name]
+            assert str(field) == field.as_widget(widget=Select(choices=field.field.choices))
