@@ -24,18 +24,46 @@ SIX_DIGITS = forms.RegexField(
 )
 
 
+class FixedSelect(forms.Select):
+    """A select whose choices are fixed in the code: its HTML for a chosen
+    value is rendered once per process and reused (the queue's filters are on
+    every page of the queue, and Django renders each option through its own
+    template). A value that is not a choice is rendered every time, so what
+    is kept stays bounded."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._rendered = {}
+
+    def __deepcopy__(self, memo):
+        copied = super().__deepcopy__(memo)
+        copied._rendered = self._rendered  # every form's copy shares what was rendered
+        return copied
+
+    def render(self, name, value, attrs=None, renderer=None):
+        choices = tuple((str(v), str(label)) for v, label in self.choices)
+        if value is not None and (not isinstance(value, str)
+                                  or value not in {v for v, _ in choices}):
+            return super().render(name, value, attrs, renderer)
+        key = (name, value, tuple(sorted({**self.attrs, **(attrs or {})}.items())), renderer,
+               choices)
+        if key not in self._rendered:
+            self._rendered[key] = super().render(name, value, attrs, renderer)
+        return self._rendered[key]
+
+
 class QueueFilterForm(forms.Form):
     status = forms.ChoiceField(
-        required=False, label="Status",
+        required=False, label="Status", widget=FixedSelect,
         choices=[("open", "Open"), ("all", "All")] + list(RecoveryCase.State.choices),
     )
-    tier = forms.ChoiceField(required=False, label="Tier",
+    tier = forms.ChoiceField(required=False, label="Tier", widget=FixedSelect,
                              choices=[("", "Any tier")] + list(Tier.choices))
     assigned = forms.ChoiceField(
-        required=False, label="Assigned",
+        required=False, label="Assigned", widget=FixedSelect,
         choices=[("", "Anyone"), ("mine", "Mine"), ("unassigned", "Unassigned")],
     )
-    kind = forms.ChoiceField(required=False, label="Kind",
+    kind = forms.ChoiceField(required=False, label="Kind", widget=FixedSelect,
                              choices=[("", "Any kind")] + list(Identity.Kind.choices))
     q = forms.CharField(
         required=False, label="Search", max_length=SEARCH_MAX_LENGTH,

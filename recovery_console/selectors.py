@@ -83,14 +83,21 @@ def visible_cases(user: User, *, open_only: bool = False, pk: int | None = None,
             # Open cases are few; an agent's grants pile up with every case
             # ever claimed. Each remaining case's grant is one probe of the
             # (user, permission, case) unique index.
-            return cases.filter(Q(agent__isnull=True, state__in=RecoveryCase.OPEN_STATES)
-                                | Exists(grants.filter(content_object=OuterRef("pk"))))
+            return cases.filter(_unclaimed_or_granted(user))
         # A union of two small, indexed id sets, not "unclaimed OR EXISTS(grant)":
         # the OR cannot use an index, so it scanned every case ever opened.
         unclaimed = RecoveryCase.objects.filter(
             agent__isnull=True, state__in=RecoveryCase.OPEN_STATES).order_by().values("pk")
         return cases.filter(pk__in=unclaimed.union(grants.values("content_object_id")))
     return cases.none()
+
+
+def _unclaimed_or_granted(user: User) -> Q:
+    """Which cases within an agent's scope they see (``visible_cases``): the
+    unclaimed open ones and those they were granted, each grant one probe of
+    the (user, permission, case) unique index."""
+    return (Q(agent__isnull=True, state__in=RecoveryCase.OPEN_STATES)
+            | Exists(_grants(user).filter(content_object=OuterRef("pk"))))
 
 
 def team_scope(user: User) -> Q:
@@ -123,17 +130,29 @@ def listed_cases(user: User, *, open_only: bool = False) -> QuerySet[RecoveryCas
         _grants(user).values("content_object_id")))
 
 
+def _agent_only(user: User) -> bool:
+    """An agent who sees cases as an agent (no overseeing role)."""
+    held = roles_of(user)
+    return Role.AGENT in held and not held & OVERSEERS
+
+
 def mark_openable(user: User, cases: list[RecoveryCase]) -> None:
     """Set on each listed case ``may_open``, whether ``user`` may see it
     (``visible_cases``), and ``may_select``, whether the queue's bulk actions
     may take it: an open case the agent holds, to give back (held and
-    granted: ``may_unclaim``'s rule), or any a supervisor may reassign. One
-    query for an agent's page, none for overseers; each decision checks again."""
+    granted: ``may_unclaim``'s rule), or any a supervisor may reassign. For
+    an agent, each case carries ``granted`` (read with it by ``queue``): no
+    query of its own; each decision checks again."""
     if roles_of(user) & OVERSEERS:
         openable = {case.pk for case in cases}
+    elif _agent_only(user):
+        # Listed cases are within the agent's scope (listed_cases), where
+        # visible_cases shows them the unclaimed open cases and those they
+        # were granted.
+        openable = {case.pk for case in cases
+                    if (case.agent_id is None and case.is_open) or case.granted}
     else:
-        openable = set(visible_cases(user, among=[case.pk for case in cases])
-                       .values_list("pk", flat=True))
+        openable = set()
     for case in cases:
         case.may_open = case.pk in openable
         # Listed cases are within the viewer's scope (listed_cases): the
@@ -255,12 +274,15 @@ def _search(cases: QuerySet[RecoveryCase], text: str,
     return cases.filter(match)
 
 
-def queue(user: User, filters: QueueFilters, page: int | str = 1, per_page: int = 25) -> Page:
+def queue(user: User, filters: QueueFilters, page: int | str = 1, per_page: int = 25, *,
+          count: int | None = None) -> Page:
     """One page of the reset queue (urgent first, then oldest, unless sorted
-    otherwise), among the cases ``user`` may see. Three queries whatever the
-    number of cases: a count, the page's ids (sorted on the cases table alone)
-    and those cases with their identity and agent joined; for an agent a
-    fourth, which of them they may open (the others are held by colleagues)."""
+    otherwise), among the cases ``user`` may see. Two queries whatever the
+    number of cases: a count, and the page's cases with their identity and
+    agent joined, picked by their ids sorted and sliced on the cases table
+    alone (a subquery); for an agent, each with whether they were granted it
+    (``mark_openable``). ``count``: how many cases the filters find, when
+    the caller counted them already (``queue_with_clock``)."""
     is_open = filters.status == "open" or filters.status in RecoveryCase.OPEN_STATES
     cases = listed_cases(user, open_only=is_open)
     if filters.status not in ("open", "all"):
@@ -277,16 +299,21 @@ def queue(user: User, filters: QueueFilters, page: int | str = 1, per_page: int 
         # An agent's list holds colleagues' cases they may not open (listed_cases).
         visible = None if roles_of(user) & OVERSEERS else visible_cases(user, open_only=is_open)
         cases = _search(cases, filters.search, visible)
-    ids = cases.order_by(*_queue_order(filters.sort)).values_list("pk", flat=True)
-    found = Paginator(ids, per_page).get_page(page)
-    rows = RecoveryCase.objects.filter(pk__in=list(found.object_list)).select_related(
+    order = _queue_order(filters.sort)
+    paginator = Paginator(cases.order_by(*order).values_list("pk", flat=True), per_page)
+    if count is not None:
+        paginator.count = count
+    found = paginator.get_page(page)
+    rows = RecoveryCase.objects.filter(pk__in=found.object_list).select_related(
         "identity", "agent").only(
         "pk", "tier", "state", "source", "opened_at", "deadline", "agent_id", "high_priority",
         "escalated_at",
         "identity__display_name", "identity__directory_id", "identity__kind", "identity__user",
         "agent__username", "agent__first_name", "agent__last_name",
-    ).in_bulk()
-    found.object_list = [rows[pk] for pk in found.object_list if pk in rows]
+    ).order_by(*order)
+    if _agent_only(user):
+        rows = rows.annotate(granted=Exists(_grants(user).filter(content_object=OuterRef("pk"))))
+    found.object_list = list(rows)
     mark_openable(user, found.object_list)
     return found
 
@@ -296,15 +323,36 @@ def queue_due_soon() -> timedelta:
     return timedelta(minutes=settings.RECOVERY_QUEUE_DUE_SOON_MINUTES)
 
 
-def deadline_counts(user: User, now: datetime, soon: timedelta) -> dict:
+def deadline_counts(user: User, now: datetime, soon: timedelta, *,
+                    listed: bool = False) -> dict:
     """Among the open cases ``user`` may see: how many are past their
-    deadline, and how many reach it within ``soon`` (``within``, in words).
-    One query."""
-    counts = visible_cases(user, open_only=True).aggregate(
-        overdue=Count("pk", filter=Q(deadline__lte=now)),
-        due_soon=Count("pk", filter=Q(deadline__gt=now, deadline__lte=now + soon)),
+    deadline, and how many reach it within ``soon`` (``within``, in words);
+    with ``listed``, also how many open cases the queue lists them
+    (``listed_cases``: for an agent, their colleagues' too). One query."""
+    if listed:
+        cases = listed_cases(user, open_only=True)
+        # An agent's list holds every open case in their scope; they see some.
+        seen = _unclaimed_or_granted(user) if _agent_only(user) else Q()
+    else:
+        cases, seen = visible_cases(user, open_only=True), Q()
+    counts = cases.aggregate(
+        # The deadline first: a grant is probed only for the cases it counts.
+        overdue=Count("pk", filter=Q(deadline__lte=now) & seen),
+        due_soon=Count("pk", filter=Q(deadline__gt=now, deadline__lte=now + soon) & seen),
+        **({"listed": Count("pk")} if listed else {}),
     )
     return {**counts, "within": timesince(now - soon, now)}
+
+
+def queue_with_clock(user: User, filters: QueueFilters, page: int | str, per_page: int,
+                     now: datetime, soon: timedelta) -> tuple[Page, dict]:
+    """The queue's page (``queue``) and its deadline counts
+    (``deadline_counts``). On the open queue as it first shows (no filter and
+    no search, in any order) the counts' query also counts the page's cases:
+    two queries for both instead of three."""
+    first_view = filters == QueueFilters(sort=filters.sort)
+    clock = deadline_counts(user, now, soon, listed=first_view)
+    return queue(user, filters, page, per_page, count=clock.pop("listed", None)), clock
 
 
 @dataclass

@@ -10,10 +10,14 @@ A template builtin (settings.TEMPLATES): no ``{% load %}`` needed.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime
+from functools import lru_cache
 
 from django import template
 from django.utils import dateformat, timezone
+from django.utils.dates import MONTHS_3
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
@@ -43,19 +47,52 @@ def _aware(value: datetime) -> datetime:
     return timezone.make_aware(value, UTC) if timezone.is_naive(value) else value
 
 
+# The format characters the console's pages use, as ``dateformat`` writes them.
+_FAST = {
+    "j": lambda d: str(d.day),
+    "M": lambda d: MONTHS_3[d.month].title(),
+    "Y": lambda d: f"{d.year:04d}",
+    "H": lambda d: f"{d.hour:02d}",
+    "i": lambda d: f"{d.minute:02d}",
+    "s": lambda d: f"{d.second:02d}",
+}
+
+
+@lru_cache(maxsize=64)
+def _formatter(fmt: str) -> Callable[[date], str]:
+    """``dateformat.format(·, fmt)`` for a format made of ``_FAST``
+    characters and literal text (parsed once: a page formats dozens of
+    moments with the same few formats); ``dateformat`` itself for any other."""
+    pieces = re.split(dateformat.re_formatchars.pattern, fmt)
+    if "\\" in fmt or any(p not in _FAST for p in pieces[1::2]):
+        return lambda moment: dateformat.format(moment, fmt)
+    parts = [_FAST[p] if i % 2 else p for i, p in enumerate(pieces) if p]
+    return lambda moment: "".join([p if isinstance(p, str) else p(moment) for p in parts])
+
+
+@lru_cache(maxsize=64)
+def _shows_time_of_day(fmt: str) -> bool:
+    return bool(_TIME_OF_DAY & set(fmt))
+
+
+def _local_text(moment: datetime, fmt: str) -> str:
+    local = timezone.localtime(moment)
+    text = _formatter(fmt)(local)
+    return f"{text} {zone_label(local)}" if _shows_time_of_day(fmt) else text
+
+
 def local_text(value: datetime, fmt: str = DEFAULT_FORMAT) -> str:
     """``value`` in the viewer's zone as ``fmt``, with the zone's label."""
-    local = timezone.localtime(_aware(value))
-    text = dateformat.format(local, fmt)
-    return f"{text} {zone_label(local)}" if _TIME_OF_DAY & set(fmt) else text
+    return _local_text(_aware(value), fmt)
 
 
 @register.filter
 def when(value, fmt: str = DEFAULT_FORMAT):
     """A moment in the viewer's zone, labelled, in a ``<time>`` element."""
     if isinstance(value, datetime):
-        return format_html('<time datetime="{}">{}</time>', _utc_iso(_aware(value)),
-                           local_text(value, fmt))
+        moment = _aware(value)
+        return format_html('<time datetime="{}">{}</time>', _utc_iso(moment),
+                           _local_text(moment, fmt))
     if isinstance(value, date):
         return format_html('<time datetime="{}">{}</time>', value.isoformat(),
                            dateformat.format(value, fmt))
@@ -67,5 +104,6 @@ def ago(value):
     """How long ago ``value`` was ("3 hours"), with the moment in the title."""
     if not isinstance(value, datetime):
         return ""
-    return format_html('<time datetime="{}" title="{}">{}</time>', _utc_iso(_aware(value)),
-                       local_text(value), timesince(_aware(value)))
+    moment = _aware(value)
+    return format_html('<time datetime="{}" title="{}">{}</time>', _utc_iso(moment),
+                       _local_text(moment, DEFAULT_FORMAT), timesince(moment))

@@ -248,18 +248,19 @@ def queue(request):
         return render(request, "recovery/queue.html", {"form": form}, status=400)
     now, soon = clock.now(), selectors.queue_due_soon()
     filters = form.filters()
-    page = selectors.queue(request.user, filters, request.GET.get("page", 1),
-                           per_page=settings.RECOVERY_QUEUE_PAGE_SIZE)
+    page, counts = selectors.queue_with_clock(request.user, filters, request.GET.get("page", 1),
+                                              settings.RECOVERY_QUEUE_PAGE_SIZE, now, soon)
     for case in page.object_list:
         case.may_claim = workflow.may_claim(case, request.user) is None
         case.time_left = selectors.deadline(case, now, soon) if case.is_open else None
+    queue_table.link_rows(page.object_list)
     query = request.GET.copy()
     query.pop("page", None)
     bulk = any(case.may_select for case in page.object_list)
     return render(request, "recovery/queue.html", {
         **queue_table.table_context(query, filters.sort, bulk=bulk), "filters": filters,
         "form": form, "page": page, "cases": page.object_list, "query": query.urlencode(),
-        "clock": selectors.deadline_counts(request.user, now, soon),
+        "clock": counts,
         # Bulk actions (views.holding): only for someone who may take a listed case.
         "bulk": bulk,
         "bulk_form": forms.BulkReassignForm(offered=selectors.colleagues, auto_id="id_bulk_%s",

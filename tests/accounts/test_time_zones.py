@@ -13,9 +13,13 @@ from auditlog.models import LogEntry
 from django.conf import settings
 from django.test import Client
 from django.urls import reverse
+from django.utils import dateformat
+from hypothesis import given
+from hypothesis import strategies as st
 
 from audit.sampling import SampleRequest, draw_sample
 from recovery_console.models import RecoveryCase
+from recovery_console.templatetags import times
 from tests.factories import recovery_case, staff
 from tests.sessions import passkey_for, sign_in_client
 
@@ -221,3 +225,13 @@ def test_the_enrolment_page_shows_when_the_session_ends_in_the_browsers_zone():
     in_kolkata = ends + timedelta(hours=5, minutes=30)
     assert (f'<time datetime="{ends.strftime("%Y-%m-%dT%H:%M:%SZ")}">'
             f'{in_kolkata.strftime("%H:%M")} IST</time>') in page
+
+
+@given(moment=st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 30),
+                           timezones=st.just(UTC)),
+       fmt=st.sampled_from(["j M Y, H:i", "j M, H:i", "j M, H:i:s", "j M Y", "H:i", "H:i:s",
+                            "j M Y, H:i:s", "D j N Y", "\\a\\t H:i", "Y-m-d"]))
+def test_times_read_as_djangos_date_format_writes_them(moment, fmt):
+    # The console's own formatter (the formats its pages use) and dateformat
+    # for any other: the same text.
+    assert times._formatter(fmt)(moment) == dateformat.format(moment, fmt)
