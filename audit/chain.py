@@ -90,7 +90,7 @@ def chain_now(connection, entry_ids: Iterable[int]) -> None:
         rows = (LogEntry.objects.using(connection.alias).filter(pk__any_of=ids).order_by("pk")
                 .values(*HASHED_FIELDS))
         if postgresql:
-            head = RawSQL(  # noqa: S611 - no parameters; the table name is our model's
+            head = RawSQL(  # noqa: S611  # nosec B611 - no parameters; the table name is our model's
                 f"SELECT sequence || ' ' || entry_hash FROM {head_table} WHERE id = 1 "  # noqa: S608  # nosec B608
                 "FOR UPDATE", (), output_field=CharField())
             rows = list(rows.annotate(chain_head=head))
