@@ -532,16 +532,16 @@ class SingleUseSecretQuerySet(models.QuerySet):
         after it, in the same statement (UPDATE ... RETURNING): a conditional
         UPDATE that also reads what it won, without a second round trip. The
         rows here must be those of one table (filters on its own columns)."""
+        self._for_write = True  # the database writes go to, as for update()
         query = self.query.chain(sql.UpdateQuery)
         query.add_update_values(values)
         try:
             statement, params = query.get_compiler(self.db).as_sql()
         except EmptyResultSet:
             return []
-        meta = self.model._meta
         columns = ", ".join(connections[self.db].ops.quote_name(field.column)
-                            for field in meta.concrete_fields)
-        return list(self.model.objects.raw(f"{statement} RETURNING {columns}", params))
+                            for field in self.model._meta.concrete_fields)
+        return list(self.raw(f"{statement} RETURNING {columns}", params, using=self.db))
 
 
 class SingleUseSecret(models.Model):
