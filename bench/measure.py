@@ -65,7 +65,8 @@ def pages(runs: int = 30) -> dict:
 
 def action_queries(runs: int = 5) -> dict:
     """SQL statements one request of each action sends (in process, Django's
-    count: the COPY that writes a transaction's chain links is not in it)."""
+    count: a COPY, which writes the chain links of a transaction of more than 100
+    audit entries, is not in it)."""
     import tempfile
     from pathlib import Path
 

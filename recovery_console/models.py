@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models
-from django.db.models import Q
+from django.core.exceptions import EmptyResultSet
+from django.db import connections, models
+from django.db.models import Q, sql
 from django.db.models.functions import Length, Now
 from django.db.models.lookups import GreaterThan, LessThanOrEqual
 from django.utils import timezone
@@ -525,6 +526,22 @@ class SingleUseSecretQuerySet(models.QuerySet):
     def void(self, now) -> int:
         """Void every live secret here: they can no longer be used."""
         return self.live().update(voided_at=now)
+
+    def update_returning(self, **values) -> list:
+        """``update(**values)`` that returns the rows it changed, as they are
+        after it, in the same statement (UPDATE ... RETURNING): a conditional
+        UPDATE that also reads what it won, without a second round trip. The
+        rows here must be those of one table (filters on its own columns)."""
+        self._for_write = True  # the database writes go to, as for update()
+        query = self.query.chain(sql.UpdateQuery)
+        query.add_update_values(values)
+        try:
+            statement, params = query.get_compiler(self.db).as_sql()
+        except EmptyResultSet:
+            return []
+        columns = ", ".join(connections[self.db].ops.quote_name(field.column)
+                            for field in self.model._meta.concrete_fields)
+        return list(self.raw(f"{statement} RETURNING {columns}", params, using=self.db))
 
 
 class SingleUseSecret(models.Model):

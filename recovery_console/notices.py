@@ -23,19 +23,30 @@ MEDIUM_FOR_CHANNEL = {
 
 def owe(*, key: str, medium: str, event: str, subject: str, body: str,
         identity: Identity | None = None, channel: RecoveryChannel | None = None,
-        case: RecoveryCase | None = None, secret: bool = False) -> Notice:
+        case: RecoveryCase | None = None, secret: bool = False, once: bool = False) -> Notice:
     """Record one notice unless one with the same key exists; return it.
     Delivery is queued for when the owing transaction commits. A ``secret``
-    notice (a code or link in its body) is blanked once delivered."""
-    try:
-        with transaction.atomic():
-            notice = Notice.objects.create(
-                idempotency_key=key[:128], medium=medium, event=event, subject=subject[:200],
-                body=body, identity=identity, channel=channel, case=case,
-                carries_secret=secret, created_at=clock.now(),
-            )
-    except IntegrityError:
-        return Notice.objects.get(idempotency_key=key[:128])
+    notice (a code or link in its body) is blanked once delivered.
+
+    ``once``: the decision owing it cannot happen twice (it won a single-use
+    secret in this transaction), so no notice can hold its key yet; it is
+    written without the savepoint that survives a duplicate, and a duplicate
+    fails the decision instead."""
+    def create() -> Notice:
+        return Notice.objects.create(
+            idempotency_key=key[:128], medium=medium, event=event, subject=subject[:200],
+            body=body, identity=identity, channel=channel, case=case,
+            carries_secret=secret, created_at=clock.now(),
+        )
+
+    if once:
+        notice = create()
+    else:
+        try:
+            with transaction.atomic():
+                notice = create()
+        except IntegrityError:
+            return Notice.objects.get(idempotency_key=key[:128])
     dispatch_on_commit(notice)
     return notice
 
@@ -59,6 +70,6 @@ def owe_to_identity(identity: Identity, *, decision: str, event: str, subject: s
 
 def owe_to_monitoring(*, decision: str, event: str, subject: str, body: str,
                       identity: Identity | None = None,
-                      case: RecoveryCase | None = None) -> Notice:
+                      case: RecoveryCase | None = None, once: bool = False) -> Notice:
     return owe(key=f"{decision}:monitoring", medium=Notice.Medium.MONITORING, event=event,
-               subject=subject, body=body, identity=identity, case=case)
+               subject=subject, body=body, identity=identity, case=case, once=once)

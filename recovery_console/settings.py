@@ -202,7 +202,7 @@ CELERY_BROKER_DIR = VAR_DIR / "celery"
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "recovery_console.cache.RedisCache",
+            "BACKEND": "recovery_console.ops.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "rc",
             # A Redis that hangs must not hang every request that touches the cache.

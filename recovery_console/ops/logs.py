@@ -166,13 +166,28 @@ _CASE_VIEWS = {"case", "claim", "unclaim", "step", "request_approval", "issue", 
                "decide"}
 
 
+# Redemptions find their case as they count the attempt: the view names it
+# (``correlate``) instead of a lookup of its own before the view.
+_SELF_CORRELATING_POSTS = {"redeem", "redeem_read_out"}
+
+
 def _case_correlation(request, view_kwargs: dict) -> str | None:
     match = request.resolver_match
     if match is None or match.namespace != "recovery":
         return None
     if match.url_name in _CASE_VIEWS and "pk" in view_kwargs:
         return f"case-{view_kwargs['pk']}"
+    if match.url_name in _SELF_CORRELATING_POSTS and request.method == "POST":
+        return None
     return _case_of_link(match.url_name, view_kwargs)
+
+
+def correlate(request, case_id: int | None) -> None:
+    """Name the case a request turned out to be about: the lines still to
+    come (its request line among them) and its trace span carry it."""
+    if case_id:
+        request.correlation_id = f"case-{case_id}"
+        correlation_id_var.set(request.correlation_id)
 
 
 def _case_of_link(url_name: str, view_kwargs: dict) -> str | None:

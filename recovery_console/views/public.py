@@ -18,7 +18,8 @@ from accounts.identifiers import canonical
 from accounts.models import Identity
 
 from .. import forms, selectors, tokens, workflow
-from ..models import Attestation, RecoveryCredential
+from ..models import Attestation, RecoveryCase, RecoveryCredential
+from ..ops import logs
 from ..workflow import WorkflowError
 
 RECOVERY_SESSION_KEY = "recovery_session"
@@ -134,9 +135,12 @@ def _redeem(request, form, redeem, template="recovery/redeem.html"):
         try:
             opened = redeem()
         except WorkflowError as refusal:
+            if isinstance(refusal.target, RecoveryCase):
+                logs.correlate(request, refusal.target.pk)
             form.add_error(None, refusal.message)
             status = refusal.status
         else:
+            logs.correlate(request, opened.session.case_id)
             if request.session.session_key:
                 request.session.cycle_key()  # a new key for the new power
             request.session[RECOVERY_SESSION_KEY] = opened.token

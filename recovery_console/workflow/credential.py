@@ -202,21 +202,28 @@ def _redeem(lookup: Q, code: str, request: HttpRequest | None) -> OpenedSession:
         raise
 
 
-@_decision("credential_redeem")
 def _count_redemption(lookup: Q, now: datetime, *,
                       request: HttpRequest | None = None) -> RecoveryCredential:
+    """Count the attempt, committed on its own, before anything is compared:
+    one conditional UPDATE (it holds the limit and the deadline in SQL, even
+    against concurrent attempts) that returns the credential it counted."""
+    counted = RecoveryCredential.objects.live(now).filter(
+        lookup, attempts__lt=F("max_attempts"),
+    ).filter(expires_at__gt=Now()).update_returning(attempts=F("attempts") + 1)
+    if not counted:
+        _refuse_uncounted(lookup, now, request=request)
+    return counted[0]
+
+
+@_decision("credential_redeem")
+def _refuse_uncounted(lookup: Q, now: datetime, *,
+                      request: HttpRequest | None = None) -> None:
+    """Why an attempt could not be counted (audited, as every refusal)."""
     credential = RecoveryCredential.objects.filter(lookup).first()
     if credential is None:
         raise _redeem_refused("unknown", RecoveryCredential)
-    counted = RecoveryCredential.objects.live(now).filter(
-        pk=credential.pk, attempts__lt=F("max_attempts"),
-    ).filter(expires_at__gt=Now()).update(attempts=F("attempts") + 1)
-    if not counted:
-        credential.refresh_from_db()
-        why = credential.unusable_because(now) or "too_many_attempts"
-        raise _redeem_refused(why, credential.case, credential=credential.pk)
-    credential.attempts += 1  # for the "tries left" message; the limit held in SQL
-    return credential
+    why = credential.unusable_because(now) or "too_many_attempts"
+    raise _redeem_refused(why, credential.case, credential=credential.pk)
 
 
 @_decision("credential_redeem")
@@ -249,7 +256,7 @@ def _consume_credential(credential: RecoveryCredential, code: str, now: datetime
         case=case,
         decision=f"credential-redeemed:{credential.pk}", event="recovery_credential_redeemed",
         identity=case.identity, subject="Recovery credential redeemed",
-        body=f"Case {case.pk}: the recovery credential was redeemed.",
+        body=f"Case {case.pk}: the recovery credential was redeemed.", once=True,
     )
     return OpenedSession(session=session, token=token)
 

@@ -158,3 +158,16 @@ def test_an_unreachable_webhook_is_retried_not_lost(settings):
         outbox.deliver(notice.pk)
     notice.refresh_from_db()
     assert notice.sent_at is None and notice.failed_at is None and notice.attempts == 1
+
+
+def test_a_notice_owed_once_is_recorded_once_and_a_second_fails_the_decision():
+    from django.db import IntegrityError
+
+    first = notices.owe_to_monitoring(decision="credential-redeemed:1", event="redeemed",
+                                      subject="s", body="b", once=True)
+    assert notices.owe_to_monitoring(decision="credential-redeemed:1", event="redeemed",
+                                     subject="s", body="b") == first  # the usual way: kept
+    with pytest.raises(IntegrityError), transaction.atomic():
+        notices.owe_to_monitoring(decision="credential-redeemed:1", event="redeemed",
+                                  subject="s", body="b", once=True)
+    assert Notice.objects.filter(idempotency_key="credential-redeemed:1:monitoring").count() == 1

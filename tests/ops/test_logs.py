@@ -113,3 +113,22 @@ def test_a_line_holds_the_known_fields_only_in_their_order():
     assert list(entry) == ["time", "level", "logger", "message", "request_id", "status",
                            "duration_ms"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", entry["time"])
+
+
+def test_a_redemption_names_its_case_without_a_lookup_of_its_own(client, log_output):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from recovery_console import workflow
+    from tests.recovery.support import approved, redeeming
+
+    agent = staff("agent")
+    case = approved(recovery_case("low", agent=agent), agent)
+    issued = workflow.issue_credential(case, agent)
+    with CaptureQueriesContext(connection) as captured:
+        client.post(f"/recover/{issued.credential.handle}/", redeeming("wrong-code"))
+        client.post(f"/recover/{issued.credential.handle}/", redeeming(issued.code))
+    posts = [e for e in lines(log_output) if e.get("method") == "POST"]
+    assert [e["status"] for e in posts] == [400, 302]
+    assert {e["correlation_id"] for e in posts} == {f"case-{case.pk}"}
+    assert not any('"case_id" AS "case_id"' in q["sql"] for q in captured.captured_queries)

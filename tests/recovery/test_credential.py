@@ -197,3 +197,15 @@ def test_an_expired_recovery_session_cannot_enrol(client, agent, low_case, monke
     monkeypatch.setattr(clock, "now", lambda: later)
     assert client.get(reverse("recovery:enrol")).status_code == 403
     assert client.post(reverse("recovery:enrol_options")).status_code == 403
+
+
+def test_a_redemption_costs_a_fixed_number_of_statements(agent, low_case,
+                                                          django_assert_max_num_queries):
+    """Counting the attempt is one statement, then one transaction consumes
+    the credential and one writes the browser's new session. (Inside a test's
+    transaction each is a savepoint, and the chain links are written when the
+    test ends, so they are not in this count.)"""
+    issued = workflow.issue_credential(low_case, agent)
+    with django_assert_max_num_queries(17):
+        response = Client().post(redeem_url(issued.credential), redeeming(issued.code))
+    assert response.status_code == 302
