@@ -346,14 +346,15 @@ def case_story(case: RecoveryCase) -> dict:
     now = clock.now()
     rules = case.rules
     evidence = list(case.evidence.select_related("step", "actor", "attester", "channel"))
-    live_codes = set(case.channel_codes.live(now).values_list("step_id", flat=True))
-    pending = set(case.attestations.live(now).values_list("step_id", flat=True))
+    # Steps a code or an attestation link is out for: one query for both.
+    out = set(case.channel_codes.live(now).order_by().values_list("step_id", flat=True).union(
+        case.attestations.live(now).order_by().values_list("step_id", flat=True)))
     steps, blocked = [], False
     for step in case.script.steps.all():
         mine = [e for e in evidence if e.step_id == step.pk]
         status = ("passed" if any(e.result == "passed" for e in mine)
                   else "failed" if mine else "pending")
-        steps.append(StepStatus(step, status, mine, step.pk in live_codes | pending,
+        steps.append(StepStatus(step, status, mine, step.pk in out,
                                 ready=not blocked))
         blocked = blocked or (step.required and status != "passed")
     channels = [ChannelStatus(c, channel_rules.unusable_because(c, rules, now))
@@ -372,14 +373,24 @@ def case_story(case: RecoveryCase) -> dict:
         "notices": list(Notice.objects.filter(identity=case.identity,
                                               created_at__gte=case.opened_at)
                         .select_related("channel").order_by("created_at")),
-        "pressure_answer": (PressureAnswer.objects.select_related("actor")
-                            .filter(case=case).first()),
-        "issue_release": (IssueRelease.objects.select_related("supervisor", "agent")
-                          .filter(case=case).first()),
+        "pressure_answer": _one_to_one(case, "pressure_answer", PressureAnswer.objects
+                                       .select_related("actor")),
+        "issue_release": _one_to_one(case, "issue_release", IssueRelease.objects
+                                     .select_related("supervisor", "agent")),
         "timeline": timeline(case, steps=[s.step for s in steps], evidence=evidence,
                              approvals=approvals, channels=[c.channel for c in channels]),
         "now": now,
     }
+
+
+def _one_to_one(case: RecoveryCase, name: str, rows: QuerySet):
+    """The case's row of the one-to-one relation ``name``, or None: from the
+    case's own query when it joined it (the case page's does), else from
+    ``rows``."""
+    related = getattr(RecoveryCase, name).related
+    if related.is_cached(case):
+        return related.get_cached_value(case)
+    return rows.filter(case=case).first()
 
 
 def approval_brief(story: dict) -> dict:

@@ -99,12 +99,16 @@ def _split_messages(request) -> tuple[list, dict]:
     return general, by_step
 
 
-def _case_for(request: HttpRequest, pk: int) -> RecoveryCase:
+# What the case page shows of the case's one-to-one rows, joined to its lookup.
+PAGE_JOINS = ("pressure_answer__actor", "issue_release__supervisor", "issue_release__agent")
+
+
+def _case_for(request: HttpRequest, pk: int, joins: tuple[str, ...] = ()) -> RecoveryCase:
     """The case, if the viewer may see it; 404 otherwise (never 403: a case
     one may not see does not exist for them)."""
     return get_object_or_404(selectors.visible_cases(request.user, pk=pk).select_related(
         "identity__manager", "identity__sponsor", "identity__owner", "agent", "script",
-        "lost_device_reviewed_by"))
+        "lost_device_reviewed_by", *joins))
 
 
 def _render_case(request, case, *, bound=None, error=None, status=200) -> HttpResponse:
@@ -130,7 +134,8 @@ def _render_case(request, case, *, bound=None, error=None, status=200) -> HttpRe
     live = _live_credential(case) if "issue" in actions else None
     context = {**story, "actions": actions, "error": error, "messages": general,
                "live_credential": live,
-               "issue_form": _bound(bound, "issue") or forms.IssueForm(case=case, live=live),
+               "issue_form": _bound(bound, "issue") or (forms.IssueForm(case=case, live=live)
+                                                        if "issue" in actions else None),
                "rotation_form": _bound(bound, "rotation") or forms.RotationForm(),
                "watch": any(entry.waiting for entry in story["steps"])
                or case.state == RecoveryCase.State.RESTORING,
@@ -304,7 +309,7 @@ def _opened(request: HttpRequest, case: RecoveryCase) -> HttpResponse:
 @require_GET
 @staff_required(*STAFF)
 def case_detail(request, pk: int):
-    return _render_case(request, _case_for(request, pk))
+    return _render_case(request, _case_for(request, pk, PAGE_JOINS))
 
 
 @require_POST
