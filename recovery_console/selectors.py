@@ -39,6 +39,8 @@ from . import timeline as words
 from .models import (
     Alert,
     Approval,
+    Attestation,
+    ChannelCode,
     Evidence,
     InvolvementReview,
     IssueRelease,
@@ -346,15 +348,16 @@ def case_story(case: RecoveryCase) -> dict:
     now = clock.now()
     rules = case.rules
     evidence = list(case.evidence.select_related("step", "actor", "attester", "channel"))
-    # Steps a code or an attestation link is out for: one query for both.
-    out = set(case.channel_codes.live(now).order_by().values_list("step_id", flat=True).union(
-        case.attestations.live(now).order_by().values_list("step_id", flat=True)))
     steps, blocked = [], False
-    for step in case.script.steps.all():
+    # Each step with whether a code or an attestation link is out for it.
+    for step in case.script.steps.annotate(
+            code_out=Exists(ChannelCode.objects.live(now).filter(case=case, step=OuterRef("pk"))),
+            link_out=Exists(Attestation.objects.live(now).filter(case=case,
+                                                                 step=OuterRef("pk")))):
         mine = [e for e in evidence if e.step_id == step.pk]
         status = ("passed" if any(e.result == "passed" for e in mine)
                   else "failed" if mine else "pending")
-        steps.append(StepStatus(step, status, mine, step.pk in out,
+        steps.append(StepStatus(step, status, mine, step.code_out or step.link_out,
                                 ready=not blocked))
         blocked = blocked or (step.required and status != "passed")
     channels = [ChannelStatus(c, channel_rules.unusable_because(c, rules, now))

@@ -7,6 +7,7 @@ from functools import partial
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db.models import Exists, OuterRef
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -25,6 +26,7 @@ from ..idv import workflow as idv
 from ..idv.models import IdentityVerification
 from ..models import Attestation, ChannelCode, RecoveryCase, RecoveryCredential, ScriptStep
 from ..restore import workflow as restore
+from ..restore.models import RestoreAttempt
 from ..workflow import WorkflowError
 from . import queue_table
 
@@ -99,16 +101,19 @@ def _split_messages(request) -> tuple[list, dict]:
     return general, by_step
 
 
-# What the case page shows of the case's one-to-one rows, joined to its lookup.
-PAGE_JOINS = ("pressure_answer__actor", "issue_release__supervisor", "issue_release__agent")
-
-
-def _case_for(request: HttpRequest, pk: int, joins: tuple[str, ...] = ()) -> RecoveryCase:
+def _case_for(request: HttpRequest, pk: int, *, page: bool = False) -> RecoveryCase:
     """The case, if the viewer may see it; 404 otherwise (never 403: a case
-    one may not see does not exist for them)."""
-    return get_object_or_404(selectors.visible_cases(request.user, pk=pk).select_related(
+    one may not see does not exist for them). For the case page (``page``),
+    with its one-to-one rows joined and whether it was ever restored at an
+    identity provider (``restore_tried``), so neither costs a query of its own."""
+    cases = selectors.visible_cases(request.user, pk=pk).select_related(
         "identity__manager", "identity__sponsor", "identity__owner", "agent", "script",
-        "lost_device_reviewed_by", *joins))
+        "lost_device_reviewed_by")
+    if page:
+        cases = cases.select_related(
+            "pressure_answer__actor", "issue_release__supervisor", "issue_release__agent",
+        ).annotate(restore_tried=Exists(RestoreAttempt.objects.filter(case=OuterRef("pk"))))
+    return get_object_or_404(cases)
 
 
 def _render_case(request, case, *, bound=None, error=None, status=200) -> HttpResponse:
@@ -140,7 +145,8 @@ def _render_case(request, case, *, bound=None, error=None, status=200) -> HttpRe
                "watch": any(entry.waiting for entry in story["steps"])
                or case.state == RecoveryCase.State.RESTORING,
                "restore_attempts": list(case.restore_attempts.select_related("target")
-                                        .order_by("-number")[:3]),
+                                        .order_by("-number")[:3])
+               if getattr(case, "restore_tried", True) else [],
                "restore_target": restore.target_for(case.identity, case.tier)
                if "issue" in actions else None,
                "version": selectors.case_version(case, len(story["evidence"]))}
@@ -309,7 +315,7 @@ def _opened(request: HttpRequest, case: RecoveryCase) -> HttpResponse:
 @require_GET
 @staff_required(*STAFF)
 def case_detail(request, pk: int):
-    return _render_case(request, _case_for(request, pk, PAGE_JOINS))
+    return _render_case(request, _case_for(request, pk, page=True))
 
 
 @require_POST
