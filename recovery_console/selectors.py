@@ -347,7 +347,8 @@ def case_story(case: RecoveryCase) -> dict:
     the evidence per step, approvals, credentials, notices and the timeline."""
     now = clock.now()
     rules = case.rules
-    evidence = list(case.evidence.select_related("step", "actor", "attester", "channel"))
+    # The steps come from the script below: not joined to each piece of evidence.
+    evidence = list(case.evidence.select_related("actor", "attester", "channel"))
     steps, blocked = [], False
     # Each step with whether a code or an attestation link is out for it.
     for step in case.script.steps.annotate(
@@ -355,6 +356,8 @@ def case_story(case: RecoveryCase) -> dict:
             link_out=Exists(Attestation.objects.live(now).filter(case=case,
                                                                  step=OuterRef("pk")))):
         mine = [e for e in evidence if e.step_id == step.pk]
+        for item in mine:
+            item.step = step
         status = ("passed" if any(e.result == "passed" for e in mine)
                   else "failed" if mine else "pending")
         steps.append(StepStatus(step, status, mine, step.code_out or step.link_out,
