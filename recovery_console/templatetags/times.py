@@ -11,9 +11,11 @@ A template builtin (settings.TEMPLATES): no ``{% load %}`` needed.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from functools import lru_cache
 
 from django import template
 from django.utils import dateformat, timezone
+from django.utils.dates import MONTHS_3
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
@@ -43,10 +45,46 @@ def _aware(value: datetime) -> datetime:
     return timezone.make_aware(value, UTC) if timezone.is_naive(value) else value
 
 
+# The format characters the pages use, as dateformat writes them. A page
+# shows dozens of moments: dateformat parses the format and builds a
+# formatter for each one, these are read once per format (``_parts``).
+_PARTS = {
+    "d": lambda moment: f"{moment.day:02d}",
+    "j": lambda moment: str(moment.day),
+    "M": lambda moment: MONTHS_3[moment.month].title(),
+    "Y": lambda moment: f"{moment.year:04d}",
+    "H": lambda moment: f"{moment.hour:02d}",
+    "i": lambda moment: f"{moment.minute:02d}",
+    "s": lambda moment: f"{moment.second:02d}",
+}
+
+
+@lru_cache(maxsize=64)
+def _parts(fmt: str) -> tuple | None:
+    """``fmt`` as its literal texts and ``_PARTS``; None when it uses any
+    other letter or an escape (dateformat writes those)."""
+    parts = []
+    for char in fmt:
+        if char in _PARTS:
+            parts.append(_PARTS[char])
+        elif char == "\\" or (char.isascii() and char.isalpha()):
+            return None
+        else:
+            parts.append(char)
+    return tuple(parts)
+
+
+def _formatted(moment: datetime, fmt: str) -> str:
+    parts = _parts(fmt)
+    if parts is None:
+        return dateformat.format(moment, fmt)
+    return "".join(part if isinstance(part, str) else part(moment) for part in parts)
+
+
 def local_text(value: datetime, fmt: str = DEFAULT_FORMAT) -> str:
     """``value`` in the viewer's zone as ``fmt``, with the zone's label."""
     local = timezone.localtime(_aware(value))
-    text = dateformat.format(local, fmt)
+    text = _formatted(local, fmt)
     return f"{text} {zone_label(local)}" if _TIME_OF_DAY & set(fmt) else text
 
 
