@@ -145,8 +145,8 @@ def _render_case(request, case, *, bound=None, error=None, status=200) -> HttpRe
     live = _live_credential(case) if "issue" in actions else None
     context = {**story, "actions": actions, "error": error, "messages": general,
                "live_credential": live,
-               "issue_form": _bound(bound, "issue") or (forms.IssueForm(case=case, live=live)
-                                                        if "issue" in actions else None),
+               "issue_form": _bound(bound, "issue") or forms.IssueForm(
+                   case=case, live=live, offered="issue" in actions),
                "rotation_form": _bound(bound, "rotation") or forms.RotationForm(),
                "watch": any(entry.waiting for entry in story["steps"])
                or case.state == RecoveryCase.State.RESTORING,
