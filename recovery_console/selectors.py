@@ -351,18 +351,21 @@ def case_story(case: RecoveryCase) -> dict:
     # The steps come from the script below: not joined to each piece of evidence.
     evidence = list(case.evidence.select_related("actor", "attester", "channel"))
     steps, blocked = [], False
-    # Each step with whether a code or an attestation link is out for it.
-    for step in case.script.steps.annotate(
+    script = case.script.steps.all()
+    if case.is_open:  # a closed case's codes and links died with it (workflow._close)
+        # Each step with whether a code or an attestation link is out for it.
+        script = script.annotate(
             code_out=Exists(ChannelCode.objects.live(now).filter(case=case, step=OuterRef("pk"))),
             link_out=Exists(Attestation.objects.live(now).filter(case=case,
-                                                                 step=OuterRef("pk")))):
+                                                                 step=OuterRef("pk"))))
+    for step in script:
         mine = [e for e in evidence if e.step_id == step.pk]
         for item in mine:
             item.step = step
         status = ("passed" if any(e.result == "passed" for e in mine)
                   else "failed" if mine else "pending")
-        steps.append(StepStatus(step, status, mine, step.code_out or step.link_out,
-                                ready=not blocked))
+        waiting = case.is_open and (step.code_out or step.link_out)
+        steps.append(StepStatus(step, status, mine, waiting, ready=not blocked))
         blocked = blocked or (step.required and status != "passed")
     channels = [ChannelStatus(c, channel_rules.unusable_because(c, rules, now))
                 for c in case.identity.channels.all()]
