@@ -176,11 +176,14 @@ class IssueForm(forms.Form):
                                   error_messages={"invalid": "Reload the case and issue again.",
                                                   "min_value": "Reload the case and issue again."})
 
-    def __init__(self, *args, case: RecoveryCase, live=None, **kwargs):
+    def __init__(self, *args, case: RecoveryCase, live=None, offered: bool = True, **kwargs):
+        # Not ``offered``: the page does not show the form (issuing is not
+        # offered now), so which channels may get the credential is not read.
         kwargs.setdefault("initial", {"key": secrets.token_urlsafe(16),
                                       "replaces": live.pk if live else 0})
         super().__init__(*args, **kwargs)
-        self.fields["channel"].queryset = _usable_channels(case)
+        if offered:
+            self.fields["channel"].queryset = _usable_channels(case)
 
     def clean(self):
         # Hidden fields have no place to show an error: say it for the form.

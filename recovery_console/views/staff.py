@@ -7,6 +7,7 @@ from functools import partial
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db.models import Exists, OuterRef
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -25,6 +26,7 @@ from ..idv import workflow as idv
 from ..idv.models import IdentityVerification
 from ..models import Attestation, ChannelCode, RecoveryCase, RecoveryCredential, ScriptStep
 from ..restore import workflow as restore
+from ..restore.models import RestoreAttempt
 from ..workflow import WorkflowError
 from . import queue_table
 
@@ -99,12 +101,25 @@ def _split_messages(request) -> tuple[list, dict]:
     return general, by_step
 
 
-def _case_for(request: HttpRequest, pk: int) -> RecoveryCase:
+def _case_for(request: HttpRequest, pk: int, *, page: bool = False) -> RecoveryCase:
     """The case, if the viewer may see it; 404 otherwise (never 403: a case
-    one may not see does not exist for them)."""
-    return get_object_or_404(selectors.visible_cases(request.user, pk=pk).select_related(
-        "identity__manager", "identity__sponsor", "identity__owner", "agent", "script",
-        "lost_device_reviewed_by"))
+    one may not see does not exist for them).
+
+    For the case page (``page``), also whether the case was ever restored at
+    an identity provider (``restore_tried``: attempts are read only then),
+    and the subject's manager, sponsor and owner read apart, in one query:
+    joined to the case, its agent and script, they made a query of eight
+    tables, which PostgreSQL took longer to plan than to run two."""
+    cases = selectors.visible_cases(request.user, pk=pk)
+    if not page:
+        return get_object_or_404(cases.select_related(
+            "identity__manager", "identity__sponsor", "identity__owner", "agent", "script",
+            "lost_device_reviewed_by"))
+    case = get_object_or_404(cases.select_related(
+        "identity", "agent", "script", "lost_device_reviewed_by",
+    ).annotate(restore_tried=Exists(RestoreAttempt.objects.filter(case=OuterRef("pk")))))
+    selectors.load_relations(case.identity)
+    return case
 
 
 def _render_case(request, case, *, bound=None, error=None, status=200) -> HttpResponse:
@@ -130,12 +145,14 @@ def _render_case(request, case, *, bound=None, error=None, status=200) -> HttpRe
     live = _live_credential(case) if "issue" in actions else None
     context = {**story, "actions": actions, "error": error, "messages": general,
                "live_credential": live,
-               "issue_form": _bound(bound, "issue") or forms.IssueForm(case=case, live=live),
+               "issue_form": _bound(bound, "issue") or forms.IssueForm(
+                   case=case, live=live, offered="issue" in actions),
                "rotation_form": _bound(bound, "rotation") or forms.RotationForm(),
                "watch": any(entry.waiting for entry in story["steps"])
                or case.state == RecoveryCase.State.RESTORING,
                "restore_attempts": list(case.restore_attempts.select_related("target")
-                                        .order_by("-number")[:3]),
+                                        .order_by("-number")[:3])
+               if getattr(case, "restore_tried", True) else [],
                "restore_target": restore.target_for(case.identity, case.tier)
                if "issue" in actions else None,
                "version": selectors.case_version(case, len(story["evidence"]))}
@@ -305,7 +322,7 @@ def _opened(request: HttpRequest, case: RecoveryCase) -> HttpResponse:
 @require_GET
 @staff_required(*STAFF)
 def case_detail(request, pk: int):
-    return _render_case(request, _case_for(request, pk))
+    return _render_case(request, _case_for(request, pk, page=True))
 
 
 @require_POST
