@@ -168,10 +168,10 @@ def authenticator(page):
 
 def session_of(page):
     """The server-side session of the browser's current sign-in."""
-    from django.contrib.sessions.backends.db import SessionStore
+    from importlib import import_module
 
     cookie = next(c for c in page.context.cookies() if c["name"] == settings.SESSION_COOKIE_NAME)
-    return SessionStore(session_key=cookie["value"])
+    return import_module(settings.SESSION_ENGINE).SessionStore(session_key=cookie["value"])
 
 
 @pytest.fixture
