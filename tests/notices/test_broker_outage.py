@@ -43,6 +43,7 @@ def broker():
     app = Celery("recovery_console_outage", set_as_current=False)
     app.config_from_object("django.conf:settings", namespace="CELERY")
     app.conf.broker_url = redis.url
+    app.conf.broker_transport = None  # the URL's (the laptop setup names its file broker)
     app.conf.broker_transport_options = {"visibility_timeout": 3600}
     app.set_current()
     try:
