@@ -101,7 +101,8 @@ def test_a_revoked_source_is_refused_exactly_as_a_bad_signature(client, relay, p
     assert recorded() == before
 
 
-@pytest.mark.parametrize("offset", [-301, 301, -86400])
+# Well past the 5 minutes: a request slowed by a busy machine cannot bring it inside.
+@pytest.mark.parametrize("offset", [-330, 330, -86400])
 def test_a_stale_or_future_timestamp_is_refused_401_with_nothing_recorded(client, relay, person,
                                                                           offset):
     before = recorded()
