@@ -58,6 +58,8 @@ def test_a_browser_in_new_york_sees_new_york_times_from_its_second_page(browser,
         page.screenshot(path=str(ARTIFACTS / "times-in-new-york.png"), full_page=True)
 
         page.get_by_role("link", name="Reset queue").click()
+        page.wait_for_url("**/queue/**")
+        page.wait_for_load_state("load")
         queue = page.locator("main").inner_text()
         assert re.search(r"\d\d:\d\d E[SD]T", queue) and " UTC" not in queue
     finally:

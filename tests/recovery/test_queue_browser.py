@@ -39,7 +39,11 @@ def desk():
 
 
 def names(page) -> list[str]:
-    """The people in the table, top to bottom (first name and surname)."""
+    """The people in the table, top to bottom (first name and surname), read
+    once the page a click navigated to has loaded: a click returns when the
+    navigation commits, before the new table is parsed."""
+    page.wait_for_load_state("load")
+    page.locator("#queue-cases thead").wait_for()
     person = page.locator("#queue-cases thead th").all_inner_texts().index("Person")
     cells = page.locator(f"#queue-cases tbody tr > td:nth-child({person + 1})")
     return [" ".join(text.split()[:2]) for text in cells.all_inner_texts()]
@@ -94,6 +98,7 @@ def test_an_agent_searches_sorts_and_moves_through_the_queue_with_the_keyboard(p
     page.get_by_role("link", name="Clear search").click()
     page.get_by_text("Recovery cases (7)").wait_for()
     page.get_by_role("link", name="Tier: sort highest tier first").click()
+    page.get_by_text("Sorted by tier, highest tier first").wait_for()
     assert names(page)[0] == "Kira Ivanova"
     page.get_by_role("link", name="Deadline: sort nearest deadline first").click()
     page.get_by_text("Sorted by deadline, nearest deadline first").wait_for()
@@ -121,6 +126,7 @@ def test_the_same_journey_works_without_javascript(browser, live_server, desk):
     page.get_by_role("button", name="Filter").click()
     page.get_by_role("link", name="Deadline: sort nearest deadline first").click()
     page.get_by_role("link", name="Deadline: sort furthest deadline first").click()
+    page.get_by_text("Sorted by deadline, furthest deadline first").wait_for()
     assert names(page) == ["Sam Smith", "Jo Smith", "Lee Smith"]
     assert page.get_by_role("columnheader", name="Deadline").get_attribute(
         "aria-sort") == "descending"
