@@ -36,8 +36,19 @@ def rules_for(identity: Identity) -> Applied:
         if Tier.rank(rule.minimum_tier) > Tier.rank(applied.minimum_tier):
             applied.minimum_tier = rule.minimum_tier
         applied.self_service_allowed &= rule.self_service_allowed
-        applied.notes.append(f"{rule.get_population_display()}: {rule.explanation}")
+        applied.notes.append(_note(rule))
     return applied
+
+
+def _note(rule: PopulationRule) -> str:
+    """The rule's explanation, led by the population's name unless the
+    explanation already starts with it (the seeded ones do: "Contractors:
+    their sponsor ...", never "Contractors: Contractors: ...")."""
+    label = rule.get_population_display()
+    named = label.split(" (")[0].casefold()  # "Privileged people (administrators, ...)"
+    if rule.explanation.casefold().startswith(named):
+        return rule.explanation
+    return f"{label}: {rule.explanation}"
 
 
 def script_for(applied: Applied, policy: RecoveryPolicy) -> VerificationScript:

@@ -56,6 +56,7 @@ def test_a_contractors_sponsor_attests_even_at_a_tier_without_attestation(client
     assert case.script.steps.filter(kind="attestation", required=True).exists()
     page = client.get(reverse("recovery:case", args=[case.pk])).content.decode()
     assert "Contractors: their sponsor must attest at every tier" in page
+    assert "Contractors: Contractors:" not in page  # the population is named once
 
     workflow.claim(case, agent)
     pass_code_step(case, agent)
@@ -225,6 +226,17 @@ def test_the_rules_are_data_security_admins_can_tighten(agent):
     case = workflow.open_case(reachable_identity(), source="desk", actor=staff("agent"))
     assert case.tier == "high"
     assert "Population rules: at least high." in case.tier_reasons
+
+
+def test_each_rule_note_names_its_population_once(agent):
+    PopulationRule.objects.filter(population="privileged").update(
+        explanation="Call the person's manager before issuing.")
+    case = workflow.open_case(reachable_identity(privileged=True), source="desk",
+                              actor=staff("agent"))
+    assert case.rules.population_notes == (
+        "Employees follow the policy of their risk tier.",
+        "Privileged people (administrators, executives): Call the person's manager before "
+        "issuing.")
 
 
 def test_a_security_admin_edits_population_rules_in_the_admin(client):
