@@ -17,7 +17,7 @@ from audit.events import client_address, record
 from recovery_console import workflow
 
 from . import ratelimit, webauthn
-from .auth import SignInRefused, sign_in_staff, sign_in_with_passkey
+from .auth import BLOCKED, SignInRefused, sign_in_staff, sign_in_with_passkey
 from .forms import StaffSignInForm, StepUpForm, TimeZoneForm
 from .roles import is_staff_member, staff_required
 from .stepup import mark_stepped_up, step_up_required
@@ -102,11 +102,11 @@ def passkey_sign_in_verify(request):
 def step_up(request):
     form = StepUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        device = _check_totp_for_step_up(request, form.cleaned_data["otp_token"])
+        device, refusal = _check_totp_for_step_up(request, form.cleaned_data["otp_token"])
         if device is not None:
             mark_stepped_up(request, device)
             return redirect(safe_next(request))
-        form.add_error("otp_token", "That code is not right, or was already used.")
+        form.add_error("otp_token", refusal)
     has_passkey = request.user.passkeycredential_set.filter(revoked_at__isnull=True).exists()
     context = {"form": form, "next": safe_next(request, ""), "has_passkey": has_passkey}
     return render(request, "accounts/step_up.html", context,
@@ -114,17 +114,20 @@ def step_up(request):
 
 
 def _check_totp_for_step_up(request, token: str):
+    """The device whose code matched, or None and what to tell the person:
+    over the sign-in limit the code is not checked, and they are told to wait
+    (not that a code they may have typed right was wrong)."""
     user, address = request.user, client_address(request)
     if not ratelimit.attempt(ratelimit.SIGN_IN, user.username, address):
         record("step_up_refused", target=user, request=request, reason="throttled")
-        return None
+        return None, BLOCKED
     device = match_token(user, token)
     if not isinstance(device, TOTPDevice):
         record("step_up_refused", target=user, request=request, reason="bad_second_factor")
-        return None
+        return None, "That code is not right, or was already used."
     ratelimit.forgive(ratelimit.SIGN_IN, user.username, address)
     record("step_up", target=user, request=request, method="totp")
-    return device
+    return device, None
 
 
 @login_required

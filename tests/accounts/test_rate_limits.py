@@ -90,7 +90,10 @@ def test_step_up_codes_count_with_sign_ins_and_over_the_limit_even_the_right_one
     # django-otp slows a device after wrong codes; only the rate limit may stop this one.
     TOTPDevice.objects.filter(user=agent).update(throttling_failure_count=0,
                                                  throttling_failure_timestamp=None)
-    assert client.post(STEP_UP, {"otp_token": current_totp(agent)}).status_code == 400
+    throttled = client.post(STEP_UP, {"otp_token": current_totp(agent)})
+    assert throttled.status_code == 400
+    assert "Too many failed sign-ins" in throttled.content.decode()
+    assert "That code is not right" not in throttled.content.decode()
     assert refusals("step_up_refused", "throttled") == 1
     assert TOTPDevice.objects.get(user=agent).last_t == -1  # the code was never checked
     later_window(monkeypatch, ratelimit.SIGN_IN)
