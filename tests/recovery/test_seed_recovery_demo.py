@@ -11,6 +11,8 @@ from auditlog.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core import mail
 from django.core.management import call_command
+from django.db import transaction
+from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -35,13 +37,25 @@ State = RecoveryCase.State
 CLOSED = [State.COMPLETED, State.DENIED, State.FAILED, State.CANCELLED, State.EXPIRED]
 
 
+@pytest.fixture(scope="module")
+def demo(django_db_setup, django_db_blocker):
+    """The demo seeded once for the module (it is the slow part), in a
+    transaction rolled back after the module's last test; each test runs in a
+    savepoint inside it, so what one test changes the next never sees. Gives
+    the moment seeding ended and the mail it sent."""
+    with django_db_blocker.unblock(), override_settings(DEBUG=True), transaction.atomic():
+        mail.outbox = []
+        call_command("seed_demo")
+        call_command("seed_recovery_demo")
+        chain.flush()  # the transaction never commits: chain what it wrote
+        yield timezone.now(), list(mail.outbox)
+        transaction.set_rollback(True)
+
+
 @pytest.fixture
-def seeded(settings):
-    settings.DEBUG = True
-    call_command("seed_demo")
-    call_command("seed_recovery_demo")
-    chain.flush()  # the test's transaction never commits: chain what it wrote
-    return timezone.now()
+def seeded(demo, settings):
+    settings.DEBUG = True  # the demo commands run only in development
+    return demo[0]
 
 
 def events_of(case):
@@ -127,8 +141,8 @@ def test_seeded_history_is_dated_in_the_past_and_in_order(seeded):
     assert opened == sorted(opened), "case numbers follow time"
 
 
-def test_history_notices_are_settled_at_their_moment_and_nothing_is_sent_today(seeded):
-    assert mail.outbox == []
+def test_history_notices_are_settled_at_their_moment_and_nothing_is_sent_today(seeded, demo):
+    assert demo[1] == []  # seeding sent no mail
     notices = Notice.objects.all()
     assert notices.count() > 200
     assert not notices.filter(sent_at__isnull=True).exists()
