@@ -3,34 +3,18 @@ directory ids with one canonical form stop it, both named, for a person to
 resolve (on PostgreSQL in CI, SQLite otherwise)."""
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from tests.migration_db import migrate, scratch_database
 
 pytestmark = pytest.mark.django_db(transaction=True)
 BEFORE = [("accounts", "0005_sessions_valid_after")]
 AFTER = [("accounts", "0007_identifier_keys_unique")]
 
 
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
-def migrate_to_latest() -> None:
-    """Every app back at its newest migration, whatever came after AFTER."""
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
-
-
 @pytest.fixture
-def old_schema():
-    apps = migrate(BEFORE)
-    try:
-        yield apps
-    finally:
-        migrate_to_latest()
+def old_schema(tmp_path):
+    with scratch_database(tmp_path):
+        yield migrate(BEFORE)
 
 
 def test_the_migration_fills_the_canonical_keys_of_existing_rows(old_schema):

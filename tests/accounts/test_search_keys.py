@@ -4,11 +4,11 @@ them in step (also with update_fields), and the migration fills existing rows.""
 
 import pytest
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from accounts.identifiers import name_key, phone_key
 from accounts.models import Identity, RecoveryChannel
 from tests.factories import IdentityFactory, RecoveryChannelFactory
+from tests.migration_db import migrate, scratch_database
 
 
 @pytest.mark.parametrize("typed, key", [
@@ -46,17 +46,10 @@ BEFORE = [("accounts", "0009_identity_directory_source")]
 AFTER = [("accounts", "0010_search_keys")]
 
 
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
 @pytest.mark.django_db(transaction=True)
-def test_the_migration_fills_the_search_keys_of_existing_rows():
-    apps = migrate(BEFORE)
-    try:
+def test_the_migration_fills_the_search_keys_of_existing_rows(tmp_path):
+    with scratch_database(tmp_path):
+        apps = migrate(BEFORE)
         Identity = apps.get_model("accounts", "Identity")
         Channel = apps.get_model("accounts", "RecoveryChannel")
         ana = Identity.objects.create(directory_id="ana-1", directory_key="ana-1",
@@ -70,9 +63,6 @@ def test_the_migration_fills_the_search_keys_of_existing_rows():
         keys = dict(apps.get_model("accounts", "RecoveryChannel").objects
                     .values_list("kind", "phone_key"))
         assert keys == {"phone": "442079460000", "email": ""}
-    finally:
-        executor = MigrationExecutor(connection)
-        executor.migrate(executor.loader.graph.leaf_nodes())
 
 
 def test_on_postgresql_part_of_a_name_can_be_found_through_a_trigram_index(on_postgres):
