@@ -31,18 +31,23 @@ ROLE_ADMIN_PERMISSIONS = {
 }
 
 
-def grant_role_permissions(**kwargs) -> None:
+def grant_role_permissions(using: str = "default", **kwargs) -> None:
     """After every migrate: the role groups hold their admin permissions
-    (permissions only exist once migrate has created them)."""
+    (permissions only exist once migrate has created them, so this runs after
+    each app that has some: what is not there yet is added by a later run).
+    One query for a role's permissions and one to add the missing ones: a
+    test's flush runs this too."""
     from django.contrib.auth.models import Group, Permission
+    from django.db.models import Q
 
     for role, models in ROLE_ADMIN_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=role)
+        wanted = Q()
         for label, actions in models.items():
             app_label, model = label.split(".")
-            group.permissions.add(*Permission.objects.filter(
-                content_type__app_label=app_label, content_type__model=model,
-                codename__in=[f"{action}_{model}" for action in actions]))
+            wanted |= Q(content_type__app_label=app_label, content_type__model=model,
+                        codename__in=[f"{action}_{model}" for action in actions])
+        group, _ = Group.objects.using(using).get_or_create(name=role)
+        group.permissions.add(*Permission.objects.using(using).filter(wanted))
 
 
 class RecoveryConfig(AppConfig):

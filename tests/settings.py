@@ -45,3 +45,10 @@ if _worker and DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     # not recognise as SQLite: say outright that each worker's test database
     # lives in memory (pytest-django would otherwise suffix a file name).
     DATABASES["default"].setdefault("TEST", {})["NAME"] = ":memory:"  # noqa: F405
+
+if DATABASES["default"]["ENGINE"] == "audit.backends.postgresql":  # noqa: F405
+    DATABASES["default"]["ENGINE"] = "tests.db_backend.postgresql"  # noqa: F405  # cheaper flush
+
+# Tests create many accounts, some in fixtures shared by a module (set up
+# before any per-test setting applies): a deliberately slow hash would dominate.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
