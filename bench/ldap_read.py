@@ -1,4 +1,4 @@
-"""Reading a large directory over LDAP (issue 18, "Scale and speed"): a
+"""Reading a large directory over LDAP: a
 private slapd loaded offline (slapadd) with a generated organisation, then,
 each in a fresh process so its memory is its own: a full read (memberOf
 from the overlay), a full read working membership out from the groups

@@ -1,5 +1,5 @@
-"""A first LDAP sync into an empty console, then re-syncs (issue 18,
-"Scale and speed"): an incremental pass after 1 % of the people changed, a
+"""A first LDAP sync into an empty console, then re-syncs: an incremental
+pass after 1 % of the people changed, a
 full pass after another 1 % changed, a full pass and an incremental pass
 with nothing changed. A private slapd loaded offline (slapadd) with a
 generated organisation, the console's database flushed, and

@@ -1,4 +1,4 @@
-"""Inviting a wave of 20,000 members through the outbox (issue 19, "Scale"):
+"""Inviting a wave of 20,000 members through the outbox:
 a cohort of N active identities (each with an account and an email channel;
 10 % already with a passkey, 1 % excused from the invite stage), and
 ``invitations.invite`` timed end to end: the members read, the invitations,

@@ -1,4 +1,4 @@
-"""Readiness reports at scale (issue 19, "Scale"): an organisation of N
+"""Readiness reports at scale: an organisation of N
 identities (default 100,000) with their own accounts, passkeys (most used,
 some never, some revoked) and recovery channels (some revoked), a directory
 group of W members (default 20,000) rolled out as one wave, a week of

@@ -1,4 +1,4 @@
-"""SCIM list at scale (issue 18, "Scale and speed"): ``GET /scim/v2/Users``
+"""SCIM list at scale: ``GET /scim/v2/Users``
 with a filter and paging, and ``/Groups`` without members, as Entra ID and
 Okta ask, at 1k, 10k and 100k SCIM users of one source (each with its
 identity, 20 groups of the source, every user in one to three of them).

@@ -59,7 +59,7 @@ class IdentityFactory(factory.django.DjangoModelFactory):
     directory_phone = "+44 20 7946 0000"
 
 
-# --- recovery (issue 4) ---------------------------------------------------
+# --- recovery -------------------------------------------------------------
 
 class RecoveryChannelFactory(factory.django.DjangoModelFactory):
     """A channel registered and confirmed long before any recovery request."""

@@ -1,4 +1,4 @@
-"""Identities from the organisation's directory (issue 18).
+"""Identities from the organisation's directory.
 
 Three kinds of source (CSV upload, LDAP / Active Directory sync, SCIM 2.0
 provisioning) feed one path:

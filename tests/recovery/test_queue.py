@@ -55,7 +55,7 @@ def test_a_case_held_by_another_agent_is_listed_only_with_its_holder_and_its_pag
     holder, other = staff("agent", first_name="Bea", last_name="Agent"), staff("agent")
     case = recovery_case("low", agent=holder)
     sign_in_client(client, other)
-    # Listed so the agent sees who holds it (issue 17), never openable or claimable.
+    # Listed so the agent sees who holds it, never openable or claimable.
     page = client.get(QUEUE)
     [listed] = [c for c in page.context["cases"] if c.pk == case.pk]
     assert not listed.may_open and not listed.may_select

@@ -83,9 +83,7 @@ def test_every_page_links_its_favicon(pages):
         assert [e.get("href") for e in icons] == [static("favicon.svg")], name
 
 
-# The auditor's case view shows the case's timeline twice today (its own and the
-# one in recovery/_evidence.html, both headed id="timeline-heading"); issue 17
-# has it shown once, in another part of the work. Remove this entry with that.
+# Broken references a page is known to have, by page (none today).
 KNOWN: dict[str, set[str]] = {}
 
 
