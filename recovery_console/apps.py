@@ -47,7 +47,8 @@ def grant_role_permissions(using: str = "default", **kwargs) -> None:
             wanted |= Q(content_type__app_label=app_label, content_type__model=model,
                         codename__in=[f"{action}_{model}" for action in actions])
         group, _ = Group.objects.using(using).get_or_create(name=role)
-        group.permissions.add(*Permission.objects.using(using).filter(wanted))
+        if wanted:  # an empty Q() would match every permission
+            group.permissions.add(*Permission.objects.using(using).filter(wanted))
 
 
 class RecoveryConfig(AppConfig):
