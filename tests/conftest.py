@@ -26,12 +26,6 @@ def pytest_configure(config):
 
 
 @pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """Tests create many accounts; a deliberately slow hash would dominate."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def _clean_cache():
     """Throttle counters and heartbeats live in the cache (a Redis database
     of its own in CI): start every test from empty."""
