@@ -361,10 +361,12 @@ def fingerprint() -> tuple:
 INLINE = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>|\sstyle=|\son[a-z]+=", re.IGNORECASE)
 
 
-def answer(world, role: str, method: str, url: str):
+def answer(world, role: str, method: str, url: str, *, unchanged: bool = True):
+    """``role``'s answer, in a savepoint rolled back after; a GET or HEAD must
+    change nothing (``unchanged=False`` skips that check, for readers of pages)."""
     cache.clear()  # rate-limit counters: every request starts from nothing
     with transaction.atomic():
-        before = fingerprint() if method in ("GET", "HEAD") else None
+        before = fingerprint() if unchanged and method in ("GET", "HEAD") else None
         response = getattr(world.client(role), method.lower())(url)
         if response.streaming:
             b"".join(response.streaming_content)

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.templatetags.static import static
 
-from tests.security.test_url_matrix import TABLE, url_of
+from tests.security.test_url_matrix import TABLE, answer, url_of
 from tests.security.world import ROLES, build_world
 
 from .markup import broken_references, parse, title_of
@@ -31,16 +30,6 @@ def world(django_db_setup, django_db_blocker):
         transaction.set_rollback(True)
 
 
-def _read(world, role: str, url: str):
-    """The page as ``role`` sees it, in a savepoint rolled back after (that a
-    GET changes nothing is the URL matrix's test, not repeated here)."""
-    cache.clear()  # rate-limit counters: every request starts from nothing
-    with transaction.atomic():
-        response = world.client(role).get(url)
-        transaction.set_rollback(True)
-    return response
-
-
 @pytest.fixture(scope="module")
 def pages(world, django_db_blocker) -> dict[str, tuple[str, str]]:
     """URL name -> (role, HTML) of every HTML page of the console but the admin's."""
@@ -50,7 +39,8 @@ def pages(world, django_db_blocker) -> dict[str, tuple[str, str]]:
             if row.name == "admin":
                 continue
             for role in ROLES:
-                response = _read(world, role, url_of(row, world))
+                # That a GET changes nothing is the URL matrix's test, not repeated here.
+                response = answer(world, role, "GET", url_of(row, world), unchanged=False)
                 if response.status_code == 200 and \
                         response["Content-Type"].startswith("text/html"):
                     found[row.name] = role, response.content.decode()
