@@ -79,7 +79,8 @@ def python() -> Path:
 def environment(db: str) -> dict:
     return {**os.environ, "DJANGO_SETTINGS_MODULE": "helpdesk_site.settings",
             "DATABASE_URL": f"{bench.PG_URL}/{db}", "DATABASE_CONN_MAX_AGE": "60",
-            "SECRET_KEY": secrets.token_urlsafe(64), "PYTHONPATH": str(SITE)}
+            "SECRET_KEY": secrets.token_urlsafe(64), "PYTHONPATH": str(SITE),
+            "WEB_MAX_REQUESTS": bench.MAX_REQUESTS}
 
 
 def tool(env: dict, *args: str, timeout: int = 3600) -> dict:

@@ -42,6 +42,16 @@ def tables(results: dict[str, dict]) -> str:
         out.append(f"| {title} | " + " | ".join(cells) + " |")
     out.append("| baseline req/s (1 indexed query) | " + " | ".join(
         f"{r['pages']['baseline']['concurrent']['rps']:.0f}" for r in results.values()) + " |")
+    turns = {size: r for size, r in results.items() if "rounds" in r["pages"]["baseline"]}
+    if turns:
+        out += ["", "The bare and the signed-in baseline were measured in turns under 8 "
+                "clients; each row above uses the round of median throughput. Every round, "
+                "req/s (bare / signed-in, ratio): " + "; ".join(
+                    f"{size}: " + ", ".join(
+                        f"{bare} / {signed} ({signed / bare:.2f})" for bare, signed in zip(
+                            r["pages"]["baseline"]["rounds"],
+                            r["pages"]["baseline_staff"]["rounds"], strict=True))
+                    for size, r in turns.items()) + "."]
     out += ["", "### Pages: throughput ratio to the signed-in baseline", "",
             "What a staff page costs beyond signing in: its throughput over that of the "
             "one-query view behind the staff sign-in, in the same run.", "",

@@ -8,7 +8,9 @@ and the tables of BENCHMARKS.md (bench/report.py).
 Environment: BENCH_SIZES (default 1000,10000,100000), BENCH_PG_URL
 (postgres://postgres@127.0.0.1:5432), BENCH_REDIS_URL (redis://127.0.0.1:6379/9),
 BENCH_WORKERS (4), BENCH_SECONDS (10), PYTHON (this interpreter), BENCH_PEER (1: the
-peer row, django-helpdesk, after the console's pages; 0 skips it; bench/peer.py).
+peer row, django-helpdesk, after the console's pages; 0 skips it; bench/peer.py),
+BENCH_BASELINE_ROUNDS (3: the bare and signed-in baselines' turns under 8 clients),
+BENCH_MAX_REQUESTS (0: gunicorn's worker recycling off, for the console and the peer).
 """
 
 from __future__ import annotations
@@ -36,10 +38,15 @@ PY = os.environ.get("PYTHON", sys.executable)
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 WORKERS = os.environ.get("BENCH_WORKERS", "4")
+# gunicorn's worker recycling (WEB_MAX_REQUESTS, 2000 in production): off, since the four
+# workers reach their count together and all re-import the console within a second.
+MAX_REQUESTS = os.environ.get("BENCH_MAX_REQUESTS", "0")
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = 8
 ACTION_OBJECTS = {"evidence": 3000, "approval": 3000, "redeem": 6000}
 WARM_OBJECTS = 600
+PAIRED = ("baseline", "baseline_staff")  # measured in turns (paired_rounds)
+BASELINE_ROUNDS = int(os.environ.get("BENCH_BASELINE_ROUNDS", "3"))
 
 
 def label(n: int) -> str:
@@ -74,7 +81,7 @@ def environment(n: int, db: str) -> dict:
             "OIDC_RSA_PRIVATE_KEY": os.environ.get("OIDC_RSA_PRIVATE_KEY") or new_private_key(),
             "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver", "SITE_URL": "https://127.0.0.1",
             "BENCH_IDENTITIES": str(n), "VAR_DIR": os.environ.get("VAR_DIR", "/tmp/bench-var"),  # noqa: S108
-            "DATABASE_CONN_MAX_AGE": "60"}
+            "DATABASE_CONN_MAX_AGE": "60", "WEB_MAX_REQUESTS": MAX_REQUESTS}
 
 
 def run(env: dict, *args: str, timeout: int = 3600) -> str:
@@ -156,6 +163,24 @@ def lock_waits(db: str, stop) -> list[int]:
     return samples
 
 
+def paired_rounds(url: str, pages: dict, measured: dict) -> None:
+    """The bare and the signed-in baseline under 8 clients, in turns, BASELINE_ROUNDS
+    times: one pair of 10-second runs moves by a quarter from run to run on this kind of
+    machine, and every ratio in the report divides by one of them. Each keeps the run of
+    median throughput, and the throughput of every round."""
+    for page in PAIRED:
+        wrk(url, pages[page], 2, 2)  # warm every worker
+    runs = {page: [] for page in PAIRED}
+    for _ in range(BASELINE_ROUNDS):
+        for page in PAIRED:
+            runs[page].append(wrk(url, pages[page], CONNECTIONS, SECONDS))
+    for page, done in runs.items():
+        median = sorted(done, key=lambda r: r["rps"])[len(done) // 2]
+        measured[page].update(concurrent=median, rounds=[round(r["rps"]) for r in done])
+        say(page, f"{median['rps']:.0f} req/s (rounds: {measured[page]['rounds']}), "
+                  f"p99 {median['p99_ms']} ms")
+
+
 def bench_size(n: int) -> dict:
     name = f"bench_{label(n)}"
     say(f"== {name}: {n} identities")
@@ -179,12 +204,15 @@ def bench_size(n: int) -> dict:
     server = Gunicorn(env, free_port())
     try:
         pages = last_json(run(env, "-m", "bench.measure", "prepare", "pages", str(folder)))
-        result["pages"] = {}
+        result["pages"] = {page: {} for page in pages}
+        paired_rounds(server.url, pages, result["pages"])
         for page, spec in pages.items():
             wrk(server.url, spec, 2, 2)  # warm every worker
-            alone = wrk(server.url, spec, 1, max(3, SECONDS // 2))
+            result["pages"][page]["one_client"] = wrk(server.url, spec, 1, max(3, SECONDS // 2))
+            if page in PAIRED:
+                continue
             loaded = wrk(server.url, spec, CONNECTIONS, SECONDS)
-            result["pages"][page] = {"one_client": alone, "concurrent": loaded}
+            result["pages"][page]["concurrent"] = loaded
             say(page, f"{loaded['rps']:.0f} req/s, p99 {loaded['p99_ms']} ms")
         from . import peer  # it builds on this module
 

@@ -11,7 +11,9 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("WEB_THREADS", "1"))
 timeout = int(os.environ.get("WEB_TIMEOUT_SECONDS", "30"))
 graceful_timeout = timeout
-max_requests = 2000
+# Each worker is replaced after about 2000 requests (any slow leak stays bounded);
+# 0 never replaces one (make bench: see BENCHMARKS.md, "How it is measured").
+max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "2000"))
 max_requests_jitter = 200
 accesslog = None
 control_socket_disable = True

@@ -41,14 +41,26 @@ def peer_result(ticket: dict) -> dict:
 
 
 def results_1k() -> dict:
-    return {"1k": json.loads((ROOT / "bench" / "results" / "1k.json").read_text())}
+    """The committed 1k results, as a run without the peer row would leave them."""
+    measured = json.loads((ROOT / "bench" / "results" / "1k.json").read_text())
+    measured.pop("peer", None)
+    return {"1k": measured}
 
 
 def test_report_renders_results_measured_before_the_peer_row_without_its_section():
-    results = results_1k()
-    assert "peer" not in results["1k"]
+    assert "Peer: django-helpdesk" not in report.tables(results_1k())
 
-    assert "Peer: django-helpdesk" not in report.tables(results)
+
+def test_report_gives_every_round_of_the_baselines_measured_in_turns():
+    results = results_1k()
+    pages = results["1k"]["pages"]
+    pages["baseline"]["rounds"], pages["baseline_staff"]["rounds"] = [800, 500], [600, 450]
+
+    text = report.tables(results)
+
+    assert "1k: 800 / 600 (0.75), 500 / 450 (0.90)." in text
+    del pages["baseline"]["rounds"], pages["baseline_staff"]["rounds"]  # a run before turns
+    assert "measured in turns" not in report.tables(results)
 
 
 def test_report_puts_each_peer_page_beside_the_console_page_it_compares_with():
@@ -113,6 +125,12 @@ def test_the_peer_is_served_with_the_consoles_gunicorn_values(monkeypatch, tmp_p
                  "max_requests_jitter", "accesslog", "forwarded_allow_ips"):
         assert peer[name] == console[name], name
     assert peer["workers"] == 4
+    assert console["max_requests"] == 2000  # production recycles workers
+
+    monkeypatch.setenv("WEB_MAX_REQUESTS", "0")  # the bench does not (bench.run.MAX_REQUESTS)
+    console = runpy.run_path(str(ROOT / "recovery_console" / "ops" / "gunicorn.py"))
+    peer = runpy.run_path(str(ROOT / "bench" / "peer" / "gunicorn_conf.py"))
+    assert peer["max_requests"] == console["max_requests"] == 0
 
 
 def test_the_peer_installs_a_pinned_release_with_hashes():
