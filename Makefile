@@ -48,7 +48,7 @@ run: $(STAMP)
 	@# request) for minutes. A lost task costs nothing here: beat's sweeps redo any work.
 	$(VENV)/bin/celery -A recovery_console purge -f
 	CONSOLE_PORT=$(PORT) DEMO_RELYING_PARTY_PORT=$(RP_PORT) \
-		SITE_URL=$${SITE_URL:-http://localhost:$(PORT)} \
+		SITE_URL=$${SITE_URL:-http://localhost:$(PORT)} PHONE_REGION=$${PHONE_REGION-GB} \
 		WEBAUTHN_ORIGINS=$${WEBAUTHN_ORIGINS:-http://localhost:$(PORT)} \
 		$(VENV)/bin/honcho start -f Procfile
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import unicodedata
 
+import phonenumbers
 from django.core.exceptions import ValidationError
 
 REFUSED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
@@ -135,3 +136,24 @@ def phone_key(value: str) -> str:
     if not text.startswith("+") and digits.startswith("00"):
         digits = digits[2:]
     return digits
+
+
+def phone_keys(value: str, region: str = "") -> set[str]:
+    """Every ``phone_key`` the number ``value`` may be stored under: its digits
+    as written and, when libphonenumber reads it as a possible number (written
+    internationally, or nationally for ``region``, a country code such as
+    "GB"), its international digits and, for a number of ``region``, its
+    national digits. With region GB, "07700 900123" finds a channel kept as
+    "+44 7700 900123", and the other way round."""
+    keys = {phone_key(value)}
+    try:
+        number = phonenumbers.parse(value, region.upper() or None)
+    except phonenumbers.NumberParseException:
+        return keys
+    if not phonenumbers.is_possible_number(number):
+        return keys
+    keys.add(phone_key(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)))
+    if region and phonenumbers.region_code_for_number(number) == region.upper():
+        keys.add(phone_key(phonenumbers.format_number(
+            number, phonenumbers.PhoneNumberFormat.NATIONAL)))
+    return keys

@@ -239,9 +239,26 @@ class Rules:
     def from_snapshot(cls, data: dict) -> "Rules":
         seconds = {"credential_lifetime", "watch_period", "channel_max_age",
                    "untrusted_if_changed_within"}
-        return cls(**{k: timedelta(seconds=v) if k in seconds
-                      else tuple(v) if isinstance(v, list) else v
-                      for k, v in data.items() if k in cls.__dataclass_fields__})
+        rules = {k: timedelta(seconds=v) if k in seconds
+                 else tuple(v) if isinstance(v, list) else v
+                 for k, v in data.items() if k in cls.__dataclass_fields__}
+        if "population_notes" in rules:
+            rules["population_notes"] = tuple(map(unrepeated, rules["population_notes"]))
+        return cls(**rules)
+
+
+def names_population(label: str, text: str) -> bool:
+    """Whether ``text`` already starts with the population ``label`` names
+    ("Privileged people (administrators, ...)" names "Privileged people")."""
+    return text.casefold().startswith(label.split(" (")[0].casefold())
+
+
+def unrepeated(note: str) -> str:
+    """A population note as the case page shows it. Cases opened before the
+    notes named their population once keep "Contractors: Contractors: ..." in
+    their frozen snapshot; the page reads it as the note written today would be."""
+    label, colon, explanation = note.partition(": ")
+    return explanation if colon and names_population(label, explanation) else note
 
 
 class CaseState(models.TextChoices):

@@ -9,7 +9,14 @@ from datetime import timedelta
 
 from accounts.models import Identity
 
-from .models import PopulationRule, RecoveryPolicy, ScriptStep, Tier, VerificationScript
+from .models import (
+    PopulationRule,
+    RecoveryPolicy,
+    ScriptStep,
+    Tier,
+    VerificationScript,
+    names_population,
+)
 
 
 @dataclass
@@ -45,8 +52,7 @@ def _note(rule: PopulationRule) -> str:
     explanation already starts with it (the seeded ones do: "Contractors:
     their sponsor ...", never "Contractors: Contractors: ...")."""
     label = rule.get_population_display()
-    named = label.split(" (")[0].casefold()  # "Privileged people (administrators, ...)"
-    if rule.explanation.casefold().startswith(named):
+    if names_population(label, rule.explanation):
         return rule.explanation
     return f"{label}: {rule.explanation}"
 

@@ -30,7 +30,7 @@ from django.db.models import (
 from django.db.models.functions import Cast
 from django.utils.timesince import timesince, timeuntil
 
-from accounts.identifiers import canonical, name_key, phone_key
+from accounts.identifiers import canonical, name_key, phone_key, phone_keys
 from accounts.models import Identity, RecoveryChannel, User
 from accounts.roles import Role, roles_of
 
@@ -243,7 +243,8 @@ def _reached(text: str) -> list[QuerySet]:
         found.append(live.filter(kind=RecoveryChannel.Kind.EMAIL, address_key=key)
                      .values("identity_id"))
     if PHONE_NUMBER.fullmatch(text) and len(digits) >= MIN_PHONE_DIGITS:
-        found.append(live.filter(kind=RecoveryChannel.Kind.PHONE, phone_key=digits)
+        keys = phone_keys(text, settings.PHONE_REGION)
+        found.append(live.filter(kind=RecoveryChannel.Kind.PHONE, phone_key__in=sorted(keys))
                      .values("identity_id"))
     return found
 

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+import phonenumbers
 from django.core.exceptions import ImproperlyConfigured
 
 # --- Reading the environment -------------------------------------------------
@@ -482,6 +483,13 @@ SWEEP_WORKERS = env_int("SWEEP_WORKERS", 2)
 RECOVERY_QUEUE_PAGE_SIZE = env_int("RECOVERY_QUEUE_PAGE_SIZE", 25)
 # The queue marks an open case "due soon" this many minutes before its deadline.
 RECOVERY_QUEUE_DUE_SOON_MINUTES = env_int("RECOVERY_QUEUE_DUE_SOON_MINUTES", 60)
+# The region whose national phone numbers the queue search understands (a region
+# code: GB, US, DE): "07700 900123" then finds a channel kept as +44 7700 900123.
+# Empty: a number is compared as written, or in its international form.
+PHONE_REGION = os.environ.get("PHONE_REGION", "").strip().upper()
+if PHONE_REGION and PHONE_REGION not in phonenumbers.SUPPORTED_REGIONS:
+    raise ImproperlyConfigured(
+        f"PHONE_REGION must be a region code such as GB, US or DE, got {PHONE_REGION!r}")
 # The console's own desk (agents in no team) has no Team row: its spike alert
 # fires when this many privileged people's cases open for it within an hour
 # (0: off). Teams keep their own number (Team.privileged_per_hour).

@@ -54,6 +54,12 @@ def test_a_malformed_number_in_the_environment_is_a_clear_error():
     assert "STAFF_IDLE_TIMEOUT_SECONDS must be an integer" in result.stderr
 
 
+def test_an_unknown_phone_region_is_a_clear_error():
+    result = manage("check", PHONE_REGION="UK")  # the United Kingdom's code is GB
+    assert result.returncode != 0
+    assert "PHONE_REGION must be a region code such as GB, US or DE, got 'UK'" in result.stderr
+
+
 @pytest.mark.django_db
 def test_pages_carry_a_content_security_policy_without_inline_scripts(client):
     response = client.get("/accounts/sign-in/")

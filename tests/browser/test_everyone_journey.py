@@ -107,6 +107,19 @@ def test_the_navigation_counts_what_waits_for_a_supervisor_and_a_security_admin(
     shot(admin, "nav-counts-security-admin.png")
 
 
+def test_a_person_with_every_role_reads_each_link_on_one_line(open_browser):
+    """The navigation of someone who is agent, supervisor, auditor and security
+    admin at once wraps between links, never inside one, and never scrolls sideways."""
+    page = open_browser(staff("agent", "supervisor", "auditor", "security_admin"))
+    page.goto("/")
+    links = page.locator("nav[aria-label=Main] a")
+    assert links.count() >= 10
+    heights = [links.nth(i).bounding_box()["height"] for i in range(links.count())]
+    assert max(heights) < 1.5 * min(heights), heights  # no link broken over two lines
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    shot(page, "nav-every-role.png")
+
+
 def test_a_refused_sign_in_takes_focus_to_what_went_wrong(open_browser):
     agent = staff("agent")
     page = open_browser()

@@ -67,6 +67,24 @@ def test_a_contractors_sponsor_attests_even_at_a_tier_without_attestation(client
     assert "As sponsor of" in notice.body
 
 
+def test_a_case_opened_before_notes_named_their_population_once_reads_the_same(client, agent):
+    """Older cases froze "Contractors: Contractors: ..." in their snapshot; the
+    page shows the note once, and a note that does not repeat itself as it is."""
+    contractor = reachable_identity(kind="contractor",
+                                    contract_ends_on=date.today() + timedelta(days=60))
+    case = workflow.open_case(contractor, source="desk", actor=agent)
+    case.policy_snapshot["population_notes"] = [
+        "Contractors: Contractors: their sponsor must attest at every tier",
+        "Partners: the partner's administrator confirms the person",
+    ]
+    case.save(update_fields=["policy_snapshot"])
+    sign_in_client(client, agent)
+    page = client.get(reverse("recovery:case", args=[case.pk])).content.decode()
+    assert "Contractors: their sponsor must attest at every tier" in page
+    assert "Contractors: Contractors:" not in page
+    assert "Partners: the partner&#x27;s administrator confirms the person" in page
+
+
 def test_the_sponsor_is_told_after_a_contractors_reset(agent, settings):
     settings.WEBAUTHN_ORIGINS = ["http://localhost:8000"]
     contractor = reachable_identity(kind="contractor",

@@ -48,6 +48,29 @@ def test_an_agent_finds_a_case_by_each_kind_of_key(agent_client):
     assert found(agent_client, "nobody-at-all") == set()
 
 
+def test_a_number_read_out_nationally_finds_one_kept_internationally_in_the_desks_region(
+        agent_client, settings):
+    """A caller reads out their number as they dial it at home; the directory
+    may keep it either way. PHONE_REGION says whose national numbers those are."""
+    mobile = recovery_case("low", display_name="Mona Mobile")
+    landline = recovery_case("low", display_name="Lena Landline")
+    for case, address in ((mobile, "+44 7700 900123"), (landline, "020 7946 0018")):
+        channel = case.identity.channels.get(kind="phone")
+        channel.address = address
+        channel.save()
+    settings.PHONE_REGION = ""
+    assert found(agent_client, "07700 900123") == set()  # whose 0? No region, no guess
+    assert found(agent_client, "020 7946 0018") == {landline.pk}  # as written
+    settings.PHONE_REGION = "GB"
+    for q in ("07700 900123", "(07700) 900-123", "+44 7700 900123", "0044 7700 900123"):
+        assert found(agent_client, q) == {mobile.pk}, q
+    for q in ("+44 20 7946 0018", "+44 (0)20 7946 0018", "020 7946 0018"):
+        assert found(agent_client, q) == {landline.pk}, q
+    assert found(agent_client, "07700 900124") == set()  # one digit off is another number
+    settings.PHONE_REGION = "DE"  # a German desk: 07700 ... is a German number
+    assert found(agent_client, "07700 900123") == set()
+
+
 def test_search_keeps_the_queue_table_its_filters_and_paging(agent_client, settings):
     settings.RECOVERY_QUEUE_PAGE_SIZE = 2
     smiths = [recovery_case("low", display_name=f"Sam Smith {n}") for n in range(3)]
