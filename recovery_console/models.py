@@ -404,6 +404,13 @@ class RecoveryCase(models.Model):
             models.Index(fields=["state", "tier", "opened_at"], name="case_queue_idx"),
             models.Index(fields=["agent", "state"], name="case_agent_idx"),
             models.Index(fields=["deadline"], name="case_deadline_idx"),
+            # The approvals list, nearest deadline first, whatever the backlog.
+            models.Index(fields=["deadline", "id"], name="case_awaiting_deadline_idx",
+                         condition=Q(state=CaseState.AWAITING_APPROVAL)),
+            # Supervisors' list of "lost" passkeys that signed in, unreviewed.
+            models.Index(fields=["lost_device_used_at"], name="case_lost_device_review_idx",
+                         condition=Q(lost_device_used_at__isnull=False,
+                                     lost_device_reviewed_at__isnull=True)),
         ]
         constraints = [
             models.UniqueConstraint(

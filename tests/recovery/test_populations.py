@@ -215,6 +215,11 @@ def test_the_owner_never_approves_their_own_service_accounts_rotation(agent, gov
     case.refresh_from_db()
     assert case.state == State.AWAITING_APPROVAL
     assert not case.approvals.exists()
+    # Nor is it counted as waiting for them; another security admin sees it waiting.
+    waiting = 'aria-label="Approvals, 1 waiting"'
+    assert waiting not in client.get(reverse("recovery:approvals")).content.decode()
+    colleague = sign_in_client(Client(), staff("security_admin"))
+    assert waiting in colleague.get(reverse("recovery:approvals")).content.decode()
 
 
 def test_privileged_people_need_two_approvers_and_the_shortest_credential(agent):
